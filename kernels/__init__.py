@@ -1,0 +1,16 @@
+"""Compute kernels: Numba CPU kernels and their numba.cuda GPU twins.
+
+Installed as ``gpudecode.kernels``. The GPU twins are imported lazily, so
+``import gpudecode.kernels`` never touches CUDA.
+"""
+
+from .windowing import check_window, sliding_mean
+
+__all__ = ["sliding_mean", "sliding_mean_cuda", "check_window"]
+
+
+def __getattr__(name):
+    if name == "sliding_mean_cuda":
+        from .windowing_cuda import sliding_mean_cuda
+        return sliding_mean_cuda
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
