@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import GpudecodeError, ParameterError
@@ -102,7 +103,11 @@ def info(
     """What was read: cells, frames, duration, frame rate, events and the span of each clock."""
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
               keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
-    out.print(repr(s))
+    _print_info(s)
+
+
+def _print_info(s) -> None:
+    out.print(repr(s), markup=False)
     t = Table(show_header=False, box=None)
     t.add_row("traces", f"{s.source.get('traces')} (format {s.source.get('format')})")
     t.add_row("events", str(s.source.get("events") or "(none / stored with the traces)"))
@@ -120,10 +125,10 @@ def info(
         et.add_column("name")
         et.add_column("count", justify="right")
         for name, n in s.events.counts().items():
-            et.add_row(name, str(n))
+            et.add_row(escape(name), str(n))
         out.print(et)
         if s.events.attrs:
-            out.print(f"event attributes: {', '.join(s.events.attrs)}")
+            out.print(f"event attributes: {', '.join(s.events.attrs)}", markup=False)
 
 
 @app.command()
@@ -149,12 +154,16 @@ def epochs(
     sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
 ):
     """Cut trials around anchor events: trial counts per label, dropped trials and why."""
-    from .backend import Backend
-    from .trials import TrialSpec, make_epochs
     spec = _spec_from_options(anchor, pre, post, label_events, label_window, label_attr,
                               exclude, exclude_within)
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
               keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
+    _print_epochs(s, spec, folds, window, step, device)
+
+
+def _print_epochs(s, spec, folds: int, window: int, step: int, device: str):
+    from .backend import Backend
+    from .trials import make_epochs
     ep = make_epochs(s, spec)
     backend = Backend.from_device(device)
     out.print(f"device: {backend.reason}")
@@ -163,21 +172,22 @@ def epochs(
     t.add_column("label")
     t.add_column("trials", justify="right")
     for label, n in ep.counts().items():
-        t.add_row(str(label), str(n))
+        t.add_row(escape(str(label)), str(n))
     out.print(t)
     if ep.dropped:
         dt = Table(title="dropped trials")
         dt.add_column("reason")
         dt.add_column("trials", justify="right")
         for reason, n in ep.dropped.items():
-            dt.add_row(reason, str(n))
+            dt.add_row(escape(reason), str(n))
         out.print(dt)
     else:
         out.print("dropped trials: none")
-    out.print(f"epochs: {ep.data.shape[0]} trials x {ep.data.shape[1]} cells x "
-              f"{ep.data.shape[2]} frames ({-pre:g} .. +{post:g} s); "
-              f"windowed (width {window}, step {step}): {features.shape[2]} windows")
+    out.print(f"epochs: {ep.n_trials} trials x {ep.n_cells} cells x {ep.n_frames} frames "
+              f"({-spec.pre:g} .. +{spec.post:g} s); windowed (width {window}, step {step}): "
+              f"{features.shape[2]} windows")
     ep.check_min_trials(folds, path=s.source.get("events") or s.source.get("traces"))
+    return ep
 
 
 def _spec_from_options(anchor, pre, post, label_events, label_window, label_attr, exclude,
@@ -203,38 +213,37 @@ def demo(
     out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data."),
     seed: int = typer.Option(0, help="Random seed."),
 ):
-    """Simulate a touchscreen session, read it back and cut outcome trials (end to end)."""
+    """Simulate a touchscreen session, read it back from CSV + ABET files, cut outcome trials."""
+    from .io import load_session
     from .simulate import simulate_session, write_simulation
+    from .trials import TrialSpec
     sim = simulate_session(seed=seed, session_index=6)
-    paths = write_simulation(out_dir, [sim], formats=("h5", "csv", "abet"))
-    out.print(f"[bold]1. simulated[/bold] one session ({sim[0].n_cells} cells) into {out_dir}")
-    traces_csv = next(p for p in paths if str(p).endswith(".csv") and "events" not in Path(p).name
-                      and "abet" not in Path(p).name and "manifest" not in Path(p).name)
-    abet_csv = next(p for p in paths if "abet" in Path(p).name)
-    out.print(f"[bold]2. reading[/bold] {traces_csv} with {abet_csv}")
-    info(traces_csv, events=abet_csv, format="auto", events_format="auto", signal=None,
-         frame_rate=None, trust_pickle=False, keep_rejected=False, event_offset=0.0,
-         sync_event=None, sync_pulses=None, sync_channel=None, interpolate_gaps=0)
-    out.print("[bold]3. cutting trials[/bold] around Correct / Incorrect (-1 s .. +2 s)")
-    epochs(traces_csv, anchor="Correct,Incorrect", pre=1.0, post=2.0, label_events=None,
-           label_window=None, label_attr=None, exclude=None, exclude_within=0.0, folds=2,
-           window=4, step=1, device="auto", events=abet_csv, format="auto",
-           events_format="auto", signal=None, frame_rate=None, trust_pickle=False,
-           keep_rejected=False, event_offset=0.0, sync_event=None, sync_pulses=None,
-           sync_channel=None, interpolate_gaps=0)
+    paths = [Path(p) for p in write_simulation(out_dir, [sim], formats=("h5", "csv", "abet"))]
+    by_suffix = {p.name.rsplit("_", 1)[-1]: p for p in paths}
+    traces, abet, sync = by_suffix["traces.csv"], by_suffix["abet.csv"], by_suffix["sync.txt"]
+    out.rule("1. simulated a touchscreen session (ground truth stored in the .h5)")
+    for p in paths:
+        out.print(f"  {p}")
+    out.rule("2. read the Inscopix-style traces and the ABET II log, clocks aligned on TTL #1")
+    s = load_session(traces, abet, sync_event="TTL #1", sync_pulses=sync)
+    _print_info(s)
+    out.rule("3. trials around Correct / Incorrect (-1 .. +2 s), correction trials excluded")
+    spec = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=2.0,
+                     exclude_events=("Start Correction Trial",), exclude_within=12.0)
+    _print_epochs(s, spec, folds=5, window=4, step=1, device="auto")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning bad input into one line and exit status 2."""
     def _show_warning(message, category, filename, lineno, file=None, line=None):
-        err.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = _show_warning
     np.seterr(all="ignore")
     try:
         app(args=argv, standalone_mode=False)
     except GpudecodeError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -1,0 +1,175 @@
+"""The command line: the happy path from a clean install, and one-line exit-2 errors."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from gpudecode import Events, Session, save_session
+from gpudecode.cli import main
+from gpudecode.io.traces_csv import write_traces_csv
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def assert_one_line_error(code, err, *needles):
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    error_lines = [ln for ln in lines if ln.startswith("error:")]
+    assert len(error_lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in error_lines[0], (needle, error_lines[0])
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim")
+    assert main(["simulate", str(out), "--cells", "20", "--formats", "h5,csv,abet"]) == 0
+    return out
+
+
+def _session(n_frames=600, fs=30.0, events=None):
+    t = np.arange(n_frames) / fs
+    ev = events or Events([5.0, 8.0, 11.0, 14.0], ["Correct", "Incorrect", "Correct", "Incorrect"])
+    return Session(np.random.default_rng(0).normal(size=(4, n_frames)), t, events=ev)
+
+
+def test_simulate_info_epochs(simulated, capsys):
+    h5 = simulated / "sim01_s01.h5"
+    code, out, _ = run(["info", h5], capsys)
+    assert code == 0
+    assert "20 cells" in out and "Correct" in out and "imaging clock" in out and "event clock" in out
+    code, out, err = run(["epochs", simulated / "sim01_s01_traces.csv",
+                          "--events", simulated / "sim01_s01_abet.csv",
+                          "--sync-event", "TTL #1", "--sync-pulses", simulated / "sim01_s01_sync.txt",
+                          "--anchor", "Correct,Incorrect", "--pre", "1", "--post", "2",
+                          "--exclude", "Start Correction Trial", "--exclude-within", "12",
+                          "--folds", "2"], capsys)
+    assert code == 0, err
+    assert "Correct" in out and "Incorrect" in out and "20 cells x 90 frames" in out
+    assert "using CPU" in out
+
+
+def test_epochs_label_attr(simulated, capsys):
+    code, out, err = run(["epochs", simulated / "sim01_s01.h5", "--anchor", "Touch Down Event",
+                          "--label-attr", "location", "--pre", "1", "--post", "1", "--folds", "2"],
+                         capsys)
+    assert code == 0, err
+    for loc in ("1", "2", "3"):
+        assert f"│ {loc} " in out
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    code, out, err = run(["demo", "--out", tmp_path / "demo"], capsys)
+    assert code == 0, err
+    assert "Correct" in out and "windowed" in out
+    assert (tmp_path / "demo" / "sim01_s07.h5").exists()
+
+
+def test_missing_file(tmp_path, capsys):
+    code, _, err = run(["info", tmp_path / "nope.csv"], capsys)
+    assert_one_line_error(code, err, "nope.csv", "not found")
+
+
+def test_unknown_format(tmp_path, capsys):
+    p = tmp_path / "rec.xyz"
+    p.write_text("hello")
+    code, _, err = run(["info", p], capsys)
+    assert_one_line_error(code, err, "rec.xyz", "[format]")
+    code, _, err = run(["info", p, "--format", "tiff"], capsys)
+    assert_one_line_error(code, err, "rec.xyz", "'tiff'")
+
+
+def test_frames_by_cells_axis_order(tmp_path, capsys):
+    p = tmp_path / "transposed.h5"
+    save_session(_session(), p)
+    with h5py.File(p, "a") as f:
+        tr = f["traces"][()]
+        del f["traces"]
+        f["traces"] = tr.T
+    code, _, err = run(["info", p], capsys)
+    assert_one_line_error(code, err, "transposed.h5", "[traces]", "transpose")
+
+
+def test_nan_traces_counted_and_interpolation_option(tmp_path, capsys):
+    s = _session()
+    tr = s.traces.copy()
+    tr[1, 100:102] = np.nan
+    p = tmp_path / "nan.csv"
+    write_traces_csv(p, tr, s.frame_times, s.cell_ids)
+    code, _, err = run(["info", p], capsys)
+    assert_one_line_error(code, err, "nan.csv", "[traces]", "2 trace values in 1 cells",
+                          "--interpolate-gaps")
+    code, out, err = run(["info", p, "--interpolate-gaps", "3"], capsys)
+    assert code == 0, err
+
+
+def test_duplicated_frame_times(tmp_path, capsys):
+    s = _session()
+    t = s.frame_times.copy()
+    t[51] = t[50]
+    p = tmp_path / "dup.csv"
+    write_traces_csv(p, s.traces, t, s.cell_ids)
+    code, _, err = run(["info", p], capsys)
+    assert_one_line_error(code, err, "dup.csv", "[frame_times]", "1 duplicated")
+
+
+def test_events_outside_recording(tmp_path, capsys):
+    s = _session()
+    p = tmp_path / "rec.h5"
+    save_session(s, p)
+    ev = tmp_path / "late.csv"
+    ev.write_text("time,event\n5000,Correct\n5010,Incorrect\n")
+    code, _, err = run(["info", p, "--events", ev], capsys)
+    assert_one_line_error(code, err, "late.csv", "outside the recording", "--event-offset")
+
+
+def test_unknown_anchor_lists_names(tmp_path, capsys):
+    p = tmp_path / "rec.h5"
+    save_session(_session(), p)
+    code, _, err = run(["epochs", p, "--anchor", "Reward", "--folds", "2"], capsys)
+    assert_one_line_error(code, err, "rec.h5", "Reward", "Correct", "Incorrect")
+
+
+def test_zero_trials(tmp_path, capsys):
+    p = tmp_path / "rec.h5"
+    save_session(_session(), p)
+    code, _, err = run(["epochs", p, "--anchor", "Correct,Incorrect", "--pre", "30", "--post", "1"],
+                       capsys)
+    assert_one_line_error(code, err, "rec.h5", "outside recording")
+
+
+def test_class_smaller_than_folds(tmp_path, capsys):
+    p = tmp_path / "rec.h5"
+    save_session(_session(), p)
+    code, out, err = run(["epochs", p, "--anchor", "Correct,Incorrect", "--folds", "5"], capsys)
+    assert_one_line_error(code, err, "rec.h5", "Correct", "2 trials", "5")
+
+
+def test_bad_option_values_exit_2(tmp_path, capsys):
+    code, _, err = run(["simulate", tmp_path / "x", "--formats", "h5,tiff"], capsys)
+    assert_one_line_error(code, err, "--formats", "tiff")
+    assert not (tmp_path / "x").exists()
+    p = tmp_path / "rec.h5"
+    save_session(_session(), p)
+    code, _, err = run(["epochs", p, "--anchor", "Correct", "--window", "0", "--folds", "2"], capsys)
+    assert code == 2 and "window" in err
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    exe = Path(sys.executable).with_name("gpudecode")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gpudecode.cli"]
+    res = subprocess.run([*cmd, "info", str(tmp_path / "missing.h5")], capture_output=True,
+                         text=True, env={**os.environ, "COLUMNS": "200"})
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr and "missing.h5" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
