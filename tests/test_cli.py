@@ -14,9 +14,17 @@ from gpudecode.cli import main
 from gpudecode.io.traces_csv import write_traces_csv
 
 
-def run(argv, capsys):
+def _tree(folder):
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
+
+
+def run(argv, capsys, watch=None):
+    """Run the CLI in-process; with ``watch`` (a folder), fail if a failing run wrote to it."""
+    before = _tree(watch) if watch else None
     code = main([str(a) for a in argv])
     cap = capsys.readouterr()
+    if watch and code != 0:
+        assert _tree(watch) == before, "a failed command left files behind"
     return code, cap.out, cap.err
 
 
@@ -76,16 +84,16 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
 
 
 def test_missing_file(tmp_path, capsys):
-    code, _, err = run(["info", tmp_path / "nope.csv"], capsys)
+    code, _, err = run(["info", tmp_path / "nope.csv"], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "nope.csv", "not found")
 
 
 def test_unknown_format(tmp_path, capsys):
     p = tmp_path / "rec.xyz"
     p.write_text("hello")
-    code, _, err = run(["info", p], capsys)
+    code, _, err = run(["info", p], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "rec.xyz", "[format]")
-    code, _, err = run(["info", p, "--format", "tiff"], capsys)
+    code, _, err = run(["info", p, "--format", "tiff"], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "rec.xyz", "'tiff'")
 
 
@@ -96,7 +104,7 @@ def test_frames_by_cells_axis_order(tmp_path, capsys):
         tr = f["traces"][()]
         del f["traces"]
         f["traces"] = tr.T
-    code, _, err = run(["info", p], capsys)
+    code, _, err = run(["info", p], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "transposed.h5", "[traces]", "transpose")
 
 
@@ -106,7 +114,7 @@ def test_nan_traces_counted_and_interpolation_option(tmp_path, capsys):
     tr[1, 100:102] = np.nan
     p = tmp_path / "nan.csv"
     write_traces_csv(p, tr, s.frame_times, s.cell_ids)
-    code, _, err = run(["info", p], capsys)
+    code, _, err = run(["info", p], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "nan.csv", "[traces]", "2 trace values in 1 cells",
                           "--interpolate-gaps")
     code, out, err = run(["info", p, "--interpolate-gaps", "3"], capsys)
@@ -119,7 +127,7 @@ def test_duplicated_frame_times(tmp_path, capsys):
     t[51] = t[50]
     p = tmp_path / "dup.csv"
     write_traces_csv(p, s.traces, t, s.cell_ids)
-    code, _, err = run(["info", p], capsys)
+    code, _, err = run(["info", p], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "dup.csv", "[frame_times]", "1 duplicated")
 
 
@@ -129,14 +137,14 @@ def test_events_outside_recording(tmp_path, capsys):
     save_session(s, p)
     ev = tmp_path / "late.csv"
     ev.write_text("time,event\n5000,Correct\n5010,Incorrect\n")
-    code, _, err = run(["info", p, "--events", ev], capsys)
+    code, _, err = run(["info", p, "--events", ev], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "late.csv", "outside the recording", "--event-offset")
 
 
 def test_unknown_anchor_lists_names(tmp_path, capsys):
     p = tmp_path / "rec.h5"
     save_session(_session(), p)
-    code, _, err = run(["epochs", p, "--anchor", "Reward", "--folds", "2"], capsys)
+    code, _, err = run(["epochs", p, "--anchor", "Reward", "--folds", "2"], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "rec.h5", "Reward", "Correct", "Incorrect")
 
 
@@ -144,14 +152,15 @@ def test_zero_trials(tmp_path, capsys):
     p = tmp_path / "rec.h5"
     save_session(_session(), p)
     code, _, err = run(["epochs", p, "--anchor", "Correct,Incorrect", "--pre", "30", "--post", "1"],
-                       capsys)
+                       capsys, watch=tmp_path)
     assert_one_line_error(code, err, "rec.h5", "outside recording")
 
 
 def test_class_smaller_than_folds(tmp_path, capsys):
     p = tmp_path / "rec.h5"
     save_session(_session(), p)
-    code, out, err = run(["epochs", p, "--anchor", "Correct,Incorrect", "--folds", "5"], capsys)
+    code, out, err = run(["epochs", p, "--anchor", "Correct,Incorrect", "--folds", "5"], capsys,
+                         watch=tmp_path)
     assert_one_line_error(code, err, "rec.h5", "Correct", "2 trials", "5")
 
 

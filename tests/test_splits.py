@@ -68,6 +68,7 @@ def test_one_class_and_bad_parameters():
         SplitPlan(n_folds=1).fit(_labels())
 
 
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
 def test_score_predictions_equals_sklearn_metrics():
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2], [15, 12, 9])
