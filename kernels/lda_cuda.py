@@ -1,0 +1,119 @@
+"""numba.cuda twin of :func:`gpudecode.kernels.lda.fit_predict_lda`.
+
+One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in
+global memory with the thread axis last; the per-problem LDA is the CPU kernel's own code
+compiled as device functions (see :mod:`gpudecode.kernels.linear_svm_cuda` for the layout
+and the shared host plumbing). ``numba.cuda`` is imported only on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from . import linear_svm_cuda as plumbing
+from ._prep import device_functions
+from .lda import build, float_scratch_size, shrinkage_mode, work_side
+
+__all__ = ["fit_predict_lda_cuda"]
+
+
+cuda = None  # numba.cuda, bound on first use; the kernel must see it as a global
+
+
+@functools.cache
+def _kernel():
+    global cuda
+    cuda = plumbing.usable_cuda()
+    dev = build("cuda")
+    gather = device_functions("cuda").gather_rows
+    solve_labelset = dev.solve_labelset
+
+    def kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
+               mode, value, out, XTR, XTE, MV, COV, W1S, W2S, MEANS, COEF, FS, CNT, DEC):
+        tid = cuda.grid(1)
+        n_threads = FS.shape[1]
+        if tid >= n_threads:
+            return
+        xtr = XTR[:, :, tid]
+        xte = XTE[:, :, tid]
+        ms = MV[:, :, tid]
+        cov = COV[:, :, tid]
+        W1 = W1S[:, :, tid]
+        W2 = W2S[:, :, tid]
+        means = MEANS[:, :, tid]
+        coef = COEF[:, :, tid]
+        fs = FS[:, tid]
+        counts = CNT[:, tid]
+        dec = DEC[:, :, tid]
+        d = X.shape[2]
+        n_sets = Y.shape[0]
+        n_slots = train_idx.shape[0]
+        total = X.shape[0] * n_slots * n_sets
+        for p in range(tid, total, n_threads):
+            lab = p % n_sets
+            rest = p // n_sets
+            s = rest % n_slots
+            c = rest // n_slots
+            ntr = n_train[s]
+            nte = n_test[s]
+            gather(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
+                   ms[1])
+            solve_labelset(xtr, xte, ntr, nte, d, Y[lab], train_idx[s], n_classes, balanced,
+                           mode, value, counts, cov, W1, W2, means, coef, fs, dec,
+                           out[c, lab, s])
+
+    return cuda.jit(kernel)
+
+
+def fit_predict_lda_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                         standardize=True, class_weight_balanced=False, shrinkage="auto"):
+    """LDA for every cell x label set x split slot, on the GPU.
+
+    Same arguments, algorithm and result as :func:`gpudecode.kernels.lda.fit_predict_lda`.
+    ``X`` and the index arrays may be NumPy arrays, CuPy arrays or numba device arrays
+    (device arrays: float32/float64 ``X``, int32 rest; their values are not checked).
+
+    Returns
+    -------
+    pred : int32 array, shape (n_cells, n_labelsets, n_slots, max_test)
+        NumPy for NumPy ``X``; CuPy for CuPy ``X``; a numba device array otherwise.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        As the CPU kernel (value checks on host input only).
+    DeviceError
+        If numba.cuda cannot run (no GPU and no simulator).
+    """
+    mode, value = shrinkage_mode(shrinkage)
+    kind, (dX, dY, dtr, dntr, dte, dnte), n_classes = plumbing.prepare_batch(
+        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
+    n_cells, _, d = dX.shape
+    n_sets = dY.shape[0]
+    n_slots, m = dtr.shape
+    mt = dte.shape[1]
+    shape = (n_cells, n_sets, n_slots, mt)
+    if not np.prod(shape):
+        return plumbing.empty_result(shape, kind)
+    q = work_side(m, d, n_classes)
+    mt1 = max(mt, 1)
+    fsz = float_scratch_size(m, d, n_classes)
+    n_threads = plumbing.scratch_threads(
+        int(np.prod(shape[:3])),
+        m * d + mt1 * d + 2 * d + d * d + q * q + q * d + 2 * n_classes * d + fsz + mt1 * n_classes,
+        n_classes)
+    arr = plumbing.device_array
+    d_out = arr(shape, np.int32)
+    plumbing.launch(_kernel(), n_threads, dX, dY, dtr, dntr, dte, dnte, n_classes,
+                    bool(standardize), bool(class_weight_balanced), mode, value, d_out,
+                    arr((m, d, n_threads), np.float64), arr((mt1, d, n_threads), np.float64),
+                    arr((2, d, n_threads), np.float64), arr((d, d, n_threads), np.float64),
+                    arr((q, q, n_threads), np.float64),
+                    arr((q, d, n_threads), np.float64),
+                    arr((n_classes, d, n_threads), np.float64),
+                    arr((n_classes, d, n_threads), np.float64),
+                    arr((fsz, n_threads), np.float64), arr((n_classes, n_threads), np.int32),
+                    arr((mt1, n_classes, n_threads), np.float64))
+    return plumbing.finish(d_out, kind)

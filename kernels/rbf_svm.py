@@ -1,0 +1,689 @@
+"""Batched RBF-kernel SVM (libsvm's C-SVC, as scikit-learn's ``SVC(kernel="rbf")``) on the CPU.
+
+Every problem (cell x label set x split slot) is solved with libsvm's SMO: second-order
+working-set selection (WSS3, Fan, Chen & Lin 2005), the same clipping of the two-variable
+update, shrinking with gradient reconstruction, and the same rho. The training rows are
+ordered as libsvm orders them (rows of the lower class label first, each group in
+training order), the kernel matrix is rounded to float32 as libsvm caches it, and the
+stopping tolerance is ``tol`` on the maximal KKT violation, so the solver takes the same
+path as scikit-learn's and the predictions agree fit for fit.
+
+Reuse: for a given cell and slot the standardisation, ``gamma="scale"``, the training
+Gram matrix and the train x test kernel do not depend on the labels, so they are computed
+once per (cell, slot) pair and shared by every label set (observed and permuted).
+
+Multiclass is one-vs-rest over the classes present in the training rows (scikit-learn's
+``OneVsRestClassifier(SVC(...))``): class ``k``'s score is the decision function of "k vs
+rest", the prediction is the class with the largest score (ties -> lowest class).
+With ``class_weight_balanced`` each binary problem gets scikit-learn's balanced weights of
+its own two labels (``n / (2 * count)``), i.e. per-class C.
+
+The per-problem code is plain Python over preallocated scratch, compiled here with
+``numba.njit`` and in :mod:`gpudecode.kernels.rbf_svm_cuda` with
+``numba.cuda.jit(device=True)``, so the CPU kernel and its GPU twin run the same code.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..errors import ParameterError
+from ._prep import check_batch, check_max_iter, check_positive, device_functions, device_jit
+
+__all__ = ["fit_predict_rbf_svm", "check_rbf_params", "rbf_core"]
+
+TAU = 1e-12
+INF = math.inf
+LOWER, UPPER, FREE = 0, 1, 2
+
+
+# ----------------------------------------------------------------------------- per problem
+# Plain functions compiled for both targets (see kernels/_prep.py for the rules).
+
+def _scale_gamma(xtr, n, d):
+    """scikit-learn's ``gamma="scale"``: ``1 / (n_features * X.var())`` of the training rows."""
+    acc = 0.0
+    for i in range(n):
+        for j in range(d):
+            acc += xtr[i, j]
+    mean = acc / (n * d)
+    acc = 0.0
+    for i in range(n):
+        for j in range(d):
+            t = xtr[i, j] - mean
+            acc += t * t
+    var = acc / (n * d)
+    if var == 0.0:
+        return 1.0
+    return 1.0 / (d * var)
+
+
+def _dot(a, i, b, k, d):
+    """Row dot product ``a[i] . b[k]`` with four partial sums (lets the CPU vectorise)."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    j = 0
+    while j + 4 <= d:
+        s0 += a[i, j] * b[k, j]
+        s1 += a[i, j + 1] * b[k, j + 1]
+        s2 += a[i, j + 2] * b[k, j + 2]
+        s3 += a[i, j + 3] * b[k, j + 3]
+        j += 4
+    while j < d:
+        s0 += a[i, j] * b[k, j]
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+def _sqdist(a, i, b, k, d):
+    """Squared distance ``|a[i] - b[k]|**2`` with four partial sums."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    j = 0
+    while j + 4 <= d:
+        t0 = a[i, j] - b[k, j]
+        t1 = a[i, j + 1] - b[k, j + 1]
+        t2 = a[i, j + 2] - b[k, j + 2]
+        t3 = a[i, j + 3] - b[k, j + 3]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+        j += 4
+    while j < d:
+        t0 = a[i, j] - b[k, j]
+        s0 += t0 * t0
+        j += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+def _make_kernels(jit):
+    dot = jit(_dot)
+    sqdist = jit(_sqdist)
+
+    def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
+        """Kernel matrices of one (cell, slot) pair.
+
+        ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``,
+        from ``|x|^2 + |y|^2 - 2 x.y`` like libsvm), ``QD[:n]`` its diagonal in float64,
+        ``Kt[:n, :m]`` train x test kernel for prediction (from ``|x - y|^2``).
+        """
+        for i in range(n):
+            xsq[i] = dot(xtr, i, xtr, i, d)
+        for i in range(n):
+            for k in range(i, n):
+                v = math.exp(-gamma * (xsq[i] + xsq[k] - 2.0 * dot(xtr, i, xtr, k, d)))
+                Kq[i, k] = v
+                Kq[k, i] = v
+                if k == i:
+                    QD[i] = v
+        for i in range(n):
+            for t in range(m):
+                Kt[i, t] = math.exp(-gamma * sqdist(xtr, i, xte, t, d))
+
+    return jit(rbf_kernels)
+
+
+def _make_solver(jit):
+    """Compile the SMO solver and its helpers with decorator ``jit`` (njit or cuda device)."""
+    def q(Kq, order, active, yv, a, b):
+        """Q entry between solver slots ``a`` and ``b``: ``y_a y_b K`` (K as cached in float32)."""
+        return yv[a] * yv[b] * float(Kq[order[active[a]], order[active[b]]])
+
+
+    def status_of(alpha_v, C_v):
+        if alpha_v >= C_v:
+            return UPPER
+        if alpha_v <= 0.0:
+            return LOWER
+        return FREE
+
+
+    def swap_index(a, b, yv, G, status, alpha, active, G_bar, Cv):
+        t = yv[a]; yv[a] = yv[b]; yv[b] = t
+        u = G[a]; G[a] = G[b]; G[b] = u
+        s = status[a]; status[a] = status[b]; status[b] = s
+        u = alpha[a]; alpha[a] = alpha[b]; alpha[b] = u
+        s = active[a]; active[a] = active[b]; active[b] = s
+        u = G_bar[a]; G_bar[a] = G_bar[b]; G_bar[b] = u
+        u = Cv[a]; Cv[a] = Cv[b]; Cv[b] = u
+
+
+    def reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha):
+        if active_size == n:
+            return
+        for j in range(active_size, n):
+            G[j] = G_bar[j] - 1.0
+        nr_free = 0
+        for j in range(active_size):
+            if status[j] == FREE:
+                nr_free += 1
+        if nr_free * n > 2 * active_size * (n - active_size):
+            for i in range(active_size, n):
+                for j in range(active_size):
+                    if status[j] == FREE:
+                        G[i] += alpha[j] * q(Kq, order, active, yv, i, j)
+        else:
+            for i in range(active_size):
+                if status[i] == FREE:
+                    ai = alpha[i]
+                    for j in range(active_size, n):
+                        G[j] += ai * q(Kq, order, active, yv, i, j)
+
+
+    def be_shrunk(i, gmax1, gmax2, yv, G, status):
+        if status[i] == UPPER:
+            if yv[i] > 0:
+                return -G[i] > gmax1
+            return -G[i] > gmax2
+        if status[i] == LOWER:
+            if yv[i] > 0:
+                return G[i] > gmax2
+            return G[i] > gmax1
+        return False
+
+
+    def select(active_size, Kq, QD, order, active, yv, G, status, eps):
+        """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``."""
+        gmax = -INF
+        gmax2 = -INF
+        gi = -1
+        gj = -1
+        obj_min = INF
+        for t in range(active_size):
+            if yv[t] > 0:
+                if status[t] != UPPER and -G[t] >= gmax:
+                    gmax = -G[t]
+                    gi = t
+            else:
+                if status[t] != LOWER and G[t] >= gmax:
+                    gmax = G[t]
+                    gi = t
+        yi = 0.0
+        qdi = 0.0
+        pi = 0
+        if gi >= 0:
+            pi = order[active[gi]]
+            yi = yv[gi]
+            qdi = QD[pi]
+        for j in range(active_size):
+            if yv[j] > 0:
+                if status[j] != LOWER:
+                    grad_diff = gmax + G[j]
+                    if G[j] >= gmax2:
+                        gmax2 = G[j]
+                    if grad_diff > 0.0:
+                        pj = order[active[j]]
+                        qij = yi * yv[j] * float(Kq[pi, pj])
+                        quad = qdi + QD[pj] - 2.0 * yi * qij
+                        if quad > 0.0:
+                            obj = -(grad_diff * grad_diff) / quad
+                        else:
+                            obj = -(grad_diff * grad_diff) / TAU
+                        if obj <= obj_min:
+                            gj = j
+                            obj_min = obj
+            else:
+                if status[j] != UPPER:
+                    grad_diff = gmax - G[j]
+                    if -G[j] >= gmax2:
+                        gmax2 = -G[j]
+                    if grad_diff > 0.0:
+                        pj = order[active[j]]
+                        qij = yi * yv[j] * float(Kq[pi, pj])
+                        quad = qdi + QD[pj] + 2.0 * yi * qij
+                        if quad > 0.0:
+                            obj = -(grad_diff * grad_diff) / quad
+                        else:
+                            obj = -(grad_diff * grad_diff) / TAU
+                        if obj <= obj_min:
+                            gj = j
+                            obj_min = obj
+        if gmax + gmax2 < eps or gj == -1:
+            return -1, -1
+        return gi, gj
+
+    q = jit(q)
+    status_of = jit(status_of)
+    swap_index = jit(swap_index)
+    be_shrunk = jit(be_shrunk)
+    select = jit(select)
+    reconstruct = jit(reconstruct)
+
+    def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
+                     status, alpha, Cv):
+        gmax1 = -INF
+        gmax2 = -INF
+        for i in range(active_size):
+            if yv[i] > 0:
+                if status[i] != UPPER and -G[i] >= gmax1:
+                    gmax1 = -G[i]
+                if status[i] != LOWER and G[i] >= gmax2:
+                    gmax2 = G[i]
+            else:
+                if status[i] != UPPER and -G[i] >= gmax2:
+                    gmax2 = -G[i]
+                if status[i] != LOWER and G[i] >= gmax1:
+                    gmax1 = G[i]
+        if (not unshrink) and gmax1 + gmax2 <= eps * 10.0:
+            unshrink = True
+            reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
+            active_size = n
+        i = 0
+        while i < active_size:
+            if be_shrunk(i, gmax1, gmax2, yv, G, status):
+                active_size -= 1
+                while active_size > i:
+                    if not be_shrunk(active_size, gmax1, gmax2, yv, G, status):
+                        swap_index(i, active_size, yv, G, status, alpha, active, G_bar, Cv)
+                        break
+                    active_size -= 1
+            i += 1
+        return active_size, unshrink
+
+    do_shrinking = jit(do_shrinking)
+
+    def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
+              alpha, G, G_bar, status, active, yv, Cv, coef):
+        """libsvm ``Solver::Solve`` for C-SVC on ``order[:n]`` (first ``n_pos`` rows y=+1).
+
+        Writes ``coef[g] = y_g alpha_g`` for the rows in ``order`` and returns
+        ``(rho, n_iter)``; the decision function is ``sum_g coef[g] K(x_order[g], x) - rho``.
+        """
+        for i in range(n):
+            active[i] = i
+            alpha[i] = 0.0
+            G[i] = -1.0
+            G_bar[i] = 0.0
+            status[i] = LOWER
+            if i < n_pos:
+                yv[i] = 1.0
+                Cv[i] = Cp
+            else:
+                yv[i] = -1.0
+                Cv[i] = Cn
+        active_size = n
+        unshrink = False
+        it = 0
+        period = n if n < 1000 else 1000  # no min(): numba.cuda's overload fails here
+        counter = period + 1
+        while True:
+            if it >= max_iter:
+                break
+            counter -= 1
+            if counter == 0:
+                counter = period
+                if shrinking:
+                    active_size, unshrink = do_shrinking(n, active_size, unshrink, eps, Kq,
+                                                         order, active, yv, G, G_bar,
+                                                         status, alpha, Cv)
+            i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
+            if i < 0:
+                reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
+                active_size = n
+                i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
+                if i < 0:
+                    break
+                counter = 1
+            it += 1
+
+            pi = order[active[i]]
+            pj = order[active[j]]
+            Ci = Cv[i]
+            Cj = Cv[j]
+            qij = yv[i] * yv[j] * float(Kq[pi, pj])
+            old_ai = alpha[i]
+            old_aj = alpha[j]
+            if yv[i] != yv[j]:
+                quad = QD[pi] + QD[pj] + 2.0 * qij
+                if quad <= 0.0:
+                    quad = TAU
+                delta = (-G[i] - G[j]) / quad
+                diff = alpha[i] - alpha[j]
+                alpha[i] += delta
+                alpha[j] += delta
+                if diff > 0.0:
+                    if alpha[j] < 0.0:
+                        alpha[j] = 0.0
+                        alpha[i] = diff
+                else:
+                    if alpha[i] < 0.0:
+                        alpha[i] = 0.0
+                        alpha[j] = -diff
+                if diff > Ci - Cj:
+                    if alpha[i] > Ci:
+                        alpha[i] = Ci
+                        alpha[j] = Ci - diff
+                else:
+                    if alpha[j] > Cj:
+                        alpha[j] = Cj
+                        alpha[i] = Cj + diff
+            else:
+                quad = QD[pi] + QD[pj] - 2.0 * qij
+                if quad <= 0.0:
+                    quad = TAU
+                delta = (G[i] - G[j]) / quad
+                total = alpha[i] + alpha[j]
+                alpha[i] -= delta
+                alpha[j] += delta
+                if total > Ci:
+                    if alpha[i] > Ci:
+                        alpha[i] = Ci
+                        alpha[j] = total - Ci
+                else:
+                    if alpha[j] < 0.0:
+                        alpha[j] = 0.0
+                        alpha[i] = total
+                if total > Cj:
+                    if alpha[j] > Cj:
+                        alpha[j] = Cj
+                        alpha[i] = total - Cj
+                else:
+                    if alpha[i] < 0.0:
+                        alpha[i] = 0.0
+                        alpha[j] = total
+
+            dai = alpha[i] - old_ai
+            daj = alpha[j] - old_aj
+            for k in range(active_size):
+                G[k] += q(Kq, order, active, yv, i, k) * dai \
+                    + q(Kq, order, active, yv, j, k) * daj
+
+            ui = status[i] == UPPER
+            uj = status[j] == UPPER
+            status[i] = status_of(alpha[i], Ci)
+            status[j] = status_of(alpha[j], Cj)
+            if ui != (status[i] == UPPER):
+                for k in range(n):
+                    if ui:
+                        G_bar[k] -= Ci * q(Kq, order, active, yv, i, k)
+                    else:
+                        G_bar[k] += Ci * q(Kq, order, active, yv, i, k)
+            if uj != (status[j] == UPPER):
+                for k in range(n):
+                    if uj:
+                        G_bar[k] -= Cj * q(Kq, order, active, yv, j, k)
+                    else:
+                        G_bar[k] += Cj * q(Kq, order, active, yv, j, k)
+
+        # libsvm's calculate_rho over the active set
+        nr_free = 0
+        ub = INF
+        lb = -INF
+        sum_free = 0.0
+        for i in range(active_size):
+            yg = yv[i] * G[i]
+            if status[i] == UPPER:
+                if yv[i] < 0:
+                    ub = ub if ub < yg else yg
+                else:
+                    lb = lb if lb > yg else yg
+            elif status[i] == LOWER:
+                if yv[i] > 0:
+                    ub = ub if ub < yg else yg
+                else:
+                    lb = lb if lb > yg else yg
+            else:
+                nr_free += 1
+                sum_free += yg
+        if nr_free > 0:
+            rho = sum_free / nr_free
+        else:
+            rho = (ub + lb) / 2.0
+        for i in range(n):
+            coef[active[i]] = alpha[i] * yv[i]
+        return rho, it
+
+    return jit(solve)
+
+
+def _make_problem(target):
+    """Compile the per-(cell, slot) preparation and the per-label-set fit + predict."""
+    jit = device_jit(target)
+    shared = device_functions(target)
+    gather = shared.gather_standardize
+    count = shared.count_classes
+    gamma_of = jit(_scale_gamma)
+    kernels = _make_kernels(jit)
+    solve = _make_solver(jit)
+
+    def prepare_pair(X, c, tr, ntr, te, nte, standardize, gamma_fixed, xtr, xte, xsq,
+                     Kq, QD, Kt):
+        """Standardise, pick gamma and fill the kernel matrices of one (cell, slot) pair."""
+        d = X.shape[2]
+        gather(X, c, tr, ntr, te, nte, standardize, xtr, xte)
+        gamma = gamma_fixed
+        if gamma <= 0.0:
+            gamma = gamma_of(xtr, ntr, d)
+        kernels(xtr, ntr, xte, nte, d, gamma, xsq, Kq, QD, Kt)
+
+    def binary_order(y, tr, ntr, k_neg, n_pos, order):
+        """libsvm's row order for "not k_neg" (+1) vs "k_neg" (-1): +1 rows first."""
+        a = 0
+        b = n_pos
+        for r in range(ntr):
+            if y[tr[r]] == k_neg:
+                order[b] = r
+                b += 1
+            else:
+                order[a] = r
+                a += 1
+
+    binary_order = jit(binary_order)
+
+    def decision(coef, order, ntr, Kt, t, rho):
+        acc = 0.0
+        for g in range(ntr):
+            if coef[g] != 0.0:
+                acc += coef[g] * Kt[order[g], t]
+        return acc - rho
+
+    decision = jit(decision)
+
+    def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, C, eps, max_iter,
+                             shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar, status,
+                             active, yv, Cv, coef, best, out):
+        """Fit one label set on a prepared pair and write its predictions to ``out``.
+
+        Two classes present: one binary SVM, the lower class is libsvm's +1. More: one
+        SVM "k vs rest" per present class k (rest is +1), class score = -decision.
+        """
+        n_present = count(y, tr, ntr, n_classes, counts)
+        first = -1
+        second = -1
+        for k in range(n_classes):
+            if counts[k] > 0:
+                if first < 0:
+                    first = k
+                elif second < 0:
+                    second = k
+        for t in range(out.shape[0]):
+            out[t] = -1
+        if n_present == 1:
+            for t in range(nte):
+                out[t] = first
+            return
+        for k in range(n_classes):
+            if counts[k] == 0 or (n_present == 2 and k != second):
+                continue
+            n_pos = ntr - counts[k]
+            binary_order(y, tr, ntr, k, n_pos, order)
+            Cp = C
+            Cn = C
+            if balanced:
+                Cp = C * (ntr / (2.0 * n_pos))
+                Cn = C * (ntr / (2.0 * counts[k]))
+            rho, it = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
+                            alpha, G, G_bar, status, active, yv, Cv, coef)
+            for t in range(nte):
+                dec = decision(coef, order, ntr, Kt, t, rho)
+                if n_present == 2:
+                    out[t] = first if dec > 0.0 else second
+                elif out[t] < 0 or -dec > best[t]:
+                    best[t] = -dec
+                    out[t] = k
+
+    return SimpleNamespace(prepare_pair=jit(prepare_pair),
+                           fit_predict_labelset=jit(fit_predict_labelset))
+
+
+@functools.cache
+def rbf_core(target: str) -> SimpleNamespace:
+    """The per-problem RBF-SVM functions compiled for ``"cpu"`` or ``"cuda"`` (device)."""
+    return _make_problem(target)
+
+
+# ----------------------------------------------------------------------------- CPU batch
+
+_core = rbf_core("cpu")
+_prepare_pair = _core.prepare_pair
+_fit_predict_labelset = _core.fit_predict_labelset
+
+
+@njit(parallel=True, cache=False, fastmath=False)
+def _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
+               C, gamma_fixed, eps, max_iter, shrinking, n_chunks, pred):
+    d = X.shape[2]
+    n_sets = Y.shape[0]
+    n_slots = train_idx.shape[0]
+    nmax = train_idx.shape[1]
+    mmax = max(test_idx.shape[1], 1)
+    n_pairs = X.shape[0] * n_slots
+    for ch in prange(n_chunks):
+        # one set of scratch per chunk of (cell, slot) pairs
+        xtr = np.empty((nmax, d))
+        xte = np.empty((mmax, d))
+        xsq = np.empty(nmax)
+        Kq = np.empty((nmax, nmax), dtype=np.float32)
+        QD = np.empty(nmax)
+        Kt = np.empty((nmax, mmax))
+        counts = np.empty(n_classes, dtype=np.int64)
+        order = np.empty(nmax, dtype=np.int64)
+        alpha = np.empty(nmax)
+        G = np.empty(nmax)
+        G_bar = np.empty(nmax)
+        status = np.empty(nmax, dtype=np.int8)
+        active = np.empty(nmax, dtype=np.int64)
+        yv = np.empty(nmax)
+        Cv = np.empty(nmax)
+        coef = np.empty(nmax)
+        best = np.empty(mmax)
+        for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
+            c = pair // n_slots
+            s = pair - c * n_slots
+            ntr = np.int64(n_train[s])
+            nte = np.int64(n_test[s])
+            _prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, gamma_fixed,
+                          xtr, xte, xsq, Kq, QD, Kt)
+            for lab in range(n_sets):
+                _fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
+                                      eps, max_iter, shrinking, Kq, QD, Kt, counts, order,
+                                      alpha, G, G_bar, status, active, yv, Cv, coef, best,
+                                      pred[c, lab, s])
+
+
+def check_rbf_params(C, gamma, tol, max_iter, shrinking) -> tuple[float, float, float, int, bool]:
+    """Check the RBF-SVM hyper-parameters.
+
+    Returns
+    -------
+    C, gamma, tol, max_iter, shrinking
+        ``gamma`` is ``-1.0`` for ``"scale"`` (computed per problem), else the positive float.
+
+    Raises
+    ------
+    ParameterError
+    """
+    C = check_positive(C, "C", "1.0")
+    if isinstance(gamma, str):
+        if gamma != "scale":
+            raise ParameterError(f"gamma must be 'scale' or a number > 0, got {gamma!r}.",
+                                 field="gamma", fix="pass gamma='scale' (scikit-learn's "
+                                                    "default) or e.g. gamma=0.1.")
+        gamma = -1.0
+    else:
+        gamma = check_positive(gamma, "gamma", "'scale'")
+    tol = check_positive(tol, "tol", "1e-3")
+    max_iter = check_max_iter(max_iter)
+    if not isinstance(shrinking, (bool, np.bool_, numbers.Integral)):
+        raise ParameterError(f"shrinking must be True or False, got {shrinking!r}.",
+                             field="shrinking", fix="pass shrinking=True (libsvm's default).")
+    return C, gamma, tol, max_iter, bool(shrinking)
+
+
+def fit_predict_rbf_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                        standardize=True, class_weight_balanced=False, C=1.0, gamma="scale",
+                        tol=1e-3, max_iter=100000, shrinking=True):
+    """Fit and predict a batch of RBF-kernel SVMs on the CPU (Numba, parallel over problems).
+
+    Each problem (cell ``c``, label set ``l``, split slot ``s``) matches scikit-learn's
+    ``SVC(kernel="rbf", C=C, gamma=gamma, tol=tol)`` fit on the problem's training rows
+    (after ``StandardScaler`` fit on those rows when ``standardize``); with more than two
+    classes, ``OneVsRestClassifier`` of that SVC.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_cells, n_trials, n_features)
+        Cells x trials x features, float32 (float64 accepted), finite.
+    Y : ndarray of int, shape (n_labelsets, n_trials)
+        Class codes ``0..n_classes-1``; row 0 the observed labels, rows 1.. permutations.
+    train_idx : ndarray of int, shape (n_slots, max_train)
+        Training trials of each slot, padded with -1.
+    n_train : ndarray of int, shape (n_slots,)
+    test_idx : ndarray of int, shape (n_slots, max_test)
+        Test trials of each slot, padded with -1.
+    n_test : ndarray of int, shape (n_slots,)
+    n_classes : int
+    standardize : bool
+        Scale features by the training rows' mean and population std (std 0 -> 1).
+    class_weight_balanced : bool
+        scikit-learn's ``class_weight="balanced"`` (per binary problem, per-class C).
+    C : float
+        Penalty, > 0.
+    gamma : "scale" or float
+        ``"scale"`` = ``1 / (n_features * X_train.var())`` on the (standardised) training
+        rows of each problem, 1 when that variance is 0.
+    tol : float
+        libsvm's stopping tolerance on the maximal KKT violation.
+    max_iter : int
+        SMO iterations per binary problem before stopping early (scikit-learn: unlimited).
+    shrinking : bool
+        libsvm's shrinking heuristic (changes the path, not the optimum); scikit-learn's
+        default is True.
+
+    Returns
+    -------
+    pred : ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
+        Predicted class per test row; -1 on the padding. A training set holding a single
+        class predicts that class.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        Inconsistent shapes, out-of-range labels or indices, bad hyper-parameters,
+        NaN or infinite features.
+    """
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
+        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
+    C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    n_cells = X.shape[0]
+    n_slots = train_idx.shape[0]
+    pred = np.full((n_cells, Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
+    n_pairs = n_cells * n_slots
+    if pred.size == 0 or n_pairs == 0:
+        return pred
+    n_chunks = min(n_pairs, 8 * numba.get_num_threads())
+    _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, bool(standardize),
+               bool(class_weight_balanced), C, gamma, tol, max_iter, shrinking, n_chunks, pred)
+    return pred

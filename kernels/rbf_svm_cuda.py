@@ -1,0 +1,263 @@
+"""numba.cuda twin of :func:`gpudecode.kernels.rbf_svm.fit_predict_rbf_svm`.
+
+Two kernels per chunk of (cell, slot) pairs, both running the CPU kernel's per-problem
+code compiled as CUDA device functions:
+
+1. one thread per (cell, slot) pair standardises the pair's rows and fills its kernel
+   matrices (float32 training Gram matrix, its diagonal, float64 train x test kernel) in
+   global-memory buffers indexed by the pair;
+2. one thread per (pair, label set) problem runs libsvm's SMO on the pair's Gram matrix
+   and writes the predictions; its O(n_train) scratch (alpha, gradient, ...) lives in
+   global-memory buffers indexed by the problem.
+
+Pairs are processed in chunks sized so that the buffers stay under ``max_scratch_bytes``
+(default: a quarter of the free device memory, at most 1 GiB).
+
+``numba.cuda`` is imported only when a kernel is first needed, so importing this module
+never fails on a machine without CUDA; with ``NUMBA_ENABLE_CUDASIM=1`` set before numba is
+imported the kernels run in numba's CUDA simulator (for tests on tiny inputs).
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+
+import numpy as np
+
+from ..errors import DeviceError, ParameterError
+from ._prep import check_batch, check_batch_shapes
+from .rbf_svm import check_rbf_params, rbf_core
+from .windowing_cuda import GPU_FIX, cuda_module
+
+__all__ = ["fit_predict_rbf_svm_cuda", "usable_cuda", "array_kind", "scratch_budget",
+           "pairs_per_chunk"]
+
+THREADS_PER_BLOCK = 64
+DEFAULT_MAX_SCRATCH = 1 << 30
+
+
+def usable_cuda():
+    """Return ``numba.cuda`` when it can run kernels (a GPU or the simulator).
+
+    Raises
+    ------
+    DeviceError
+        numba.cuda does not import or sees no usable GPU.
+    """
+    cuda = cuda_module()
+    if not cuda.is_available():
+        raise DeviceError("numba.cuda sees no usable CUDA GPU (driver, device or NVVM missing).",
+                          field="device", fix=GPU_FIX)
+    return cuda
+
+
+def array_kind(x) -> str:
+    """``"numpy"``, ``"cupy"`` or ``"device"`` (a numba device array or another CUDA array)."""
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if type(x).__module__.split(".")[0] == "cupy":
+        return "cupy"
+    if hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host"):
+        return "device"
+    return "numpy"
+
+
+def scratch_budget(cuda, max_scratch_bytes) -> int:
+    """Bytes the kernels may use for scratch buffers per chunk."""
+    if max_scratch_bytes is not None:
+        if isinstance(max_scratch_bytes, bool) or not isinstance(max_scratch_bytes,
+                                                                   numbers.Integral) \
+                or max_scratch_bytes < 1:
+            raise ParameterError(f"max_scratch_bytes must be a whole number > 0, got "
+                                 f"{max_scratch_bytes!r}.", field="max_scratch_bytes",
+                                 fix="pass e.g. max_scratch_bytes=2**28, or leave it None.")
+        return int(max_scratch_bytes)
+    try:
+        free, _ = cuda.current_context().get_memory_info()
+        return int(max(min(free // 4, DEFAULT_MAX_SCRATCH), 1 << 20))
+    except Exception:  # the simulator and some drivers do not report memory
+        return DEFAULT_MAX_SCRATCH
+
+
+def pairs_per_chunk(budget: int, per_pair: int, per_problem: int, n_sets: int,
+                    n_pairs: int) -> int:
+    """How many (cell, slot) pairs, each with ``n_sets`` problems, fit in ``budget`` bytes."""
+    per = per_pair + n_sets * per_problem
+    return int(max(1, min(n_pairs, budget // max(per, 1))))
+
+
+def _grid(n: int) -> tuple[int, int]:
+    return (max(1, -(-n // THREADS_PER_BLOCK)), THREADS_PER_BLOCK)
+
+
+# numba.cuda and the device functions, bound on first use: the kernels must see them as
+# module globals (the CUDA simulator swaps ``cuda`` in a kernel's globals).
+cuda = None
+_prepare_pair_dev = None
+_fit_predict_labelset_dev = None
+
+
+def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, gamma_fixed,
+                    pair_lo, n_pairs, xtr_b, xte_b, xsq_b, Kq_b, QD_b, Kt_b):
+    tid = cuda.grid(1)
+    if tid >= n_pairs:
+        return
+    n_slots = train_idx.shape[0]
+    pair = pair_lo + tid
+    c = pair // n_slots
+    s = pair - c * n_slots
+    _prepare_pair_dev(X, c, train_idx[s], n_train[s], test_idx[s], n_test[s], standardize,
+                      gamma_fixed, xtr_b[tid], xte_b[tid], xsq_b[tid], Kq_b[tid], QD_b[tid],
+                      Kt_b[tid])
+
+
+def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, C, eps, max_iter,
+                  shrinking, pair_lo, n_pairs, Kq_b, QD_b, Kt_b, counts_b, order_b,
+                  alpha_b, G_b, Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b,
+                  pred):
+    tid = cuda.grid(1)
+    n_sets = Y.shape[0]
+    if tid >= n_pairs * n_sets:
+        return
+    lp = tid // n_sets
+    lab = tid - lp * n_sets
+    n_slots = train_idx.shape[0]
+    pair = pair_lo + lp
+    c = pair // n_slots
+    s = pair - c * n_slots
+    _fit_predict_labelset_dev(Y[lab], train_idx[s], n_train[s], n_test[s], n_classes,
+                              balanced, C, eps, max_iter, shrinking, Kq_b[lp], QD_b[lp],
+                              Kt_b[lp], counts_b[tid], order_b[tid], alpha_b[tid], G_b[tid],
+                              Gbar_b[tid], status_b[tid], active_b[tid], yv_b[tid],
+                              Cv_b[tid], coef_b[tid], best_b[tid], pred[c, lab, s])
+
+
+@functools.cache
+def _kernels():
+    global cuda, _prepare_pair_dev, _fit_predict_labelset_dev
+    cuda = cuda_module()
+    core = rbf_core("cuda")
+    _prepare_pair_dev = core.prepare_pair
+    _fit_predict_labelset_dev = core.fit_predict_labelset
+    return cuda.jit(_prepare_kernel), cuda.jit(_solve_kernel)
+
+
+def device_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes):
+    """Check a batch and put it on the device.
+
+    Host (NumPy) input is fully checked (:func:`gpudecode.kernels._prep.check_batch`) and
+    copied; device input (numba device arrays, CuPy) is checked for shapes and dtypes only.
+
+    Returns
+    -------
+    cuda, on_host, (X, Y, train_idx, n_train, test_idx, n_test), n_classes
+    """
+    cuda = usable_cuda()
+    kinds = {array_kind(a) for a in (X, Y, train_idx, n_train, test_idx, n_test)}
+    if kinds == {"numpy"}:
+        X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
+            X, Y, train_idx, n_train, test_idx, n_test, n_classes)
+        arrays = [cuda.to_device(a) for a in (X, Y, train_idx, n_train, test_idx, n_test)]
+        return cuda, True, arrays, n_classes
+    if "numpy" in kinds:
+        raise ParameterError("the batch mixes host (NumPy) and device arrays.", field="X",
+                             fix="pass all six arrays as NumPy, or all on the device.")
+    n_classes = check_batch_shapes(X.shape, Y.shape, train_idx.shape, n_train.shape,
+                                   test_idx.shape, n_test.shape, n_classes)
+    if np.dtype(X.dtype) not in (np.float32, np.float64):
+        raise ParameterError(f"device array X has dtype {X.dtype}; the GPU kernels read "
+                             "float32 or float64.", field="X",
+                             fix="convert on the host (X.astype('float32')) first.")
+    for name, a in (("Y", Y), ("train_idx", train_idx), ("n_train", n_train),
+                    ("test_idx", test_idx), ("n_test", n_test)):
+        if np.dtype(a.dtype).kind not in "iu":
+            raise ParameterError(f"device array {name} has dtype {a.dtype}; it must hold "
+                                 "integers.", field=name, fix=f"pass {name} as int32.")
+    return cuda, False, [X, Y, train_idx, n_train, test_idx, n_test], n_classes
+
+
+def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                             standardize=True, class_weight_balanced=False, C=1.0,
+                             gamma="scale", tol=1e-3, max_iter=100000, shrinking=True,
+                             max_scratch_bytes=None):
+    """Fit and predict a batch of RBF-kernel SVMs on the GPU with numba.cuda.
+
+    Same problems, parameters and results as
+    :func:`gpudecode.kernels.rbf_svm.fit_predict_rbf_svm` (scikit-learn's
+    ``SVC(kernel="rbf")``, one-vs-rest beyond two classes).
+
+    Parameters
+    ----------
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes
+        As for the CPU kernel: X (n_cells, n_trials, n_features) float32/float64,
+        Y (n_labelsets, n_trials) int, train_idx / test_idx (n_slots, max_train | max_test)
+        padded with -1, n_train / n_test (n_slots,). All NumPy, or all device arrays
+        (numba device arrays or CuPy), which are not copied back.
+    standardize, class_weight_balanced, C, gamma, tol, max_iter, shrinking
+        As for the CPU kernel.
+    max_scratch_bytes : int, optional
+        Device memory for scratch buffers per chunk of (cell, slot) pairs; default a
+        quarter of the free device memory, at most 1 GiB.
+
+    Returns
+    -------
+    pred : int32 array, shape (n_cells, n_labelsets, n_slots, max_test)
+        NumPy for NumPy input, a numba device array for device input; -1 on the padding.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        As for the CPU kernel (value checks only for host input).
+    DeviceError
+        numba.cuda cannot run (no GPU and no simulator).
+    """
+    C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    cuda, on_host, arrays, n_classes = device_batch(X, Y, train_idx, n_train, test_idx,
+                                                    n_test, n_classes)
+    X, Y, train_idx, n_train, test_idx, n_test = arrays
+    n_cells, _, d = X.shape
+    n_sets = Y.shape[0]
+    n_slots, nmax = train_idx.shape
+    mmax = test_idx.shape[1]
+    shape = (n_cells, n_sets, n_slots, mmax)
+    n_pairs = n_cells * n_slots
+    if int(np.prod(shape)) == 0:
+        out = np.full(shape, -1, dtype=np.int32)
+        return out if on_host else cuda.to_device(out)
+    pred = cuda.device_array(shape, dtype=np.int32)
+
+    m1 = max(mmax, 1)
+    per_pair = 8 * (nmax * d + m1 * d + 2 * nmax + nmax * m1) + 4 * nmax * nmax
+    per_problem = 8 * (n_classes + 7 * nmax + m1) + nmax
+    chunk = pairs_per_chunk(scratch_budget(cuda, max_scratch_bytes), per_pair, per_problem,
+                            n_sets, n_pairs)
+    prepare, solve = _kernels()
+    f64 = np.float64
+    xtr_b = cuda.device_array((chunk, nmax, d), dtype=f64)
+    xte_b = cuda.device_array((chunk, m1, d), dtype=f64)
+    xsq_b = cuda.device_array((chunk, nmax), dtype=f64)
+    Kq_b = cuda.device_array((chunk, nmax, nmax), dtype=np.float32)
+    QD_b = cuda.device_array((chunk, nmax), dtype=f64)
+    Kt_b = cuda.device_array((chunk, nmax, m1), dtype=f64)
+    n_prob = chunk * n_sets
+    counts_b = cuda.device_array((n_prob, n_classes), dtype=np.int64)
+    order_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
+    alpha_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    G_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    Gbar_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    status_b = cuda.device_array((n_prob, nmax), dtype=np.int8)
+    active_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
+    yv_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    Cv_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    coef_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    best_b = cuda.device_array((n_prob, m1), dtype=f64)
+    for lo in range(0, n_pairs, chunk):
+        n = min(chunk, n_pairs - lo)
+        prepare[_grid(n)](X, train_idx, n_train, test_idx, n_test, bool(standardize), gamma,
+                          lo, n, xtr_b, xte_b, xsq_b, Kq_b, QD_b, Kt_b)
+        solve[_grid(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
+                                 bool(class_weight_balanced), C, tol, max_iter, shrinking,
+                                 lo, n, Kq_b, QD_b, Kt_b, counts_b, order_b, alpha_b, G_b,
+                                 Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b, pred)
+    return pred.copy_to_host() if on_host else pred

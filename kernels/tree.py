@@ -1,0 +1,777 @@
+"""Batched decision trees (scikit-learn's ``DecisionTreeClassifier``, gini, best splitter) on the CPU.
+
+Each problem (cell x label set x split slot) grows a depth-limited CART tree exactly as
+scikit-learn's depth-first builder does:
+
+- a node is a leaf at ``max_depth``, below ``min_samples_split`` or ``2 * min_samples_leaf``
+  samples, or when pure (gini ``<= eps``); otherwise it is split by the best split found,
+  even one that does not lower the impurity (``min_impurity_decrease=0``);
+- candidate thresholds lie midway (``a/2 + b/2`` in float64) between consecutive sorted
+  float32 values that differ by more than 1e-7 (scikit-learn's ``FEATURE_THRESHOLD``), and
+  each side must keep ``min_samples_leaf`` samples; the best split maximises scikit-learn's
+  gini proxy ``-(w_r gini_r + w_l gini_l)`` with weighted class counts
+  (``class_weight="balanced"``: ``n / (n_present_classes * count)``);
+- a leaf predicts the class with the largest weighted count (ties -> lowest class).
+
+Ties between equally good splits: scikit-learn visits features in a random order drawn
+from ``random_state`` and keeps the first best. With ``random_state`` an int this module
+replays that draw (scikit-learn's xorshift ``rand_r`` seeded with
+``RandomState(random_state).randint(0, 2**31 - 1)``, the Fisher-Yates visiting with known
+constant features), so it reproduces ``DecisionTreeClassifier(random_state=random_state)``
+tie for tie; with ``random_state=None`` features are visited in index order, i.e. the
+lowest feature index (then the lowest threshold) wins a tie. Sample-weighted sums can
+still differ from scikit-learn's in the last bit (its sample order inside a node follows
+its introsort), which matters only for exact ties under ``class_weight_balanced``.
+
+``standardize`` is accepted for API symmetry and ignored: a per-feature affine scaling
+with positive scale does not change which samples a split separates, and scikit-learn
+trees read float32 features, so the raw features are used (float64 input is rounded to
+float32 like scikit-learn does).
+
+The per-problem code is plain Python over preallocated scratch, compiled here with
+``numba.njit`` and in :mod:`gpudecode.kernels.tree_cuda` with
+``numba.cuda.jit(device=True)``. The per-feature sort of a (cell, slot) pair's training
+rows is done once and shared by all label sets.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from types import SimpleNamespace
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..errors import ParameterError
+from ._prep import check_batch, device_functions, device_jit
+
+__all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core", "sklearn_tree_seed",
+           "max_tree_nodes"]
+
+EPS = float(np.finfo(np.float64).eps)
+INF = float("inf")
+RAND_R_MAX = 2147483647
+FEATURE_THRESHOLD = np.float32(1e-7)
+NO_DEPTH_LIMIT = 2 ** 30
+
+
+def sklearn_tree_seed(random_state) -> int:
+    """The ``rand_r`` seed scikit-learn's splitter draws for an integer ``random_state``.
+
+    ``-1`` stands for ``random_state=None`` (deterministic feature order, no draws).
+    """
+    if random_state is None:
+        return -1
+    return int(np.random.RandomState(random_state).randint(0, RAND_R_MAX))
+
+
+def max_tree_nodes(max_depth: int, max_train: int) -> int:
+    """Node slots needed per tree: a binary tree of ``max_depth`` levels with ``max_train`` leaves at most."""
+    by_samples = 2 * max(max_train, 1) - 1
+    if max_depth >= 30:
+        return by_samples
+    return min(2 ** (max_depth + 1) - 1, by_samples)
+
+
+def _make_tree(target):
+    jit = device_jit(target)
+    # small hot helpers are inlined into their callers on the CPU (saves call overhead)
+    ijit = njit(inline="always", fastmath=False) if target == "cpu" else jit
+    count = device_functions(target).count_classes
+
+    def presort_cell(X, c, tmp_i, tmp_f, cell_order, cell_vals):
+        """Sort all trials of cell ``c`` by every feature (stable: ties in trial order).
+
+        ``cell_order[f]`` = trials by ascending ``X[c, ., f]`` (float32), ``cell_vals[f]``
+        the values in that order. Insertion sort up to 64 trials, bottom-up merge sort beyond.
+        """
+        n = X.shape[1]
+        for f in range(X.shape[2]):
+            idx = cell_order[f]
+            v = cell_vals[f]
+            for i in range(n):
+                x = X[c, i, f]
+                j = i
+                if n <= 64:
+                    while j > 0 and v[j - 1] > x:
+                        v[j] = v[j - 1]
+                        idx[j] = idx[j - 1]
+                        j -= 1
+                v[j] = x
+                idx[j] = i
+            width = 1
+            while n > 64 and width < n:
+                lo = 0
+                while lo < n:
+                    mid = lo + width
+                    if mid > n:
+                        mid = n
+                    hi = lo + 2 * width
+                    if hi > n:
+                        hi = n
+                    a = lo
+                    b = mid
+                    k = lo
+                    while a < mid or b < hi:
+                        if a < mid and (b >= hi or not v[b] < v[a]):
+                            tmp_i[k] = idx[a]
+                            tmp_f[k] = v[a]
+                            a += 1
+                        else:
+                            tmp_i[k] = idx[b]
+                            tmp_f[k] = v[b]
+                            b += 1
+                        k += 1
+                    lo += 2 * width
+                for i in range(n):
+                    idx[i] = tmp_i[i]
+                    v[i] = tmp_f[i]
+                width *= 2
+
+    def presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals):
+        """A (cell, slot) pair's training rows sorted by every feature, from the cell's sort.
+
+        ``order[f, :n]`` = row positions (indices into ``tr``) by ascending value,
+        ``vals[f, :n]`` the values. Training trials must be distinct.
+        """
+        n_trials = cell_order.shape[1]
+        for t in range(n_trials):
+            pos_of[t] = -1
+        for r in range(n):
+            pos_of[tr[r]] = r
+        for f in range(cell_order.shape[0]):
+            m = 0
+            for i in range(n_trials):  # branchless: write, advance only for training rows
+                r = pos_of[cell_order[f, i]]
+                if m < n:
+                    order[f, m] = r
+                    vals[f, m] = cell_vals[f, i]
+                m += r >= 0
+
+    def rand_int(low, high, rng):
+        """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on ``rng[0]``, in ``[low, high)``."""
+        s = rng[0]
+        if s == 0:
+            s = 1
+        s ^= (s << 13) & 0xFFFFFFFF
+        s ^= s >> 17
+        s ^= (s << 5) & 0xFFFFFFFF
+        rng[0] = s
+        return low + (s % (RAND_R_MAX + 1)) % (high - low)
+
+    rand_int = ijit(rand_int)
+
+    def crit_update(pos, new_pos, end, S, base, ylab, wcls, n_classes, sum_left, sum_total,
+                    wn_node, wn_left):
+        """scikit-learn's ``ClassificationCriterion.update`` from ``pos`` to ``new_pos``.
+
+        Moves samples ``S[base+pos:base+new_pos]`` to the left child, adding forward or
+        (when closer to the end) restarting from the full node and subtracting backward.
+        Returns the new left weight; ``sum_left`` is updated in place.
+        """
+        if (new_pos - pos) <= (end - new_pos):
+            for p in range(pos, new_pos):
+                k = ylab[S[base + p]]
+                w = wcls[k]
+                sum_left[k] += w
+                wn_left += w
+        else:
+            for k in range(n_classes):
+                sum_left[k] = sum_total[k]
+            wn_left = wn_node
+            for p in range(end - 1, new_pos - 1, -1):
+                k = ylab[S[base + p]]
+                w = wcls[k]
+                sum_left[k] -= w
+                wn_left -= w
+        return wn_left
+
+    crit_update = ijit(crit_update)
+
+    def children_gini(n_classes, sum_left, sum_total, wn_left, wn_right):
+        sq_l = 0.0
+        sq_r = 0.0
+        for k in range(n_classes):
+            cl = sum_left[k]
+            sq_l += cl * cl
+            cr = sum_total[k] - sum_left[k]
+            sq_r += cr * cr
+        return (1.0 - sq_l / (wn_left * wn_left), 1.0 - sq_r / (wn_right * wn_right))
+
+    children_gini = ijit(children_gini)
+
+    def scan_weighted(f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, sum_total,
+                      wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr):
+        """Evaluate every split of a node sorted by feature ``f`` in scikit-learn's float
+        arithmetic (weighted counts); keep the first best."""
+        for k in range(n_classes):
+            sum_left[k] = 0.0
+        wn_left = 0.0
+        pos = 0
+        p = 0
+        while p < nn:
+            p += 1
+            while p < nn and valsf[start + p] <= valsf[start + p - 1] + FEATURE_THRESHOLD:
+                p += 1
+            if p >= nn:
+                continue
+            if p < min_leaf or nn - p < min_leaf:
+                continue
+            wn_left = crit_update(pos, p, nn, ordf, start, ylab, wcls, n_classes, sum_left,
+                                  sum_total, wn_node, wn_left)
+            pos = p
+            wn_right = wn_node - wn_left
+            gl, gr = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+            proxy = -wn_right * gr - wn_left * gl
+            if proxy > best_proxy:
+                best_proxy = proxy
+                best_pos = p
+                best_feat = f
+                best_thr = float(valsf[start + p - 1]) / 2.0 + float(valsf[start + p]) / 2.0
+        return best_proxy, best_pos, best_feat, best_thr
+
+    scan_weighted = jit(scan_weighted)
+
+    def scan_counts(f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
+                    min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d):
+        """Unweighted scan: exact integer comparison of the gini gain, scikit-learn's float
+        proxy only where a split can tie or beat the best (identical choice, fewer divisions).
+
+        With integer counts the proxy is ``-n + sq_l/n_l + sq_r/n_r``; distinct values differ
+        by at least ``1/n**4``, far above float rounding for n <= 1000, so the exact order is
+        the float order and exact ties are resolved by the float proxy as scikit-learn does.
+        """
+        sq_r = 0
+        for k in range(n_classes):
+            cnt_left[k] = 0
+            sq_r += cnt_total[k] * cnt_total[k]
+        sq_l = 0
+        for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
+            k = ylab[ordf[start + i]]  # next value differs by more than 1e-7
+            sq_r -= 2 * (cnt_total[k] - cnt_left[k]) - 1
+            sq_l += 2 * cnt_left[k] + 1
+            cnt_left[k] += 1
+            p = i + 1
+            if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
+                continue
+            n_right = nn - p
+            if p < min_leaf or n_right < min_leaf:
+                continue
+            a = sq_l * n_right + sq_r * p
+            d = p * n_right
+            if a * best_d >= best_a * d:
+                wl = float(p)
+                wr = float(n_right)
+                gl = 1.0 - float(sq_l) / (wl * wl)
+                gr = 1.0 - float(sq_r) / (wr * wr)
+                proxy = -wr * gr - wl * gl
+                if proxy > best_proxy:
+                    best_proxy = proxy
+                    best_pos = p
+                    best_feat = f
+                    best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
+                    best_a = a
+                    best_d = d
+        return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
+
+    scan_counts = ijit(scan_counts)
+
+    def scan_binary(f, start, nn, ordf, valsf, ylab, total1, min_leaf, best_proxy, best_pos,
+                    best_feat, best_thr, best_a, best_d):
+        """:func:`scan_counts` for two classes with the counts in registers (labels 0/1)."""
+        total0 = nn - total1
+        left1 = 0
+        for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
+            left1 += ylab[ordf[start + i]]  # next value differs by more than 1e-7
+            p = i + 1
+            if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
+                continue
+            n_right = nn - p
+            if p < min_leaf or n_right < min_leaf:
+                continue
+            left0 = p - left1
+            right1 = total1 - left1
+            right0 = total0 - left0
+            sq_l = left0 * left0 + left1 * left1
+            sq_r = right0 * right0 + right1 * right1
+            a = sq_l * n_right + sq_r * p
+            d = p * n_right
+            if a * best_d >= best_a * d:
+                wl = float(p)
+                wr = float(n_right)
+                gl = 1.0 - float(sq_l) / (wl * wl)
+                gr = 1.0 - float(sq_r) / (wr * wr)
+                proxy = -wr * gr - wl * gl
+                if proxy > best_proxy:
+                    best_proxy = proxy
+                    best_pos = p
+                    best_feat = f
+                    best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
+                    best_a = a
+                    best_d = d
+        return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
+
+    scan_binary = ijit(scan_binary)
+
+    def visit_feature(f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes,
+                      sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
+                      best_pos, best_feat, best_thr, best_a, best_d):
+        """Look at feature ``f`` of the node: constant (returns True first) or scanned."""
+        nn = end - start
+        if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
+            for r in range(start, end):
+                samples[r] = ordp[f, r]
+        if valsp[f, end - 1] <= valsp[f, start] + FEATURE_THRESHOLD:
+            return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
+        if weighted:
+            best_proxy, best_pos, best_feat, best_thr = scan_weighted(
+                f, start, nn, ordp[f], valsp[f], ylab, wcls, n_classes, sum_left, sum_total,
+                wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
+        elif n_classes == 2:
+            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
+                f, start, nn, ordp[f], valsp[f], ylab, cnt_total[1], min_leaf, best_proxy,
+                best_pos, best_feat, best_thr, best_a, best_d)
+        else:
+            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
+                f, start, nn, ordp[f], valsp[f], ylab, n_classes, cnt_left, cnt_total,
+                min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
+        return False, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
+
+    visit_feature = ijit(visit_feature)
+
+    def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
+                   ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
+                   wn_root, impurity, min_leaf, use_rng, rng, features, const_features,
+                   n_known, children_split):
+        """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
+
+        Returns ``(pos, feature, threshold, impurity_left, impurity_right, improvement,
+        n_constant_features)``; ``pos == end - start`` when no split is possible. A split
+        reorders every feature's segment ``[start, end)`` of ``ordp``/``valsp`` into left
+        samples (``<= threshold``) then right ones, each still sorted; when the children
+        cannot be split (``children_split`` False) only feature 0's segment is reordered.
+        """
+        d = X.shape[2]
+        nn = end - start
+        best_proxy = -INF
+        best_pos = nn
+        best_feat = 0
+        best_thr = 0.0
+        best_a = 0
+        best_d = 0
+        n_total = n_known
+        f_i = d
+        n_visited = 0
+        n_found = 0
+        n_drawn = 0
+        f_next = 0
+        f_j = 0
+        while True:  # one visit_feature call site keeps the inlined scans compiled once
+            if use_rng:
+                if not (f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn)):
+                    break
+                n_visited += 1
+                f_j = rand_int(n_drawn, f_i - n_found, rng)
+                if f_j < n_known:
+                    t = features[n_drawn]
+                    features[n_drawn] = features[f_j]
+                    features[f_j] = t
+                    n_drawn += 1
+                    continue
+                f_j += n_found
+                f = features[f_j]
+            else:  # features in index order
+                if f_next >= d:
+                    break
+                f = f_next
+                f_next += 1
+            const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
+                f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes, sum_left,
+                sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy, best_pos,
+                best_feat, best_thr, best_a, best_d)
+            if not use_rng:
+                continue
+            if const:
+                t = features[f_j]
+                features[f_j] = features[n_total]
+                features[n_total] = t
+                n_found += 1
+                n_total += 1
+                continue
+            f_i -= 1
+            t = features[f_i]
+            features[f_i] = features[f_j]
+            features[f_j] = t
+        if use_rng:
+            for k in range(n_known):
+                features[k] = const_features[k]
+            for k in range(n_known, n_total):
+                const_features[k] = features[k]
+        imp_l = INF
+        imp_r = INF
+        improvement = -INF
+        if best_pos < nn:
+            for r in range(start, end):
+                side[ordp[best_feat, r]] = 1 if r < start + best_pos else 0
+            if weighted:  # scikit-learn's in-place partition of its sample array
+                a = start
+                b = end
+                while a < b:
+                    if side[samples[a]] == 1:
+                        a += 1
+                    else:
+                        b -= 1
+                        t = samples[a]
+                        samples[a] = samples[b]
+                        samples[b] = t
+                for k in range(n_classes):
+                    sum_left[k] = 0.0
+                wn_left = crit_update(0, best_pos, nn, samples, start, ylab, wcls, n_classes,
+                                      sum_left, sum_total, wn_node, 0.0)
+            else:
+                for k in range(n_classes):
+                    sum_left[k] = 0.0
+                for r in range(start, start + best_pos):
+                    sum_left[ylab[ordp[best_feat, r]]] += 1.0
+                wn_left = float(best_pos)
+            wn_right = wn_node - wn_left
+            imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+            improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
+                                                 - wn_left / wn_node * imp_l)
+            n_part = d if children_split else 1
+            for f in range(n_part):  # stable partition of every feature's segment
+                a = start
+                b = 0
+                for r in range(start, end):  # branchless: write both, advance one
+                    pos = ordp[f, r]
+                    v = valsp[f, r]
+                    go = side[pos]
+                    ordp[f, a] = pos
+                    valsp[f, a] = v
+                    tmp_i[b] = pos
+                    tmp_f[b] = v
+                    a += go
+                    b += 1 - go
+                for r in range(b):
+                    ordp[f, a + r] = tmp_i[r]
+                    valsp[f, a + r] = tmp_f[r]
+        return best_pos, best_feat, best_thr, imp_l, imp_r, improvement, n_total
+
+    node_split = jit(node_split)
+
+    def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth,
+                             min_split, min_leaf, seed, order, vals, counts, ylab, wcls,
+                             ordp, valsp, samples, side, tmp_i, tmp_f, features,
+                             const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
+                             stack_i, stack_f, node_feat, node_thr, node_left, node_right,
+                             node_cls, out):
+        """Grow one label set's tree on a presorted pair and write its test predictions."""
+        d = X.shape[2]
+        n_present = count(y, tr, n, n_classes, counts)
+        weighted = balanced and n_present > 1
+        for k in range(n_classes):
+            wcls[k] = 1.0
+            if weighted and counts[k] > 0:
+                wcls[k] = n / (n_present * float(counts[k]))
+        wn_root = 0.0
+        for r in range(n):
+            ylab[r] = y[tr[r]]
+            samples[r] = r
+            wn_root += wcls[ylab[r]]
+        for f in range(d):
+            features[f] = f
+            for r in range(n):
+                ordp[f, r] = order[f, r]
+                valsp[f, r] = vals[f, r]
+        use_rng = seed >= 0
+        rng[0] = seed
+
+        # stack record: start, end, depth, parent, is_left, n_constant; impurity
+        stack_i[0, 0] = 0
+        stack_i[0, 1] = n
+        stack_i[0, 2] = 0
+        stack_i[0, 3] = -1
+        stack_i[0, 4] = 0
+        stack_i[0, 5] = 0
+        stack_f[0] = INF
+        top = 1
+        n_nodes = 0
+        while top > 0:
+            top -= 1
+            start = stack_i[top, 0]
+            end = stack_i[top, 1]
+            depth = stack_i[top, 2]
+            parent = stack_i[top, 3]
+            is_left = stack_i[top, 4]
+            n_known = stack_i[top, 5]
+            impurity = stack_f[top]
+            node = n_nodes
+            n_nodes += 1
+            if parent >= 0:
+                if is_left:
+                    node_left[parent] = node
+                else:
+                    node_right[parent] = node
+            node_left[node] = -1
+            node_right[node] = -1
+
+            nn = end - start
+            for k in range(n_classes):
+                sum_total[k] = 0.0
+                cnt_total[k] = 0
+            wn_node = 0.0
+            for r in range(start, end):
+                pos = samples[r] if weighted else ordp[0, r]
+                k = ylab[pos]
+                sum_total[k] += wcls[k]
+                cnt_total[k] += 1
+                wn_node += wcls[k]
+            best_k = 0
+            best_v = sum_total[0] / wn_node
+            for k in range(1, n_classes):
+                v = sum_total[k] / wn_node
+                if v > best_v:
+                    best_v = v
+                    best_k = k
+            node_cls[node] = best_k
+
+            is_leaf = depth >= max_depth or nn < min_split or nn < 2 * min_leaf
+            if node == 0:
+                sq = 0.0
+                for k in range(n_classes):
+                    sq += sum_total[k] * sum_total[k]
+                impurity = 1.0 - sq / (wn_node * wn_node)
+            is_leaf = is_leaf or impurity <= EPS
+            if is_leaf:
+                continue
+            pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
+                X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
+                ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
+                wn_root, impurity, min_leaf, use_rng, rng, features, const_features, n_known,
+                depth + 1 < max_depth)
+            if pos >= nn or improvement + EPS < 0.0:
+                continue
+            node_feat[node] = feat
+            node_thr[node] = thr
+            stack_i[top, 0] = start + pos
+            stack_i[top, 1] = end
+            stack_i[top, 2] = depth + 1
+            stack_i[top, 3] = node
+            stack_i[top, 4] = 0
+            stack_i[top, 5] = n_const
+            stack_f[top] = imp_r
+            top += 1
+            stack_i[top, 0] = start
+            stack_i[top, 1] = start + pos
+            stack_i[top, 2] = depth + 1
+            stack_i[top, 3] = node
+            stack_i[top, 4] = 1
+            stack_i[top, 5] = n_const
+            stack_f[top] = imp_l
+            top += 1
+
+        for t in range(out.shape[0]):
+            if t >= nte:
+                out[t] = -1
+                continue
+            node = 0
+            while node_left[node] >= 0:
+                if float(X[c, te[t], node_feat[node]]) <= node_thr[node]:
+                    node = node_left[node]
+                else:
+                    node = node_right[node]
+            out[t] = node_cls[node]
+
+    return SimpleNamespace(presort_cell=jit(presort_cell), presort_pair=jit(presort_pair),
+                           fit_predict_labelset=jit(fit_predict_labelset))
+
+
+@functools.cache
+def tree_core(target: str) -> SimpleNamespace:
+    """The per-problem tree functions compiled for ``"cpu"`` or ``"cuda"`` (device)."""
+    return _make_tree(target)
+
+
+# ----------------------------------------------------------------------------- CPU batch
+
+_core = tree_core("cpu")
+_presort_cell = _core.presort_cell
+_presort_pair = _core.presort_pair
+_fit_predict_labelset = _core.fit_predict_labelset
+
+
+@njit(parallel=True, cache=False, fastmath=False)
+def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
+                min_split, min_leaf, seed, n_nodes_max, n_chunks, pred):
+    d = X.shape[2]
+    n_sets = Y.shape[0]
+    n_slots = train_idx.shape[0]
+    nmax = train_idx.shape[1]
+    n_pairs = X.shape[0] * n_slots
+    for ch in prange(n_chunks):
+        # one set of scratch per chunk of (cell, slot) pairs
+        n_trials = X.shape[1]
+        cell_order = np.empty((d, n_trials), dtype=np.int32)
+        cell_vals = np.empty((d, n_trials), dtype=np.float32)
+        sort_i = np.empty(n_trials, dtype=np.int32)
+        sort_f = np.empty(n_trials, dtype=np.float32)
+        pos_of = np.empty(n_trials, dtype=np.int32)
+        last_c = -1
+        order = np.empty((d, nmax), dtype=np.int32)
+        vals = np.empty((d, nmax), dtype=np.float32)
+        ordp = np.empty((d, nmax), dtype=np.int32)
+        valsp = np.empty((d, nmax), dtype=np.float32)
+        tmp_i = np.empty(nmax, dtype=np.int32)
+        tmp_f = np.empty(nmax, dtype=np.float32)
+        counts = np.empty(n_classes, dtype=np.int64)
+        ylab = np.empty(nmax, dtype=np.int32)
+        wcls = np.empty(n_classes)
+        samples = np.empty(nmax, dtype=np.int32)
+        side = np.empty(nmax, dtype=np.int8)
+        features = np.empty(d, dtype=np.int32)
+        const_features = np.empty(d, dtype=np.int32)
+        rng = np.empty(1, dtype=np.int64)
+        sum_left = np.empty(n_classes)
+        sum_total = np.empty(n_classes)
+        cnt_left = np.empty(n_classes, dtype=np.int64)
+        cnt_total = np.empty(n_classes, dtype=np.int64)
+        stack_i = np.empty((nmax + 1, 6), dtype=np.int32)
+        stack_f = np.empty(nmax + 1)
+        node_feat = np.empty(n_nodes_max, dtype=np.int32)
+        node_thr = np.empty(n_nodes_max)
+        node_left = np.empty(n_nodes_max, dtype=np.int32)
+        node_right = np.empty(n_nodes_max, dtype=np.int32)
+        node_cls = np.empty(n_nodes_max, dtype=np.int32)
+        for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
+            c = pair // n_slots
+            s = pair - c * n_slots
+            ntr = np.int64(n_train[s])
+            nte = np.int64(n_test[s])
+            if c != last_c:  # pairs run cell by cell: sort each cell's trials once
+                _presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
+                last_c = c
+            _presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+            for lab in range(n_sets):
+                _fit_predict_labelset(X, c, Y[lab], train_idx[s], ntr, test_idx[s], nte,
+                                      n_classes, balanced, max_depth, min_split, min_leaf,
+                                      seed, order, vals, counts, ylab, wcls, ordp, valsp,
+                                      samples, side, tmp_i, tmp_f, features, const_features,
+                                      rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
+                                      stack_f, node_feat, node_thr, node_left, node_right,
+                                      node_cls, pred[c, lab, s])
+
+
+def _as_count(value, field: str, low: int, example: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ParameterError(f"{field} must be a whole number >= {low}, got {value!r}.",
+                             field=field, fix=f"pass e.g. {field}={example}.")
+    return int(value)
+
+
+def check_distinct_rows(train_idx: np.ndarray, n_train: np.ndarray) -> None:
+    """Raise :class:`ParameterError` when a slot lists a training trial twice."""
+    for s in range(train_idx.shape[0]):
+        rows = train_idx[s, :n_train[s]]
+        if np.unique(rows).size != rows.size:
+            raise ParameterError(f"train_idx slot {s} lists a trial more than once; the tree "
+                                 "kernel needs distinct training trials per slot.",
+                                 field="train_idx",
+                                 fix="build splits without replacement (SplitPlan does).")
+
+
+def check_tree_params(max_depth, min_samples_split, min_samples_leaf,
+                      random_state) -> tuple[int, int, int, int]:
+    """Check the tree hyper-parameters.
+
+    Returns
+    -------
+    max_depth, min_samples_split, min_samples_leaf, seed
+        ``max_depth=None`` becomes a depth no tree reaches; ``seed`` is
+        :func:`sklearn_tree_seed` of ``random_state`` (-1 for None).
+
+    Raises
+    ------
+    ParameterError
+    """
+    if max_depth is None:
+        max_depth = NO_DEPTH_LIMIT
+    max_depth = min(_as_count(max_depth, "max_depth", 1, "3"), NO_DEPTH_LIMIT)
+    min_split = _as_count(min_samples_split, "min_samples_split", 2, "2")
+    min_leaf = _as_count(min_samples_leaf, "min_samples_leaf", 1, "1")
+    if random_state is not None and (isinstance(random_state, bool)
+                                     or not isinstance(random_state, numbers.Integral)
+                                     or not 0 <= random_state < 2 ** 32):
+        raise ParameterError(f"random_state must be None or a whole number in 0..2**32-1, "
+                             f"got {random_state!r}.", field="random_state",
+                             fix="pass e.g. random_state=0 (the tie-breaking order of "
+                                 "DecisionTreeClassifier(random_state=0)).")
+    return max_depth, min_split, min_leaf, sklearn_tree_seed(random_state)
+
+
+def fit_predict_tree(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                     standardize=True, class_weight_balanced=False, max_depth=3,
+                     min_samples_split=2, min_samples_leaf=1, random_state=0):
+    """Fit and predict a batch of decision trees on the CPU (Numba, parallel over problems).
+
+    Each problem (cell ``c``, label set ``l``, split slot ``s``) matches scikit-learn's
+    ``DecisionTreeClassifier(max_depth=max_depth, min_samples_split=..., min_samples_leaf=...,
+    random_state=random_state)`` fit on the problem's training rows (gini, best splitter,
+    natively multiclass).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_cells, n_trials, n_features)
+        Cells x trials x features, float32 (float64 is rounded to float32), finite.
+    Y : ndarray of int, shape (n_labelsets, n_trials)
+        Class codes ``0..n_classes-1``; row 0 the observed labels, rows 1.. permutations.
+    train_idx : ndarray of int, shape (n_slots, max_train)
+        Training trials of each slot, padded with -1.
+    n_train : ndarray of int, shape (n_slots,)
+    test_idx : ndarray of int, shape (n_slots, max_test)
+        Test trials of each slot, padded with -1.
+    n_test : ndarray of int, shape (n_slots,)
+    n_classes : int
+    standardize : bool
+        Ignored: trees are invariant to per-feature scaling (see the module docstring).
+    class_weight_balanced : bool
+        scikit-learn's ``class_weight="balanced"`` (sample weights in the gini counts).
+    max_depth : int or None
+        Maximal depth; None grows until leaves are pure or too small.
+    min_samples_split, min_samples_leaf : int
+        As in scikit-learn (integers only).
+    random_state : int or None
+        An int reproduces the feature order, hence the tie-breaking, of
+        ``DecisionTreeClassifier(random_state=random_state)``; None breaks ties by the
+        lowest feature index.
+
+    Returns
+    -------
+    pred : ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
+        Predicted class per test row; -1 on the padding. A training set holding a single
+        class predicts that class.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        Inconsistent shapes, out-of-range labels or indices, bad hyper-parameters,
+        NaN or infinite features.
+    """
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
+        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
+    max_depth, min_split, min_leaf, seed = check_tree_params(
+        max_depth, min_samples_split, min_samples_leaf, random_state)
+    check_distinct_rows(train_idx, n_train)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    n_cells = X.shape[0]
+    n_slots = train_idx.shape[0]
+    pred = np.full((n_cells, Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
+    n_pairs = n_cells * n_slots
+    if pred.size == 0 or n_pairs == 0:
+        return pred
+    n_chunks = min(n_pairs, 8 * numba.get_num_threads())
+    _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                bool(class_weight_balanced), max_depth, min_split, min_leaf, seed,
+                max_tree_nodes(max_depth, train_idx.shape[1]), n_chunks, pred)
+    return pred
