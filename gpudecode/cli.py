@@ -5,6 +5,7 @@ Bad input prints one line (``error: ...``) and exits with status 2, never a trac
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import warnings
 from pathlib import Path
@@ -131,21 +132,31 @@ def _print_info(s) -> None:
             out.print(f"event attributes: {', '.join(s.events.attrs)}", markup=False)
 
 
+AnchorOpt = typer.Option(..., "--anchor", "-a", help="Anchor event name(s), comma-separated.")
+PreOpt = typer.Option(1.0, "--pre", help="Seconds before the anchor.")
+PostOpt = typer.Option(1.0, "--post", help="Seconds after the anchor.")
+LabelOpt = typer.Option(None, "--label", help="Label rule: anchor (default), events or attr; "
+                        "implied by --label-events / --label-attr.")
+LabelEventsOpt = typer.Option(None, "--label-events", help="Label = first of these events after the anchor.")
+LabelWindowOpt = typer.Option(None, "--label-window", help="A,B seconds after the anchor to look for label events.")
+LabelAttrOpt = typer.Option(None, "--label-attr", help="Label = this attribute of the anchor event.")
+ExcludeOpt = typer.Option(None, "--exclude", help="Drop trials near these events (comma-separated).")
+ExcludeWithinOpt = typer.Option(0.0, "--exclude-within", help="Seconds around an --exclude event that drop a trial.")
+FoldsOpt = typer.Option(5, "--folds", help="Stratified CV folds inside each training part.")
+WindowOpt = typer.Option(4, "--window", help="Sliding-window width in frames.")
+StepOpt = typer.Option(1, "--step", help="Sliding-window step in frames.")
+DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or gpu.")
+
+
 @app.command()
 def epochs(
     path: Path = typer.Argument(..., help="Traces file or folder."),
-    anchor: str = typer.Option(..., "--anchor", "-a", help="Anchor event name(s), comma-separated."),
-    pre: float = typer.Option(1.0, help="Seconds before the anchor."),
-    post: float = typer.Option(1.0, help="Seconds after the anchor."),
-    label_events: Optional[str] = typer.Option(None, help="Label = first of these events after the anchor."),
-    label_window: Optional[str] = typer.Option(None, help="A,B seconds after the anchor to look for label events."),
-    label_attr: Optional[str] = typer.Option(None, help="Label = this attribute of the anchor event."),
-    exclude: Optional[str] = typer.Option(None, help="Drop trials near these events (comma-separated)."),
-    exclude_within: float = typer.Option(0.0, help="Seconds around an --exclude event that drop a trial."),
-    folds: int = typer.Option(5, help="CV folds the decoding will use: every class needs this many trials."),
-    window: int = typer.Option(4, help="Sliding-window width in frames."),
-    step: int = typer.Option(1, help="Sliding-window step in frames."),
-    device: str = typer.Option("auto", help="auto, cpu or gpu."),
+    anchor: str = AnchorOpt, pre: float = PreOpt, post: float = PostOpt,
+    label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
+    label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
+    exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
+    folds: int = FoldsOpt, window: int = WindowOpt, step: int = StepOpt,
+    device: str = DeviceOpt,
     events: Optional[Path] = EventsOpt, format: str = FormatOpt,
     events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
     frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
@@ -154,7 +165,7 @@ def epochs(
     sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
 ):
     """Cut trials around anchor events: trial counts per label, dropped trials and why."""
-    spec = _spec_from_options(anchor, pre, post, label_events, label_window, label_attr,
+    spec = _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
                               exclude, exclude_within)
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
               keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
@@ -190,12 +201,17 @@ def _print_epochs(s, spec, folds: int, window: int, step: int, device: str):
     return ep
 
 
-def _spec_from_options(anchor, pre, post, label_events, label_window, label_attr, exclude,
-                       exclude_within):
+def _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
+                       exclude, exclude_within):
     from .trials import TrialSpec
     if label_events and label_attr:
         raise ParameterError("choose one label rule", field="--label-events/--label-attr",
                              fix="pass either --label-events or --label-attr, not both")
+    implied = "events" if label_events else "attr" if label_attr else "anchor"
+    if label is not None and label != implied:
+        raise ParameterError(f"--label {label} does not fit the other label options (they imply "
+                             f"{implied!r})", field="--label",
+                             fix="--label anchor alone, --label-events NAMES, or --label-attr COLUMN")
     kw = {}
     if label_events:
         kw.update(label="events", label_events=_split(label_events))
@@ -209,28 +225,207 @@ def _spec_from_options(anchor, pre, post, label_events, label_window, label_attr
 
 
 @app.command()
-def demo(
-    out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data."),
-    seed: int = typer.Option(0, help="Random seed."),
+def decode(
+    path: Path = typer.Argument(..., help="Traces file or folder."),
+    anchor: str = AnchorOpt, pre: float = PreOpt, post: float = PostOpt,
+    label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
+    label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
+    exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
+    analysis: str = typer.Option("single-cell", "--analysis", help="Analyses to run (single-cell)."),
+    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier",
+                                   help="Comma-separated: linear-svm, logistic, lda, rbf-svm, tree."),
+    window: int = WindowOpt, step: int = StepOpt,
+    shuffles: int = typer.Option(50, "--shuffles", help="Stratified train/test shuffles."),
+    test_size: float = typer.Option(0.25, "--test-size", help="Fraction of trials in each test part."),
+    folds: int = FoldsOpt,
+    permutations: int = typer.Option(0, "--permutations", help="Label permutations for the null (1000 recommended on GPU)."),
+    metric: str = typer.Option("accuracy", "--metric", help="Statistic for p-values: accuracy or balanced."),
+    class_weight: Optional[str] = typer.Option(None, "--class-weight", help="'balanced' to reweight classes."),
+    threshold: float = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to count (the study's table)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="FDR level for significant cells."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split plan and permutations."),
+    device: str = DeviceOpt,
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for summary.json, cells.csv, results.h5."),
+    top: int = typer.Option(10, "--top", help="Rows of the printed top-cells table."),
+    events: Optional[Path] = EventsOpt, format: str = FormatOpt,
+    events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
+    frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
+    keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
+    sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
+    sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
 ):
-    """Simulate a touchscreen session, read it back from CSV + ABET files, cut outcome trials."""
+    """Decode the trial label from every cell; write summary.json, cells.csv and results.h5."""
+    analyses = _split(analysis)
+    unknown = [a for a in analyses if a not in ANALYSES]
+    if unknown or not analyses:
+        raise ParameterError(f"unknown analysis {unknown or analysis!r}", field="--analysis",
+                             fix=f"use one of: {', '.join(ANALYSES)}")
+    spec = _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
+                              exclude, exclude_within)
+    s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
+              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
+    run_decode(s, spec, out_dir, classifiers=classifier, window=window, step=step,
+               shuffles=shuffles, test_size=test_size, folds=folds, permutations=permutations,
+               metric=metric, class_weight=class_weight, threshold=threshold, alpha=alpha,
+               seed=seed, device=device, top=top)
+
+
+ANALYSES = ("single-cell",)
+
+
+def run_decode(s, spec, out_dir: Path, *, classifiers: str, window: int, step: int,
+               shuffles: int, test_size: float, folds: int, permutations: int, metric: str,
+               class_weight, threshold: float, alpha: float, seed: int, device: str,
+               top: int = 10):
+    """Epochs -> split plan -> batched single-cell decoding -> result files and a table."""
+    import time
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .backend import Backend
+    from .classifiers import parse_classifiers
+    from .outputs import write_cells_csv, write_results_h5, write_summary
+    from .single_cell import decode_cells
+    from .splits import SplitPlan
+    from .trials import make_epochs
+
+    t0 = time.perf_counter()
+    clfs = parse_classifiers(classifiers)
+    backend = Backend.from_device(device)
+    out.print(f"device: {backend.reason}")
+    ep = make_epochs(s, spec)
+    ep.check_min_trials(folds if folds else 2, path=s.source.get("events") or s.source.get("traces"))
+    plan = SplitPlan(n_shuffles=shuffles, test_size=test_size, n_folds=folds,
+                     n_permutations=permutations, seed=seed).fit(ep.labels)
+    out.print(f"{ep.n_trials} trials ({', '.join(f'{k}: {v}' for k, v in ep.counts().items())}) x "
+              f"{ep.n_cells} cells; {shuffles} shuffles x (test + {folds} folds) x "
+              f"{1 + permutations} label sets x {len(clfs)} classifiers", markup=False)
+    with Progress(TextColumn("single-cell decoding"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task("decode", total=None)
+        res = decode_cells(ep, plan, classifiers=[c.name for c in clfs], window=window,
+                           step=step, backend=backend, class_weight=class_weight, metric=metric,
+                           threshold=threshold, alpha=alpha,
+                           progress=lambda done, total: bar.update(task, completed=done, total=total))
+    out_dir = Path(out_dir)
+    write_cells_csv(out_dir / "cells.csv", res)
+    write_results_h5(out_dir / "results.h5", epochs=ep, plan=plan, single_cell=res)
+    elapsed = time.perf_counter() - t0
+    write_summary(out_dir / "summary.json", {
+        "command": "decode",
+        "inputs": s.source, "animal": s.animal, "session": s.session, "day": s.day,
+        "n_cells": s.n_cells, "n_frames": s.n_frames, "frame_rate_hz": s.frame_rate,
+        "trial_spec": dataclasses.asdict(spec),
+        "trial_counts": ep.counts(), "dropped_trials": ep.dropped,
+        "analyses": ["single-cell"], "single_cell": res.params, "device": backend.as_dict(),
+        "timing_s": {**res.timing, "total_s": elapsed},
+    })
+    for clf in res.classifiers:
+        t = Table(title=f"top cells: {clf}")
+        for col in ("cell", "cell_id", "test acc", "bal acc", "cv acc",
+                    f"> {threshold:g}", "p", "q"):
+            t.add_column(col, justify="right")
+        for r in res.top_cells(clf, top):
+            t.add_row(str(r["cell"]), escape(str(r["cell_id"])), f"{r['test_accuracy']:.3f}",
+                      f"{r['balanced_accuracy']:.3f}", f"{r['cv_accuracy']:.3f}",
+                      f"{r['n_above_threshold']}/{shuffles}", _p(r["p_value"]), _p(r["q_value"]))
+        out.print(t)
+        if permutations:
+            out.print(f"{clf}: {int(res.significant[res.classifiers.index(clf)].sum())} of "
+                      f"{res.cell_ids.size} cells significant at q < {alpha:g}")
+    out.print(f"wrote {out_dir / 'summary.json'}, cells.csv, results.h5 in {elapsed:.1f} s",
+              markup=False)
+    return res
+
+
+def _p(v: float) -> str:
+    return "-" if not np.isfinite(v) else f"{v:.3g}"
+
+
+@app.command()
+def bench(
+    what: str = typer.Argument("single-cell", help="Workload: single-cell."),
+    cells: int = typer.Option(109, "--cells", help="Cells (the study: 109)."),
+    trials: int = typer.Option(36, "--trials", help="Trials (the study: 36)."),
+    frames: int = typer.Option(64, "--frames", help="Frames per trial (the study: ~64)."),
+    window: int = WindowOpt,
+    shuffles: int = typer.Option(50, "--shuffles"), folds: int = FoldsOpt,
+    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier"),
+    permutations: int = typer.Option(1000, "--permutations", help="Permutation workload (0 to skip)."),
+    baseline_cells: Optional[int] = typer.Option(None, "--baseline-cells",
+                                                 help="Time scikit-learn on this many cells and scale up."),
+    device: str = DeviceOpt, seed: int = typer.Option(0, "--seed"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+):
+    """gpudecode against the study's scikit-learn loop on the same simulated session and splits."""
+    import json
+
+    from .atomic import atomic_write_text
+    from .bench import bench_single_cell
+    from .classifiers import parse_classifiers
+    if what != "single-cell":
+        raise ParameterError(f"unknown benchmark {what!r}", field="WHAT", fix="use: single-cell")
+    names = [c.name for c in parse_classifiers(classifier)]
+    res = bench_single_cell(n_cells=cells, n_trials=trials, n_frames=frames, window=window,
+                            shuffles=shuffles, folds=folds, classifiers=names,
+                            permutations=permutations, baseline_cells=baseline_cells,
+                            device=device, seed=seed)
+    t = Table(title=f"single-cell decoding, {res['n_cells']} cells x {res['n_trials']} trials x "
+                    f"{res['n_features']} features, {shuffles} shuffles x (test + {folds} folds)")
+    t.add_column("")
+    t.add_column("seconds", justify="right")
+    t.add_column("fits/s", justify="right")
+    note = f" (from {res['sklearn_extrapolated_from_cells']} cells)" \
+        if res["sklearn_extrapolated_from_cells"] else ""
+    t.add_row("scikit-learn loop" + note, f"{res['sklearn_s']:.2f}", f"{res['sklearn_fits_per_s']:,.0f}")
+    t.add_row("gpudecode", f"{res['gpudecode_s']:.2f}", f"{res['gpudecode_fits_per_s']:,.0f}")
+    out.print(t)
+    out.print(f"device: {res['device']}")
+    out.print(f"speed-up: {res['speedup']:.1f}x; largest per-cell accuracy difference on identical "
+              f"splits: test {res['max_abs_diff_cell_test_accuracy']:.4f}, "
+              f"cv {res['max_abs_diff_cell_cv_accuracy']:.4f}")
+    if permutations:
+        out.print(f"permutation null: {permutations} permutations x {res['n_cells']} cells x "
+                  f"{shuffles} shuffles x {len(names)} classifiers = {res['permutation_fits']:,} "
+                  f"fits in {res['permutation_s']:.1f} s ({res['permutation_fits_per_s']:,.0f} fits/s)")
+    if json_out:
+        atomic_write_text(json_out, json.dumps(res, indent=2) + "\n")
+
+
+@app.command()
+def demo(
+    out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data and results."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    permutations: int = typer.Option(100, "--permutations", help="Label permutations for the p-values."),
+    device: str = DeviceOpt,
+):
+    """Simulate a touchscreen session, read it back from CSV + ABET files, decode the outcome."""
     from .io import load_session
     from .simulate import simulate_session, write_simulation
     from .trials import TrialSpec
     sim = simulate_session(seed=seed, session_index=6)
-    paths = [Path(p) for p in write_simulation(out_dir, [sim], formats=("h5", "csv", "abet"))]
+    data_dir = Path(out_dir) / "data"
+    paths = [Path(p) for p in write_simulation(data_dir, [sim], formats=("h5", "csv", "abet"))]
     by_suffix = {p.name.rsplit("_", 1)[-1]: p for p in paths}
     traces, abet, sync = by_suffix["traces.csv"], by_suffix["abet.csv"], by_suffix["sync.txt"]
     out.rule("1. simulated a touchscreen session (ground truth stored in the .h5)")
     for p in paths:
-        out.print(f"  {p}")
+        out.print(f"  {p}", markup=False)
+    truth = sim[1]
+    out.print(f"  planted outcome cells: {', '.join(map(str, truth['outcome_cells']))}")
     out.rule("2. read the Inscopix-style traces and the ABET II log, clocks aligned on TTL #1")
     s = load_session(traces, abet, sync_event="TTL #1", sync_pulses=sync)
     _print_info(s)
-    out.rule("3. trials around Correct / Incorrect (-1 .. +2 s), correction trials excluded")
-    spec = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=2.0,
+    out.rule("3. trials around Correct / Incorrect (-1 .. +1 s), correction trials excluded")
+    spec = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=1.0,
                      exclude_events=("Start Correction Trial",), exclude_within=12.0)
-    _print_epochs(s, spec, folds=5, window=4, step=1, device="auto")
+    _print_epochs(s, spec, folds=5, window=4, step=1, device=device)
+    out.rule("4. single-cell decoding of the outcome (first run compiles the kernels)")
+    run_decode(s, spec, Path(out_dir) / "results", classifiers="linear-svm,logistic,tree",
+               window=4, step=2, shuffles=50, test_size=0.25, folds=5,
+               permutations=permutations, metric="balanced", class_weight=None, threshold=0.8,
+               alpha=0.05, seed=seed, device=device, top=5)
 
 
 def main(argv: list[str] | None = None) -> int:

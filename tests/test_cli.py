@@ -77,10 +77,11 @@ def test_epochs_label_attr(simulated, capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    code, out, err = run(["demo", "--out", tmp_path / "demo"], capsys)
+    code, out, err = run(["demo", "--out", tmp_path / "demo", "--permutations", "10"], capsys)
     assert code == 0, err
     assert "Correct" in out and "windowed" in out
-    assert (tmp_path / "demo" / "sim01_s07.h5").exists()
+    assert (tmp_path / "demo" / "data" / "sim01_s07.h5").exists()
+    assert (tmp_path / "demo" / "results" / "cells.csv").exists()
 
 
 def test_missing_file(tmp_path, capsys):
@@ -182,3 +183,42 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert res.returncode == 2
     assert "Traceback" not in res.stderr and "missing.h5" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_decode_writes_the_contract_files(simulated, tmp_path, capsys):
+    import csv
+    import json
+    out_dir = tmp_path / "run"
+    code, out, err = run(["decode", simulated / "sim01_s01.h5", "--anchor", "Correct,Incorrect",
+                          "--pre", "0.5", "--post", "1", "--exclude", "Start Correction Trial",
+                          "--exclude-within", "12", "--classifier", "lda,tree", "--shuffles", "5",
+                          "--folds", "3", "--permutations", "9", "--step", "2", "--out", out_dir],
+                         capsys)
+    assert code == 0, err
+    assert "top cells: lda" in out and "top cells: tree" in out
+    rows = list(csv.DictReader(open(out_dir / "cells.csv")))
+    assert len(rows) == 2 * 20
+    assert list(rows[0])[:9] == ["cell", "cell_id", "classifier", "test_accuracy",
+                                 "balanced_accuracy", "cv_accuracy", "n_above_threshold",
+                                 "p_value", "q_value"]
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["single_cell"]["n_permutations"] == 9
+    assert summary["single_cell"]["classifiers"] == ["lda", "tree"]
+    assert summary["trial_spec"]["anchors"] == ["Correct", "Incorrect"]
+    assert summary["device"]["name"] == "cpu" and "versions" in summary
+    assert sum(summary["trial_counts"].values()) > 0
+    with h5py.File(out_dir / "results.h5") as f:
+        assert f["single_cell/lda/test_accuracy"].shape == (20, 5)
+        assert f["single_cell/tree/cv_accuracy"].shape == (20, 5, 3)
+        assert f["single_cell/lda/null_accuracy"].shape == (20, 9)
+        assert f["splits/Y"].shape[0] == 10
+
+
+def test_decode_bad_analysis_and_classifier(simulated, tmp_path, capsys):
+    args = ["decode", simulated / "sim01_s01.h5", "--anchor", "Correct,Incorrect",
+            "--out", tmp_path / "o"]
+    code, _, err = run([*args, "--analysis", "magic"], capsys, watch=tmp_path)
+    assert_one_line_error(code, err, "--analysis", "single-cell")
+    code, _, err = run([*args, "--classifier", "svm"], capsys, watch=tmp_path)
+    assert_one_line_error(code, err, "--classifier", "linear-svm")
+    assert not (tmp_path / "o").exists()
