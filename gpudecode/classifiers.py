@@ -27,7 +27,7 @@ class BatchedClassifier:
     module : str
         Kernel module under ``gpudecode.kernels``; the GPU twin is ``<module>_cuda``.
     function : str
-        Kernel function name in both modules.
+        CPU kernel function; the GPU twin is ``<function>_cuda`` in ``<module>_cuda``.
     sklearn : str
         The scikit-learn estimator it reproduces (for summaries and docs).
     params : dict
@@ -41,8 +41,9 @@ class BatchedClassifier:
     params: dict = field(default_factory=dict)
 
     def kernel(self, gpu: bool = False) -> Callable:
-        mod = f"gpudecode.kernels.{self.module}{'_cuda' if gpu else ''}"
-        return getattr(importlib.import_module(mod), self.function)
+        suffix = "_cuda" if gpu else ""
+        mod = importlib.import_module(f"gpudecode.kernels.{self.module}{suffix}")
+        return getattr(mod, f"{self.function}{suffix}")
 
 
 BATCHED_CLASSIFIERS: dict[str, BatchedClassifier] = {

@@ -97,7 +97,7 @@ def build(target: str) -> SimpleNamespace:
 
     @jit
     def loss_terms(n, ys, sw, C, f, g, h):
-        """Loss; fills its first and second derivatives in f: g, h."""
+        """The weighted log-loss at margins ``f``; its derivatives in ``f`` go to g and h."""
         total = 0.0
         for i in range(n):
             z = ys[i] * f[i]
@@ -122,7 +122,7 @@ def build(target: str) -> SimpleNamespace:
         return 0.0
 
     @jit
-    def lu_solve(A, m, rhs, piv):
+    def lu_solve(A, m, rhs):
         """Solve A[:m, :m] x = rhs in place (LU with partial pivoting); False if singular."""
         for k in range(m):
             p = k
@@ -133,7 +133,6 @@ def build(target: str) -> SimpleNamespace:
                     p = i
             if not big > 0.0:
                 return False
-            piv[k] = p
             if p != k:
                 for j in range(m):
                     tmp = A[k, j]
@@ -156,7 +155,7 @@ def build(target: str) -> SimpleNamespace:
         return True
 
     @jit
-    def newton_gram(K, n, ys, sw, C, tol, max_iter, A, a, da, f, df, g, h, v, kda, piv):
+    def newton_gram(K, n, ys, sw, C, tol, max_iter, A, a, da, f, df, g, h, v, kda):
         """Newton in the span of the rows; returns the intercept (weights: X^T a)."""
         for i in range(n):
             a[i] = 0.0
@@ -182,7 +181,7 @@ def build(target: str) -> SimpleNamespace:
                 for j in range(n):
                     A[i, j] = h[i] * (K[i, j] - v[j] / hs)
                 A[i, i] += 1.0
-            if not lu_solve(A, n, da, piv):
+            if not lu_solve(A, n, da):
                 break
             hk = 0.0
             for i in range(n):
@@ -276,7 +275,7 @@ def build(target: str) -> SimpleNamespace:
                 break
 
     @jit
-    def fit_binary(xtr, K, n, d, use_gram, ys, sw, C, tol, max_iter, M, fs, piv, w):
+    def fit_binary(xtr, K, n, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w):
         """Fit one binary problem; its weights go to w[:d], its intercept to w[d]."""
         m = xtr.shape[0]
         f = fs[0:m]
@@ -288,7 +287,7 @@ def build(target: str) -> SimpleNamespace:
             da = fs[5 * m:6 * m]
             v = fs[6 * m:7 * m]
             kda = fs[7 * m:8 * m]
-            b = newton_gram(K, n, ys, sw, C, tol, max_iter, M, a, da, f, df, g, h, v, kda, piv)
+            b = newton_gram(K, n, ys, sw, C, tol, max_iter, M, a, da, f, df, g, h, v, kda)
             for j in range(d):
                 w[j] = 0.0
             for i in range(n):
@@ -323,7 +322,7 @@ def build(target: str) -> SimpleNamespace:
 
     @jit
     def solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, y, tr, n_classes, balanced, C, tol,
-                       max_iter, counts, fs, piv, M, dec, out_row):
+                       max_iter, counts, fs, M, dec, out_row):
         present = count_classes(y, tr, ntr, n_classes, counts)
         m = xtr.shape[0]
         ys = fs[8 * m:9 * m]
@@ -344,7 +343,7 @@ def build(target: str) -> SimpleNamespace:
                     else:
                         hi = k
             set_binary_labels(y, tr, ntr, hi, counts[hi], balanced, ys, sw)
-            fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, piv, w)
+            fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w)
             decide(xte, nte, d, w, dec, 0)
             for t in range(out_row.shape[0]):
                 if t >= nte:
@@ -357,7 +356,7 @@ def build(target: str) -> SimpleNamespace:
         for k in range(n_classes):
             if counts[k] > 0:
                 set_binary_labels(y, tr, ntr, k, counts[k], balanced, ys, sw)
-                fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, piv, w)
+                fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w)
                 decide(xte, nte, d, w, dec, k)
         argmax_predict(dec, nte, counts, n_classes, out_row)
 
@@ -389,7 +388,6 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
     K = np.empty((mg, mg))
     M = np.empty((q, q))
     fs = np.empty(10 * m + 3 * (d + 1))
-    piv = np.empty(q, dtype=np.int64)
     counts = np.empty(n_classes, dtype=np.int64)
     dec = np.empty((mt, n_classes))
     for pair in range(start, stop):
@@ -403,7 +401,7 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
             _gram(xtr, ntr, d, 0.0, K)
         for lab in range(n_sets):
             _solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, Y[lab], train_idx[s],
-                            n_classes, balanced, C, tol, max_iter, counts, fs, piv, M, dec,
+                            n_classes, balanced, C, tol, max_iter, counts, fs, M, dec,
                             out[c, lab, s])
 
 

@@ -33,7 +33,7 @@ def _kernel():
     solve_labelset = dev.solve_labelset
 
     def kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced, C,
-               tol, max_iter, use_gram, out, XTR, XTE, MV, KG, MS, FS, PIV, CNT, DEC):
+               tol, max_iter, use_gram, out, XTR, XTE, MV, KG, MS, FS, CNT, DEC):
         tid = cuda.grid(1)
         n_threads = FS.shape[1]
         if tid >= n_threads:
@@ -44,7 +44,6 @@ def _kernel():
         K = KG[:, :, tid]
         M = MS[:, :, tid]
         fs = FS[:, tid]
-        piv = PIV[:, tid]
         counts = CNT[:, tid]
         dec = DEC[:, :, tid]
         d = X.shape[2]
@@ -63,7 +62,7 @@ def _kernel():
             if use_gram:
                 gram(xtr, ntr, d, 0.0, K)
             solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, Y[lab], train_idx[s], n_classes,
-                           balanced, C, tol, max_iter, counts, fs, piv, M, dec, out[c, lab, s])
+                           balanced, C, tol, max_iter, counts, fs, M, dec, out[c, lab, s])
 
     return cuda.jit(kernel)
 
@@ -107,7 +106,7 @@ def fit_predict_logistic_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_clas
     fsz = float_scratch_size(m, d)
     n_threads = plumbing.scratch_threads(
         int(np.prod(shape[:3])),
-        m * d + mt1 * d + 2 * d + mg * mg + q * q + fsz + mt1 * n_classes, q + n_classes)
+        m * d + mt1 * d + 2 * d + mg * mg + q * q + fsz + mt1 * n_classes, n_classes)
     arr = plumbing.device_array
     d_out = arr(shape, np.int32)
     plumbing.launch(_kernel(), n_threads, dX, dY, dtr, dntr, dte, dnte, n_classes,
@@ -116,7 +115,6 @@ def fit_predict_logistic_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_clas
                     arr((m, d, n_threads), np.float64), arr((mt1, d, n_threads), np.float64),
                     arr((2, d, n_threads), np.float64),
                     arr((mg, mg, n_threads), np.float64), arr((q, q, n_threads), np.float64),
-                    arr((fsz, n_threads), np.float64), arr((q, n_threads), np.int32),
-                    arr((n_classes, n_threads), np.int32),
+                    arr((fsz, n_threads), np.float64), arr((n_classes, n_threads), np.int32),
                     arr((mt1, n_classes, n_threads), np.float64))
     return plumbing.finish(d_out, kind)

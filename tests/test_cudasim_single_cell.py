@@ -1,0 +1,34 @@
+"""decode_cells on the GPU path (numba.cuda kernels in the CUDA simulator) equals the CPU path."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+pytestmark = [pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
+                                 reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
+              pytest.mark.cudasim]
+
+
+@pytest.mark.parametrize("classifier", ["linear-svm", "logistic", "lda", "rbf-svm", "tree"])
+def test_gpu_backend_equals_cpu(classifier):
+    from gpudecode import Backend, Epochs, SplitPlan
+    from gpudecode.single_cell import decode_cells
+
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 6)
+    data = rng.normal(size=(12, 2, 8)).astype(np.float32)
+    data[labels == "a", 0] += 1.0
+    ep = Epochs(data, labels, np.arange(8) / 30.0, {"anchor_time": np.arange(12.0)},
+                np.array(["c0", "c1"]), {}, None, 1 / 30.0)
+    plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=2, seed=0).fit(labels)
+    gpu = Backend.from_device("gpu", allow_simulator=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = decode_cells(ep, plan, classifiers=classifier, window=2, step=2, backend=gpu)
+        b = decode_cells(ep, plan, classifiers=classifier, window=2, step=2,
+                         backend=Backend.from_device("cpu"))
+    assert gpu.is_gpu
+    for key in ("test_accuracy", "cv_accuracy", "null_accuracy"):
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key))
