@@ -137,10 +137,10 @@ def _make_kernels(jit):
 
 def _make_solver(jit):
     """Compile the SMO solver and its helpers with decorator ``jit`` (njit or cuda device)."""
+
     def q(Kq, order, active, yv, a, b):
         """Q entry between solver slots ``a`` and ``b``: ``y_a y_b K`` (K as cached in float32)."""
         return yv[a] * yv[b] * float(Kq[order[active[a]], order[active[b]]])
-
 
     def status_of(alpha_v, C_v):
         if alpha_v >= C_v:
@@ -149,16 +149,15 @@ def _make_solver(jit):
             return LOWER
         return FREE
 
-
     def swap_index(a, b, yv, G, status, alpha, active, G_bar, Cv):
-        t = yv[a]; yv[a] = yv[b]; yv[b] = t
-        u = G[a]; G[a] = G[b]; G[b] = u
-        s = status[a]; status[a] = status[b]; status[b] = s
-        u = alpha[a]; alpha[a] = alpha[b]; alpha[b] = u
-        s = active[a]; active[a] = active[b]; active[b] = s
-        u = G_bar[a]; G_bar[a] = G_bar[b]; G_bar[b] = u
-        u = Cv[a]; Cv[a] = Cv[b]; Cv[b] = u
-
+        """libsvm's ``Solver::swap_index``: exchange solver slots ``a`` and ``b``."""
+        yv[a], yv[b] = yv[b], yv[a]
+        G[a], G[b] = G[b], G[a]
+        status[a], status[b] = status[b], status[a]
+        alpha[a], alpha[b] = alpha[b], alpha[a]
+        active[a], active[b] = active[b], active[a]
+        G_bar[a], G_bar[b] = G_bar[b], G_bar[a]
+        Cv[a], Cv[b] = Cv[b], Cv[a]
 
     def reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha):
         if active_size == n:
@@ -181,7 +180,6 @@ def _make_solver(jit):
                     for j in range(active_size, n):
                         G[j] += ai * q(Kq, order, active, yv, i, j)
 
-
     def be_shrunk(i, gmax1, gmax2, yv, G, status):
         if status[i] == UPPER:
             if yv[i] > 0:
@@ -192,7 +190,6 @@ def _make_solver(jit):
                 return G[i] > gmax2
             return G[i] > gmax1
         return False
-
 
     def select(active_size, Kq, QD, order, active, yv, G, status, eps):
         """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``."""

@@ -1,4 +1,4 @@
-"""Batched decision trees (scikit-learn's ``DecisionTreeClassifier``, gini, best splitter) on the CPU.
+"""Batched decision trees (scikit-learn's ``DecisionTreeClassifier``, gini) on the CPU.
 
 Each problem (cell x label set x split slot) grows a depth-limited CART tree exactly as
 scikit-learn's depth-first builder does:
@@ -28,10 +28,16 @@ with positive scale does not change which samples a split separates, and scikit-
 trees read float32 features, so the raw features are used (float64 input is rounded to
 float32 like scikit-learn does).
 
+Reuse and speed: each cell's trials are sorted by every feature once; a (cell, slot)
+pair's training rows take that order by filtering, and every label set of the pair starts
+from it. A node keeps, for every feature, its samples sorted in one segment; a split
+partitions the segments stably. Without class weights the split scan compares the gini
+gain exactly in integers and evaluates scikit-learn's float proxy only where a split can
+tie or beat the best, so the choice is the one scikit-learn makes, bit for bit.
+
 The per-problem code is plain Python over preallocated scratch, compiled here with
 ``numba.njit`` and in :mod:`gpudecode.kernels.tree_cuda` with
-``numba.cuda.jit(device=True)``. The per-feature sort of a (cell, slot) pair's training
-rows is done once and shared by all label sets.
+``numba.cuda.jit(device=True)``, so the CPU kernel and its GPU twin run the same code.
 """
 
 from __future__ import annotations
@@ -47,14 +53,15 @@ from numba import njit, prange
 from ..errors import ParameterError
 from ._prep import check_batch, device_functions, device_jit
 
-__all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core", "sklearn_tree_seed",
-           "max_tree_nodes"]
+__all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
+           "sklearn_tree_seed", "max_tree_nodes"]
 
 EPS = float(np.finfo(np.float64).eps)
 INF = float("inf")
 RAND_R_MAX = 2147483647
 FEATURE_THRESHOLD = np.float32(1e-7)
 NO_DEPTH_LIMIT = 2 ** 30
+EXACT_SCAN_MAX = 1000  # node size up to which the integer gini comparison is float-safe
 
 
 def sklearn_tree_seed(random_state) -> int:
@@ -68,7 +75,7 @@ def sklearn_tree_seed(random_state) -> int:
 
 
 def max_tree_nodes(max_depth: int, max_train: int) -> int:
-    """Node slots needed per tree: a binary tree of ``max_depth`` levels with ``max_train`` leaves at most."""
+    """Node slots one tree may need: ``max_depth`` levels, at most ``max_train`` leaves."""
     by_samples = 2 * max(max_train, 1) - 1
     if max_depth >= 30:
         return by_samples
@@ -151,7 +158,7 @@ def _make_tree(target):
                 m += r >= 0
 
     def rand_int(low, high, rng):
-        """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on ``rng[0]``, in ``[low, high)``."""
+        """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on ``rng[0]``, in [low, high)."""
         s = rng[0]
         if s == 0:
             s = 1
@@ -242,6 +249,7 @@ def _make_tree(target):
         With integer counts the proxy is ``-n + sq_l/n_l + sq_r/n_r``; distinct values differ
         by at least ``1/n**4``, far above float rounding for n <= 1000, so the exact order is
         the float order and exact ties are resolved by the float proxy as scikit-learn does.
+        Larger nodes use :func:`scan_weighted` (unit weights).
         """
         sq_r = 0
         for k in range(n_classes):
@@ -325,7 +333,7 @@ def _make_tree(target):
                 samples[r] = ordp[f, r]
         if valsp[f, end - 1] <= valsp[f, start] + FEATURE_THRESHOLD:
             return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
-        if weighted:
+        if weighted or nn > EXACT_SCAN_MAX:
             best_proxy, best_pos, best_feat, best_thr = scan_weighted(
                 f, start, nn, ordp[f], valsp[f], ylab, wcls, n_classes, sum_left, sum_total,
                 wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)

@@ -1,14 +1,15 @@
 """numba.cuda twin of :func:`gpudecode.kernels.tree.fit_predict_tree`.
 
-Two kernels per chunk of (cell, slot) pairs, both running the CPU kernel's per-problem
+Three kernels per chunk of (cell, slot) pairs, all running the CPU kernel's per-problem
 code compiled as CUDA device functions:
 
-1. one thread per (cell, slot) pair sorts the pair's training rows by every feature
-   (stable merge sort) into a global-memory buffer indexed by the pair;
-2. one thread per (pair, label set) problem grows the tree depth first with an explicit
-   node stack and predicts the test rows; its scratch (sample order, node stack, node
-   arrays, feature permutation, class sums) lives in global-memory buffers indexed by
-   the problem.
+1. one thread per cell sorts the cell's trials by every feature;
+2. one thread per (cell, slot) pair filters that order down to the pair's training rows
+   (global-memory buffers indexed by the pair);
+3. one thread per (pair, label set) problem grows the tree depth first with an explicit
+   node stack and predicts the test rows; its scratch (per-feature sorted segments, node
+   stack, node arrays, feature permutation, class sums) lives in global-memory buffers
+   indexed by the problem.
 
 Pairs are processed in chunks sized so that the buffers stay under ``max_scratch_bytes``
 (default: a quarter of the free device memory, at most 1 GiB). ``numba.cuda`` is imported
@@ -114,8 +115,10 @@ def fit_predict_tree_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
         -1, n_train / n_test (n_slots,). All NumPy, or all device arrays (numba device
         arrays or CuPy), which are not copied back. Device X must be float32 (trees read
         float32 features, as scikit-learn's do).
-    standardize, class_weight_balanced, max_depth, min_samples_split, min_samples_leaf, random_state
+    standardize, class_weight_balanced, max_depth, min_samples_split, min_samples_leaf
         As for the CPU kernel (``standardize`` is ignored).
+    random_state : int or None
+        As for the CPU kernel.
     max_scratch_bytes : int, optional
         Device memory for scratch buffers per chunk of (cell, slot) pairs; default a
         quarter of the free device memory, at most 1 GiB.

@@ -160,6 +160,18 @@ def test_random_state_none_prefers_lowest_feature_index():
     assert pred2[0, 0, 0].tolist() == [1, 0]
 
 
+def test_large_nodes_use_the_float_scan_and_still_match_sklearn():
+    """Nodes above 1000 samples take scikit-learn's float scan instead of the integer one."""
+    X, y = simulate(1400, 4, n_cells=2, seed=13)
+    Y = labelsets(y, 1)
+    (tr, ntr), (te, nte) = split_batch(y, n_shuffles=1, folds=2)
+    assert ntr.max() > 1000
+    pred = fit_predict_tree(X, Y, tr, ntr, te, nte, 2, max_depth=4)
+    ref = sklearn_predictions(X, Y, tr, ntr, te, nte, max_depth=4, random_state=0)
+    used = np.arange(te.shape[1])[None, :] < nte[:, None]
+    assert np.array_equal(pred[..., used], ref[..., used])
+
+
 def test_single_class_training_set_predicts_that_class():
     X, y = simulate(30, 8, seed=2)
     Y = np.stack([y, np.full_like(y, 1), np.full_like(y, 2)])
