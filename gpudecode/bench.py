@@ -86,7 +86,10 @@ def sklearn_study_loop(X: np.ndarray, plan: SplitPlan, classifiers, params: dict
     n_fits : int
     """
     from sklearn.model_selection import cross_val_score
-    params = params or {}
+
+    from .classifiers import get_classifier
+    params = {name: {**get_classifier(name).params, **(params or {}).get(name, {})}
+              for name in classifiers}
     y = plan.Y_[0]
     n_cells = X.shape[0] if n_cells is None else n_cells
     S = plan.n_shuffles
