@@ -341,7 +341,6 @@ _gather = device_functions("cpu").gather_rows
 def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
            balanced, mode, value, out):
     """Solve the (cell x slot) pairs start..stop-1 for every label set (one scratch set)."""
-    n_cells = X.shape[0]
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
