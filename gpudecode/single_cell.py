@@ -15,7 +15,7 @@ from .splits import SplitPlan, score_predictions
 from .stats import fdr_bh, permutation_pvalues
 from .trials import Epochs
 
-__all__ = ["SingleCellResults", "decode_cells", "window_features", "plan_chunks"]
+__all__ = ["SingleCellResults", "decode_cells", "run_batched", "window_features", "plan_chunks"]
 
 METRICS = ("accuracy", "balanced")
 
@@ -125,6 +125,106 @@ class SingleCellResults:
                                            r["p_value"] if np.isfinite(r["p_value"]) else 2))[:n]
 
 
+def run_batched(X: np.ndarray, plan: SplitPlan, clfs: list[BatchedClassifier], *,
+                backend: Backend, class_weight: str | None = None, standardize: bool = True,
+                params: dict | None = None, memory_fraction: float = 0.25,
+                max_chunk_bytes: int | None = None,
+                progress: Callable[[int, int], None] | None = None,
+                timing: dict | None = None) -> dict[str, np.ndarray]:
+    """Solve every unit x label set x slot problem of ``plan`` with the batched kernels.
+
+    The observed labels run on every slot (test splits and CV folds); the null statistic is
+    the mean test accuracy over shuffles, so permuted labels run on test slots only.
+
+    Parameters
+    ----------
+    X : ndarray of float32, shape (n_units, n_trials, n_features)
+        One independent feature matrix per unit (a cell; a time window; a population).
+    plan : SplitPlan
+        Fitted on the trial labels.
+    clfs : list of BatchedClassifier
+
+    Returns
+    -------
+    dict of ndarray
+        ``test_accuracy``, ``test_balanced`` (n_classifiers, n_units, n_shuffles);
+        ``cv_accuracy`` (n_classifiers, n_units, n_shuffles, n_folds);
+        ``null_accuracy``, ``null_balanced`` (n_classifiers, n_units, n_permutations):
+        mean test accuracy over shuffles for each permuted label set.
+    """
+    timing = timing if timing is not None else {}
+    n_cells, _, n_feat = X.shape
+    L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
+    test_slots, cv_slots = plan.test_slots, plan.cv_slots if k else np.zeros((S, 0), int)
+    per_problem = _bytes_per_problem(plan.train_idx_.shape[1], plan.test_idx_.shape[1], n_feat)
+    budget = int(memory_fraction * backend.free_memory_bytes())
+    if max_chunk_bytes is not None:
+        budget = min(budget, int(max_chunk_bytes))
+    n_clf = len(clfs)
+    test_acc = np.empty((n_clf, n_cells, S))
+    test_bal = np.empty((n_clf, n_cells, S))
+    cv_acc = np.empty((n_clf, n_cells, S, k))
+    null_acc = np.empty((n_clf, n_cells, L - 1))
+    null_bal = np.empty((n_clf, n_cells, L - 1))
+    extra = params or {}
+    jobs = [(0, 1, np.arange(plan.n_slots))]
+    if L > 1:
+        jobs.append((1, L, test_slots))
+    chunking = {}
+    for l0, l1, slots in jobs:
+        chunking[l0] = list(plan_chunks(n_cells, l1 - l0, len(slots), per_problem, budget))
+    total = n_clf * sum(int(np.ceil(n_cells / chunking[l0][0])) *
+                        int(np.ceil((l1 - l0) / chunking[l0][1])) for l0, l1, _ in jobs)
+    done = 0
+    for ki, clf in enumerate(clfs):
+        t1 = time.perf_counter()
+        kernel = clf.kernel(gpu=backend.is_gpu)
+        kw = {**clf.params, **extra.get(clf.name, {})}
+        for j0, j1, slots in jobs:
+            tr, ntr = plan.train_idx_[slots], plan.n_train_[slots]
+            te, nte = plan.test_idx_[slots], plan.n_test_[slots]
+            la = j0
+            while la < j1:
+                cell_chunk, label_chunk = chunking[j0]
+                lb = min(j1, la + label_chunk)
+                c0 = 0
+                while c0 < n_cells:
+                    c1 = min(n_cells, c0 + cell_chunk)
+                    try:
+                        pred = kernel(X[c0:c1], plan.Y_[la:lb], tr, ntr, te, nte, plan.n_classes,
+                                      standardize=standardize,
+                                      class_weight_balanced=class_weight == "balanced", **kw)
+                    except Exception as exc:
+                        if not (backend.is_gpu and _is_out_of_memory(exc)) or \
+                                (cell_chunk == 1 and label_chunk == 1):
+                            raise
+                        # Out of device memory: halve the chunk and retry it.
+                        if label_chunk > 1:
+                            label_chunk = max(1, label_chunk // 2)
+                            lb = min(j1, la + label_chunk)
+                        else:
+                            cell_chunk = max(1, cell_chunk // 2)
+                        chunking[j0] = [cell_chunk, label_chunk]
+                        continue
+                    acc, bal = score_predictions(backend.to_host(pred), plan.Y_[la:lb], te,
+                                                 plan.n_classes)
+                    if j0 == 0:
+                        test_acc[ki, c0:c1] = acc[:, 0, test_slots]
+                        test_bal[ki, c0:c1] = bal[:, 0, test_slots]
+                        cv_acc[ki, c0:c1] = acc[:, 0, cv_slots]
+                    else:
+                        null_acc[ki, c0:c1, la - 1:lb - 1] = acc.mean(-1)
+                        null_bal[ki, c0:c1, la - 1:lb - 1] = bal.mean(-1)
+                    done += 1
+                    if progress is not None:
+                        progress(done, total)
+                    c0 = c1
+                la = lb
+        timing[f"{clf.name}_s"] = time.perf_counter() - t1
+    return {"test_accuracy": test_acc, "test_balanced": test_bal, "cv_accuracy": cv_acc,
+            "null_accuracy": null_acc, "null_balanced": null_bal}
+
+
 def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
                  classifiers="linear-svm,logistic,tree", window: int = 4, step: int = 1,
                  backend: Backend | None = None, class_weight: str | None = None,
@@ -192,75 +292,13 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
     X = window_features(epochs, window, step, backend)
     n_cells, _, n_feat = X.shape
     L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
-    test_slots, cv_slots = plan.test_slots, plan.cv_slots if k else np.zeros((S, 0), int)
-    per_problem = _bytes_per_problem(plan.train_idx_.shape[1], plan.test_idx_.shape[1], n_feat)
-    budget = int(memory_fraction * backend.free_memory_bytes())
-    if max_chunk_bytes is not None:
-        budget = min(budget, int(max_chunk_bytes))
-    n_clf = len(clfs)
-    test_acc = np.empty((n_clf, n_cells, S))
-    test_bal = np.empty((n_clf, n_cells, S))
-    cv_acc = np.empty((n_clf, n_cells, S, k))
-    null_acc = np.empty((n_clf, n_cells, L - 1))
-    null_bal = np.empty((n_clf, n_cells, L - 1))
-    extra = params or {}
     timing = {"features_s": time.perf_counter() - t0}
-    # The observed labels run on every slot (test splits and CV folds); the null statistic
-    # is the mean test accuracy over shuffles, so permuted labels run on test slots only.
-    jobs = [(0, 1, np.arange(plan.n_slots))]
-    if L > 1:
-        jobs.append((1, L, test_slots))
-    chunking = {}
-    for l0, l1, slots in jobs:
-        chunking[l0] = list(plan_chunks(n_cells, l1 - l0, len(slots), per_problem, budget))
-    total = n_clf * sum(int(np.ceil(n_cells / chunking[l0][0])) *
-                        int(np.ceil((l1 - l0) / chunking[l0][1])) for l0, l1, _ in jobs)
-    done = 0
-    for ki, clf in enumerate(clfs):
-        t1 = time.perf_counter()
-        kernel = clf.kernel(gpu=backend.is_gpu)
-        kw = {**clf.params, **extra.get(clf.name, {})}
-        for j0, j1, slots in jobs:
-            tr, ntr = plan.train_idx_[slots], plan.n_train_[slots]
-            te, nte = plan.test_idx_[slots], plan.n_test_[slots]
-            la = j0
-            while la < j1:
-                cell_chunk, label_chunk = chunking[j0]
-                lb = min(j1, la + label_chunk)
-                c0 = 0
-                while c0 < n_cells:
-                    c1 = min(n_cells, c0 + cell_chunk)
-                    try:
-                        pred = kernel(X[c0:c1], plan.Y_[la:lb], tr, ntr, te, nte, plan.n_classes,
-                                      standardize=standardize,
-                                      class_weight_balanced=class_weight == "balanced", **kw)
-                    except Exception as exc:
-                        if not (backend.is_gpu and _is_out_of_memory(exc)) or \
-                                (cell_chunk == 1 and label_chunk == 1):
-                            raise
-                        # Out of device memory: halve the chunk and retry it.
-                        if label_chunk > 1:
-                            label_chunk = max(1, label_chunk // 2)
-                            lb = min(j1, la + label_chunk)
-                        else:
-                            cell_chunk = max(1, cell_chunk // 2)
-                        chunking[j0] = [cell_chunk, label_chunk]
-                        continue
-                    acc, bal = score_predictions(backend.to_host(pred), plan.Y_[la:lb], te,
-                                                 plan.n_classes)
-                    if j0 == 0:
-                        test_acc[ki, c0:c1] = acc[:, 0, test_slots]
-                        test_bal[ki, c0:c1] = bal[:, 0, test_slots]
-                        cv_acc[ki, c0:c1] = acc[:, 0, cv_slots]
-                    else:
-                        null_acc[ki, c0:c1, la - 1:lb - 1] = acc.mean(-1)
-                        null_bal[ki, c0:c1, la - 1:lb - 1] = bal.mean(-1)
-                    done += 1
-                    if progress is not None:
-                        progress(done, total)
-                    c0 = c1
-                la = lb
-        timing[f"{clf.name}_s"] = time.perf_counter() - t1
+    extra = params or {}
+    out = run_batched(X, plan, clfs, backend=backend, class_weight=class_weight,
+                      standardize=standardize, params=extra, memory_fraction=memory_fraction,
+                      max_chunk_bytes=max_chunk_bytes, progress=progress, timing=timing)
+    test_acc, test_bal, cv_acc = out["test_accuracy"], out["test_balanced"], out["cv_accuracy"]
+    null_acc, null_bal = out["null_accuracy"], out["null_balanced"]
     observed = test_bal.mean(-1) if metric == "balanced" else test_acc.mean(-1)
     null = null_bal if metric == "balanced" else null_acc
     p = permutation_pvalues(observed, null)
@@ -273,7 +311,7 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
         "n_features": int(n_feat),
     }
     timing["total_s"] = time.perf_counter() - t0
-    timing["n_problems"] = int(n_clf * n_cells * (plan.n_slots + (L - 1) * S))
+    timing["n_problems"] = int(len(clfs) * n_cells * (plan.n_slots + (L - 1) * S))
     return SingleCellResults(
         classifiers=[c.name for c in clfs], cell_ids=np.asarray(epochs.cell_ids),
         classes=plan.classes_, test_accuracy=test_acc, test_balanced=test_bal,
