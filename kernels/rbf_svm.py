@@ -11,6 +11,9 @@ path as scikit-learn's and the predictions agree fit for fit.
 Reuse: for a given cell and slot the standardisation, ``gamma="scale"``, the training
 Gram matrix and the train x test kernel do not depend on the labels, so they are computed
 once per (cell, slot) pair and shared by every label set (observed and permuted).
+Where one feature matrix serves every split (population features, not standardised),
+:func:`fit_predict_rbf_svm_fixed` goes further: one squared-distance matrix over all
+trials, and per slot only sub-blocks of it (``exp(-gamma D[train, train])``, ...).
 
 Multiclass is one-vs-rest over the classes present in the training rows (scikit-learn's
 ``OneVsRestClassifier(SVC(...))``): class ``k``'s score is the decision function of "k vs
@@ -34,10 +37,25 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..errors import ParameterError
-from ._prep import check_batch, check_max_iter, check_positive, device_functions, device_jit
+from ..errors import ParameterError, ShapeError
+from ._prep import (
+    check_batch,
+    check_max_iter,
+    check_positive,
+    device_functions,
+    device_jit,
+    run_blocks,
+)
 
-__all__ = ["fit_predict_rbf_svm", "check_rbf_params", "rbf_core"]
+__all__ = [
+    "check_fixed_batch",
+    "check_fixed_shape",
+    "check_rbf_params",
+    "fit_predict_rbf_svm",
+    "fit_predict_rbf_svm_fixed",
+    "fixed_distances",
+    "rbf_core",
+]
 
 TAU = 1e-12
 INF = math.inf
@@ -63,6 +81,47 @@ def _scale_gamma(xtr, n, d):
     if var == 0.0:
         return 1.0
     return 1.0 / (d * var)
+
+
+def _pooled_scale_gamma(mu, css, tr, ntr, d):
+    """``gamma="scale"`` of the training rows ``tr[:ntr]`` from per-trial row statistics.
+
+    ``mu[t]`` is trial ``t``'s mean over its ``d`` features and ``css[t]`` its centred sum
+    of squares; the variance of all ``ntr * d`` values is pooled from them (Chan, Golub &
+    LeVeque): ``(sum css + d * sum (mu - mean mu)**2) / (ntr * d)``.
+    """
+    acc = 0.0
+    for i in range(ntr):
+        acc += mu[tr[i]]
+    mean = acc / ntr
+    within = 0.0
+    between = 0.0
+    for i in range(ntr):
+        within += css[tr[i]]
+        t = mu[tr[i]] - mean
+        between += t * t
+    var = (within + d * between) / (ntr * d)
+    if var == 0.0:
+        return 1.0
+    return 1.0 / (d * var)
+
+
+def _fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt):
+    """Kernel matrices of one slot as sub-blocks of the squared distances ``D``.
+
+    ``Kq[:ntr, :ntr] = float32(exp(-gamma D[tr, tr]))``, ``QD[:ntr]`` its diagonal in
+    float64, ``Kt[:ntr, :nte] = exp(-gamma D[tr, te])``.
+    """
+    for i in range(ntr):
+        a = tr[i]
+        for k in range(i, ntr):
+            v = math.exp(-gamma * D[a, tr[k]])
+            Kq[i, k] = v
+            Kq[k, i] = v
+            if k == i:
+                QD[i] = v
+        for t in range(nte):
+            Kt[i, t] = math.exp(-gamma * D[a, te[t]])
 
 
 def _dot(a, i, b, k, d):
@@ -454,6 +513,8 @@ def _make_problem(target):
     gamma_of = jit(_scale_gamma)
     kernels = _make_kernels(jit)
     solve = _make_solver(jit)
+    pooled_gamma = jit(_pooled_scale_gamma)
+    fixed_kernels = jit(_fixed_kernels)
 
     def prepare_pair(X, c, tr, ntr, te, nte, standardize, gamma_fixed, xtr, xte, xsq,
                      Kq, QD, Kt):
@@ -464,6 +525,13 @@ def _make_problem(target):
         if gamma <= 0.0:
             gamma = gamma_of(xtr, ntr, d)
         kernels(xtr, ntr, xte, nte, d, gamma, xsq, Kq, QD, Kt)
+
+    def prepare_fixed(D, mu, css, d, tr, ntr, te, nte, gamma_fixed, Kq, QD, Kt):
+        """As ``prepare_pair`` for fixed features: gamma and kernels from ``D``, ``mu``, ``css``."""
+        gamma = gamma_fixed
+        if gamma <= 0.0:
+            gamma = pooled_gamma(mu, css, tr, ntr, d)
+        fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt)
 
     def binary_order(y, tr, ntr, k_neg, n_pos, order):
         """libsvm's row order for "not k_neg" (+1) vs "k_neg" (-1): +1 rows first."""
@@ -532,6 +600,7 @@ def _make_problem(target):
                     out[t] = k
 
     return SimpleNamespace(prepare_pair=jit(prepare_pair),
+                           prepare_fixed=jit(prepare_fixed),
                            fit_predict_labelset=jit(fit_predict_labelset))
 
 
@@ -546,6 +615,7 @@ def rbf_core(target: str) -> SimpleNamespace:
 _core = rbf_core("cpu")
 _prepare_pair = _core.prepare_pair
 _fit_predict_labelset = _core.fit_predict_labelset
+_prepare_fixed = _core.prepare_fixed
 
 
 @njit(parallel=True, cache=False, fastmath=False)
@@ -683,4 +753,163 @@ def fit_predict_rbf_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *
     n_chunks = min(n_pairs, 8 * numba.get_num_threads())
     _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, bool(standardize),
                bool(class_weight_balanced), C, gamma, tol, max_iter, shrinking, n_chunks, pred)
+    return pred
+
+
+# ----------------------------------------------------------------------------- fixed features
+
+FEATURE_CHUNK = 1 << 14
+
+
+def fixed_distances(xp, X, feature_chunk: int = FEATURE_CHUNK):
+    """Squared distances and row statistics of one fixed feature matrix.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` (BLAS) or ``cupy`` (cuBLAS).
+    X : array, shape (n_trials, n_features)
+        Trials x features, any float dtype (read in float64, ``feature_chunk`` columns at
+        a time, so no float64 copy of the whole matrix is made).
+    feature_chunk : int
+
+    Returns
+    -------
+    D : array of float64, shape (n_trials, n_trials)
+        ``|x_i|^2 + |x_k|^2 - 2 x_i . x_k`` (libsvm's form), exactly symmetric, 0 on the
+        diagonal.
+    mu : array of float64, shape (n_trials,)
+        Mean of each trial's features.
+    css : array of float64, shape (n_trials,)
+        Centred sum of squares of each trial's features, ``sum_j (x_ij - mu_i)**2``.
+    """
+    n, d = X.shape
+    G = xp.zeros((n, n), dtype=xp.float64)
+    total = xp.zeros(n, dtype=xp.float64)
+    for lo in range(0, d, feature_chunk):
+        part = X[:, lo:lo + feature_chunk].astype(xp.float64)
+        G += part @ part.T
+        total += part.sum(axis=1)
+    mu = total / d
+    css = xp.zeros(n, dtype=xp.float64)
+    for lo in range(0, d, feature_chunk):
+        part = X[:, lo:lo + feature_chunk].astype(xp.float64) - mu[:, None]
+        css += (part * part).sum(axis=1)
+    G = xp.triu(G) + xp.triu(G, 1).T
+    sq = xp.diagonal(G).copy()
+    D = (sq[:, None] + sq[None, :]) - 2.0 * G
+    return xp.ascontiguousarray(D), mu, css
+
+
+@njit(nogil=True, cache=False, fastmath=False)
+def _rbf_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx, n_test,
+                     n_classes, balanced, C, gamma_fixed, eps, max_iter, shrinking, pred):
+    """Slots ``start..stop-1``: one sub-block kernel per slot, then every label set."""
+    n_sets = Y.shape[0]
+    nmax = train_idx.shape[1]
+    mmax = max(test_idx.shape[1], 1)
+    Kq = np.empty((nmax, nmax), dtype=np.float32)
+    QD = np.empty(nmax)
+    Kt = np.empty((nmax, mmax))
+    counts = np.empty(n_classes, dtype=np.int64)
+    order = np.empty(nmax, dtype=np.int64)
+    alpha = np.empty(nmax)
+    G = np.empty(nmax)
+    G_bar = np.empty(nmax)
+    status = np.empty(nmax, dtype=np.int8)
+    active = np.empty(nmax, dtype=np.int64)
+    yv = np.empty(nmax)
+    Cv = np.empty(nmax)
+    coef = np.empty(nmax)
+    best = np.empty(mmax)
+    for s in range(start, stop):
+        ntr = np.int64(n_train[s])
+        nte = np.int64(n_test[s])
+        _prepare_fixed(D, mu, css, d, train_idx[s], ntr, test_idx[s], nte, gamma_fixed,
+                       Kq, QD, Kt)
+        for lab in range(n_sets):
+            _fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
+                                  eps, max_iter, shrinking, Kq, QD, Kt, counts, order, alpha,
+                                  G, G_bar, status, active, yv, Cv, coef, best, pred[lab, s])
+
+
+def check_fixed_shape(shape) -> None:
+    """Raise :class:`ShapeError` unless ``shape`` is 2-D (trials x features)."""
+    if len(shape) != 2:
+        raise ShapeError(f"X must be 2-D (trials x features) for the fixed-feature RBF SVM, "
+                         f"got shape {tuple(shape)}.", field="X",
+                         fix="pass one population feature matrix (trials x features); for "
+                             "per-cell features use fit_predict_rbf_svm.")
+
+
+def check_fixed_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes):
+    """:func:`gpudecode.kernels._prep.check_batch` for one trials x features matrix.
+
+    Returns
+    -------
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes
+        X 2-D (float32/float64), the rest as ``check_batch`` returns them.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+    """
+    check_fixed_shape(np.shape(X))
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
+        np.asarray(X)[None], Y, train_idx, n_train, test_idx, n_test, n_classes)
+    return X[0], Y, train_idx, n_train, test_idx, n_test, n_classes
+
+
+def fit_predict_rbf_svm_fixed(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                              class_weight_balanced=False, C=1.0, gamma="scale", tol=1e-3,
+                              max_iter=100000, shrinking=True):
+    """RBF-kernel SVMs on one fixed feature matrix, every slot a sub-block of one Gram matrix.
+
+    Same problems and results as ``fit_predict_rbf_svm(X[None], ..., standardize=False)[0]``
+    (scikit-learn's ``SVC(kernel="rbf")`` fit on each slot's training rows, one-vs-rest
+    beyond two classes), but the features are read once: one squared-distance matrix
+    ``D`` over all trials (float64, BLAS) and per-trial row statistics; each slot's
+    ``gamma="scale"`` comes from the statistics of its training rows and its kernel
+    matrices are ``exp(-gamma D)`` on the (train, train) and (train, test) sub-blocks. Use
+    it where the features do not depend on the split (no in-fold scaling or selection).
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_trials, n_features)
+        Trials x features, float32 (float64 accepted), finite, used as given (not
+        standardised).
+    Y : ndarray of int, shape (n_labelsets, n_trials)
+        Class codes ``0..n_classes-1``; row 0 the observed labels, rows 1.. permutations.
+    train_idx : ndarray of int, shape (n_slots, max_train)
+        Training trials of each slot, padded with -1 (``SplitPlan.train_idx_``).
+    n_train : ndarray of int, shape (n_slots,)
+    test_idx : ndarray of int, shape (n_slots, max_test)
+        Test trials of each slot, padded with -1.
+    n_test : ndarray of int, shape (n_slots,)
+    n_classes : int
+    class_weight_balanced, C, gamma, tol, max_iter, shrinking
+        As for :func:`fit_predict_rbf_svm`.
+
+    Returns
+    -------
+    pred : ndarray of int32, shape (n_labelsets, n_slots, max_test)
+        Predicted class per test row; -1 on the padding.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        X not 2-D, inconsistent shapes, out-of-range labels or indices, bad
+        hyper-parameters, NaN or infinite features.
+    """
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_fixed_batch(
+        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
+    C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    n_slots = train_idx.shape[0]
+    pred = np.full((Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
+    if pred.size == 0:
+        return pred
+    D, mu, css = fixed_distances(np, X)
+    run_blocks(_rbf_fixed_block, n_slots, D, mu, css, X.shape[1], Y, train_idx, n_train,
+               test_idx, n_test, n_classes, bool(class_weight_balanced), C, gamma, tol,
+               max_iter, shrinking, pred)
     return pred

@@ -13,6 +13,13 @@ code compiled as CUDA device functions:
 Pairs are processed in chunks sized so that the buffers stay under ``max_scratch_bytes``
 (default: a quarter of the free device memory, at most 1 GiB).
 
+:func:`fit_predict_rbf_svm_fixed_cuda` is the twin of
+:func:`gpudecode.kernels.rbf_svm.fit_predict_rbf_svm_fixed` (one fixed feature matrix):
+the squared-distance matrix of all trials and the per-trial row statistics come from
+cuBLAS via CuPy when it is usable (else from two numba.cuda kernels, as in the CUDA
+simulator); then one thread per slot takes the slot's sub-blocks (the CPU code's
+``prepare_fixed``) and step 2 above runs unchanged.
+
 ``numba.cuda`` is imported only when a kernel is first needed, so importing this module
 never fails on a machine without CUDA; with ``NUMBA_ENABLE_CUDASIM=1`` set before numba is
 imported the kernels run in numba's CUDA simulator (for tests on tiny inputs).
@@ -27,11 +34,17 @@ import numpy as np
 
 from ..errors import DeviceError, ParameterError
 from ._prep import check_batch, check_batch_shapes
-from .rbf_svm import check_rbf_params, rbf_core
-from .windowing_cuda import GPU_FIX, cuda_module
+from .rbf_svm import check_fixed_shape, check_rbf_params, fixed_distances, rbf_core
+from .windowing_cuda import GPU_FIX, cuda_module, simulator_enabled
 
-__all__ = ["fit_predict_rbf_svm_cuda", "usable_cuda", "array_kind", "scratch_budget",
-           "pairs_per_chunk"]
+__all__ = [
+    "array_kind",
+    "fit_predict_rbf_svm_cuda",
+    "fit_predict_rbf_svm_fixed_cuda",
+    "pairs_per_chunk",
+    "scratch_budget",
+    "usable_cuda",
+]
 
 THREADS_PER_BLOCK = 64
 DEFAULT_MAX_SCRATCH = 1 << 30
@@ -96,6 +109,7 @@ def _grid(n: int) -> tuple[int, int]:
 cuda = None
 _prepare_pair_dev = None
 _fit_predict_labelset_dev = None
+_prepare_fixed_dev = None
 
 
 def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, gamma_fixed,
@@ -133,6 +147,60 @@ def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, C, eps, ma
                               Cv_b[tid], coef_b[tid], best_b[tid], pred[c, lab, s])
 
 
+def _gram_kernel(X, G):
+    """``G[i, k] = X[0, i] . X[0, k]`` in float64, one thread per entry (exactly symmetric)."""
+    i, k = cuda.grid(2)
+    n = G.shape[0]
+    if i >= n or k >= n:
+        return
+    d = X.shape[2]
+    a0 = 0.0
+    a1 = 0.0
+    a2 = 0.0
+    a3 = 0.0
+    d4 = d - d % 4
+    for j in range(0, d4, 4):
+        a0 += float(X[0, i, j]) * float(X[0, k, j])
+        a1 += float(X[0, i, j + 1]) * float(X[0, k, j + 1])
+        a2 += float(X[0, i, j + 2]) * float(X[0, k, j + 2])
+        a3 += float(X[0, i, j + 3]) * float(X[0, k, j + 3])
+    for j in range(d4, d):
+        a0 += float(X[0, i, j]) * float(X[0, k, j])
+    G[i, k] = (a0 + a1) + (a2 + a3)
+
+
+def _distance_kernel(X, G, D, mu, css):
+    """``D`` from ``G`` (libsvm's form); threads of column 0 also write row ``i``'s mean and
+    centred sum of squares."""
+    i, k = cuda.grid(2)
+    n = G.shape[0]
+    if i >= n or k >= n:
+        return
+    D[i, k] = (G[i, i] + G[k, k]) - 2.0 * G[i, k]
+    if k == 0:
+        d = X.shape[2]
+        acc = 0.0
+        for j in range(d):
+            acc += float(X[0, i, j])
+        m = acc / d
+        ss = 0.0
+        for j in range(d):
+            t = float(X[0, i, j]) - m
+            ss += t * t
+        mu[i] = m
+        css[i] = ss
+
+
+def _prepare_fixed_kernel(D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma_fixed,
+                          slot_lo, n_slots, Kq_b, QD_b, Kt_b):
+    tid = cuda.grid(1)
+    if tid >= n_slots:
+        return
+    s = slot_lo + tid
+    _prepare_fixed_dev(D, mu, css, d, train_idx[s], n_train[s], test_idx[s], n_test[s],
+                       gamma_fixed, Kq_b[tid], QD_b[tid], Kt_b[tid])
+
+
 @functools.cache
 def _kernels():
     global cuda, _prepare_pair_dev, _fit_predict_labelset_dev
@@ -141,6 +209,15 @@ def _kernels():
     _prepare_pair_dev = core.prepare_pair
     _fit_predict_labelset_dev = core.fit_predict_labelset
     return cuda.jit(_prepare_kernel), cuda.jit(_solve_kernel)
+
+
+@functools.cache
+def _fixed_kernels():
+    """``(gram, distance, prepare_fixed)`` kernels; the solve kernel is ``_kernels()[1]``."""
+    global _prepare_fixed_dev
+    _kernels()
+    _prepare_fixed_dev = rbf_core("cuda").prepare_fixed
+    return cuda.jit(_gram_kernel), cuda.jit(_distance_kernel), cuda.jit(_prepare_fixed_kernel)
 
 
 def device_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes):
@@ -261,3 +338,136 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
                                  lo, n, Kq_b, QD_b, Kt_b, counts_b, order_b, alpha_b, G_b,
                                  Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b, pred)
     return pred.copy_to_host() if on_host else pred
+
+
+def _grid2(n: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    b = -(-n // 16)
+    return (b, b), (16, 16)
+
+
+def _device_distances(cuda, X, method: str):
+    """``D, mu, css`` (see :func:`gpudecode.kernels.rbf_svm.fixed_distances`) of ``X[0]``
+    on the device, with CuPy (cuBLAS) or the numba.cuda kernels."""
+    n = X.shape[1]
+    if method == "cupy":
+        import cupy
+        return fixed_distances(cupy, cupy.asarray(X)[0])
+    gram, distance, _ = _fixed_kernels()
+    G = cuda.device_array((n, n), dtype=np.float64)
+    D = cuda.device_array((n, n), dtype=np.float64)
+    mu = cuda.device_array(n, dtype=np.float64)
+    css = cuda.device_array(n, dtype=np.float64)
+    blocks, threads = _grid2(n)
+    gram[blocks, threads](X, G)
+    distance[blocks, threads](X, G, D, mu, css)
+    return D, mu, css
+
+
+def _distance_method(gpu_method, x_kind: str) -> str:
+    if gpu_method not in ("auto", "cupy", "numba"):
+        raise ParameterError(f"unknown GPU distance method {gpu_method!r}.", field="gpu_method",
+                             fix="use auto, cupy or numba.")
+    if gpu_method != "auto":
+        if gpu_method == "cupy" and simulator_enabled():
+            raise ParameterError("the cupy path cannot run in the CUDA simulator.",
+                                 field="gpu_method", fix="use gpu_method='numba' or 'auto'.")
+        return gpu_method
+    if simulator_enabled():
+        return "numba"
+    if x_kind == "cupy":
+        return "cupy"
+    from .correlation_cuda import gpu_methods
+    return "cupy" if "cupy" in gpu_methods() else "numba"
+
+
+def fit_predict_rbf_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                                   class_weight_balanced=False, C=1.0, gamma="scale", tol=1e-3,
+                                   max_iter=100000, shrinking=True, max_scratch_bytes=None,
+                                   gpu_method="auto"):
+    """RBF-kernel SVMs on one fixed feature matrix, on the GPU.
+
+    Same problems, parameters and results as
+    :func:`gpudecode.kernels.rbf_svm.fit_predict_rbf_svm_fixed`: one squared-distance
+    matrix of all trials, and per slot its sub-blocks, then libsvm's SMO per label set.
+
+    Parameters
+    ----------
+    X : array, shape (n_trials, n_features)
+        Trials x features, float32 or float64, not standardised.
+    Y, train_idx, n_train, test_idx, n_test, n_classes
+        As for the CPU function: Y (n_labelsets, n_trials) int, train_idx / test_idx
+        (n_slots, max_train | max_test) padded with -1, n_train / n_test (n_slots,). All
+        NumPy, or all device arrays (numba device arrays or CuPy), which are not copied back.
+    class_weight_balanced, C, gamma, tol, max_iter, shrinking
+        As for the CPU function.
+    max_scratch_bytes : int, optional
+        Device memory for the per-slot kernel matrices and solver scratch per chunk of
+        slots; default a quarter of the free device memory, at most 1 GiB.
+    gpu_method : {"auto", "cupy", "numba"}
+        How the distance matrix is computed: cuBLAS via CuPy or numba.cuda kernels
+        (``auto``: CuPy when it is usable, numba in the CUDA simulator).
+
+    Returns
+    -------
+    pred : int32 array, shape (n_labelsets, n_slots, max_test)
+        NumPy for NumPy input, a numba device array for device input; -1 on the padding.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        As for the CPU function (value checks only for host input).
+    DeviceError
+        numba.cuda cannot run (no GPU and no simulator).
+    """
+    C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    shape = np.shape(X)
+    check_fixed_shape(shape)
+    x_kind = array_kind(X)
+    method = _distance_method(gpu_method, x_kind)
+    X3 = np.asarray(X)[None] if x_kind == "numpy" else X.reshape(1, *shape)
+    cuda, on_host, arrays, n_classes = device_batch(X3, Y, train_idx, n_train, test_idx,
+                                                    n_test, n_classes)
+    X3, Y, train_idx, n_train, test_idx, n_test = arrays
+    d = X3.shape[2]
+    n_sets = Y.shape[0]
+    n_slots, nmax = train_idx.shape
+    mmax = test_idx.shape[1]
+    shape = (1, n_sets, n_slots, mmax)
+    if int(np.prod(shape)) == 0:
+        out = np.full(shape[1:], -1, dtype=np.int32)
+        return out if on_host else cuda.to_device(out)
+    pred = cuda.device_array(shape, dtype=np.int32)
+
+    D, mu, css = _device_distances(cuda, X3, method)
+    m1 = max(mmax, 1)
+    per_slot = 4 * nmax * nmax + 8 * (nmax + nmax * m1)
+    per_problem = 8 * (n_classes + 7 * nmax + m1) + nmax
+    chunk = pairs_per_chunk(scratch_budget(cuda, max_scratch_bytes), per_slot, per_problem,
+                            n_sets, n_slots)
+    _, _, prepare = _fixed_kernels()
+    solve = _kernels()[1]
+    f64 = np.float64
+    Kq_b = cuda.device_array((chunk, nmax, nmax), dtype=np.float32)
+    QD_b = cuda.device_array((chunk, nmax), dtype=f64)
+    Kt_b = cuda.device_array((chunk, nmax, m1), dtype=f64)
+    n_prob = chunk * n_sets
+    counts_b = cuda.device_array((n_prob, n_classes), dtype=np.int64)
+    order_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
+    alpha_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    G_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    Gbar_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    status_b = cuda.device_array((n_prob, nmax), dtype=np.int8)
+    active_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
+    yv_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    Cv_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    coef_b = cuda.device_array((n_prob, nmax), dtype=f64)
+    best_b = cuda.device_array((n_prob, m1), dtype=f64)
+    for lo in range(0, n_slots, chunk):
+        n = min(chunk, n_slots - lo)
+        prepare[_grid(n)](D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma, lo, n,
+                          Kq_b, QD_b, Kt_b)
+        solve[_grid(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
+                                 bool(class_weight_balanced), C, tol, max_iter, shrinking,
+                                 lo, n, Kq_b, QD_b, Kt_b, counts_b, order_b, alpha_b, G_b,
+                                 Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b, pred)
+    return pred.copy_to_host()[0] if on_host else pred[0]

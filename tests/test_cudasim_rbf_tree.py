@@ -18,9 +18,12 @@ pytestmark = [
     pytest.mark.cudasim,
 ]
 
-from gpudecode.errors import ParameterError  # noqa: E402
-from gpudecode.kernels.rbf_svm import fit_predict_rbf_svm  # noqa: E402
-from gpudecode.kernels.rbf_svm_cuda import fit_predict_rbf_svm_cuda  # noqa: E402
+from gpudecode.errors import ParameterError, ShapeError  # noqa: E402
+from gpudecode.kernels.rbf_svm import fit_predict_rbf_svm, fit_predict_rbf_svm_fixed  # noqa: E402
+from gpudecode.kernels.rbf_svm_cuda import (  # noqa: E402
+    fit_predict_rbf_svm_cuda,
+    fit_predict_rbf_svm_fixed_cuda,
+)
 from gpudecode.kernels.tree import fit_predict_tree  # noqa: E402
 from gpudecode.kernels.tree_cuda import fit_predict_tree_cuda  # noqa: E402
 
@@ -103,3 +106,29 @@ def test_device_arrays_in_device_array_out(name):
     assert np.array_equal(got.copy_to_host(), cpu(*batch, 2))
     with pytest.raises(ParameterError, match="mixes host"):
         gpu(cuda.to_device(batch[0]), *batch[1:], 2)
+
+
+@pytest.mark.parametrize("n_classes,balanced", [(2, False), (3, True)])
+def test_fixed_features_gpu_equals_cpu(n_classes, balanced):
+    """One trials x features matrix, kernels as sub-blocks of one distance matrix."""
+    X, Y, tr, ntr, te, nte = tiny_batch(n_classes, n_features=5, seed=n_classes)
+    args = (X[0], Y, tr, ntr, te, nte, n_classes)  # cell 0 carries the class
+    want = fit_predict_rbf_svm_fixed(*args, class_weight_balanced=balanced)
+    got = fit_predict_rbf_svm_fixed_cuda(*args, class_weight_balanced=balanced)
+    assert isinstance(got, np.ndarray) and got.dtype == np.int32 and got.shape == (2, 3, 4)
+    assert np.array_equal(got, want)
+    assert np.all(got[:, 2, 2:] == -1) and np.all(got[:, 0, :4] >= 0)
+
+
+def test_fixed_features_device_arrays_and_small_chunks():
+    from numba import cuda
+
+    X, Y, tr, ntr, te, nte = tiny_batch(2, n_features=4, seed=6)
+    args = (X[1], Y, tr, ntr, te, nte)
+    want = fit_predict_rbf_svm_fixed(*args, 2, C=2.0, gamma=0.3, shrinking=False)
+    got = fit_predict_rbf_svm_fixed_cuda(*[cuda.to_device(a) for a in args], 2, C=2.0,
+                                         gamma=0.3, shrinking=False, max_scratch_bytes=1)
+    assert hasattr(got, "copy_to_host")
+    assert np.array_equal(got.copy_to_host(), want)
+    with pytest.raises(ShapeError, match=r"\[X\].*2-D"):
+        fit_predict_rbf_svm_fixed_cuda(X, *args[1:], 2)
