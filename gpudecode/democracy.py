@@ -1,0 +1,316 @@
+"""Democracy: per-cell classifiers vote, a stacker learns how to weigh their votes.
+
+Nested and leak-free. For every label set (observed labels and each permutation) and every
+shuffle ``s`` of the split plan:
+
+- the stacker's *training rows* are the shuffle's training trials; their features are the
+  per-cell predictions from the shuffle's CV slots, so each training trial is predicted by
+  per-cell models fit on the other folds (out-of-fold: no trial's label reaches its own
+  features);
+- the stacker's *test rows* are the shuffle's test trials; their features are the
+  per-cell predictions of the test slot (per-cell models fit on the whole training part).
+
+The per-cell models of every cell x label set x slot (test and CV) are solved at once by a
+batched kernel of :mod:`gpudecode.classifiers`; the stacker is one small estimator from
+:func:`gpudecode.estimators.make_pipeline` per (label set, shuffle). Permuted label sets rerun
+the whole two-level procedure, so the null includes the per-cell fits.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from .backend import Backend
+from .classifiers import get_classifier
+from .errors import ParameterError
+from .estimators import make_pipeline, parse_population_classifiers
+from .population import PopulationResults
+from .single_cell import _bytes_per_problem, plan_chunks, window_features
+from .splits import SplitPlan, score_predictions
+from .stats import permutation_pvalues
+from .trials import Epochs
+
+__all__ = ["decode_democracy", "encode_votes", "predict_cells", "stacker_rows"]
+
+
+def predict_cells(X: np.ndarray, plan: SplitPlan, base: str = "linear-svm", *,
+                  label_sets: slice = slice(None), backend: Backend | None = None,
+                  class_weight: str | None = None, standardize: bool = True,
+                  params: dict | None = None, cell_chunk: int | None = None) -> np.ndarray:
+    """Per-cell predictions of every slot (test and CV) of ``plan`` for some label sets.
+
+    Parameters
+    ----------
+    X : ndarray of float32, shape (n_cells, n_trials, n_features)
+        Cells x trials x features (e.g. :func:`gpudecode.single_cell.window_features`).
+    plan : SplitPlan
+        Fitted split plan.
+    base : str
+        Batched classifier name (:data:`gpudecode.classifiers.BATCHED_CLASSIFIERS`).
+    label_sets : slice
+        Rows of ``plan.Y_`` to solve (0 = observed labels).
+    backend : Backend, optional
+    class_weight : {None, "balanced"}
+    standardize : bool
+        Scale each cell's features with its training trials' statistics.
+    params : dict, optional
+        Kernel hyper-parameters, over the classifier's defaults.
+    cell_chunk : int, optional
+        Cells per kernel call (all at once when omitted).
+
+    Returns
+    -------
+    ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
+        Predicted class codes; -1 at padding.
+    """
+    clf = get_classifier(base)
+    backend = backend or Backend.from_device("auto")
+    kernel = clf.kernel(gpu=backend.is_gpu)
+    kw = {**clf.params, **(params or {})}
+    Y = plan.Y_[label_sets]
+    n_cells = X.shape[0]
+    step = n_cells if cell_chunk is None else max(1, int(cell_chunk))
+    out = np.empty((n_cells, Y.shape[0], plan.n_slots, plan.test_idx_.shape[1]), np.int32)
+    for c0 in range(0, n_cells, step):
+        c1 = min(n_cells, c0 + step)
+        pred = kernel(X[c0:c1], Y, plan.train_idx_, plan.n_train_, plan.test_idx_, plan.n_test_,
+                      plan.n_classes, standardize=standardize,
+                      class_weight_balanced=class_weight == "balanced", **kw)
+        out[c0:c1] = backend.to_host(pred)
+    return out
+
+
+def stacker_rows(pred: np.ndarray, plan: SplitPlan, shuffle: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The stacker's training and test votes for one shuffle of one label set.
+
+    Parameters
+    ----------
+    pred : ndarray of int, shape (n_cells, n_slots, max_test)
+        Per-cell predictions of one label set on every slot (from :func:`predict_cells`).
+    plan : SplitPlan
+    shuffle : int
+
+    Returns
+    -------
+    train_votes : ndarray of int32, shape (n_train, n_cells)
+        Out-of-fold per-cell predictions of the shuffle's training trials (from its CV slots).
+    test_votes : ndarray of int32, shape (n_test, n_cells)
+        Per-cell predictions of the test trials by models fit on the whole training part.
+    train_trials, test_trials : ndarray of int
+        The trials of those rows, in the plan's order.
+    """
+    n_cells = pred.shape[0]
+    slot = plan.test_slots[shuffle]
+    train_trials = plan.train_idx_[slot, :plan.n_train_[slot]]
+    test_trials = plan.test_idx_[slot, :plan.n_test_[slot]]
+    by_trial = np.full((plan.Y_.shape[1], n_cells), -1, dtype=np.int32)
+    for cv in plan.cv_slots[shuffle]:
+        held_out = plan.test_idx_[cv, :plan.n_test_[cv]]
+        by_trial[held_out] = pred[:, cv, :held_out.size].T
+    train_votes = by_trial[train_trials]
+    if (train_votes < 0).any():
+        raise ParameterError(f"the CV folds of shuffle {shuffle} do not cover its training "
+                             "trials, so some have no out-of-fold prediction", field="plan",
+                             fix="build the plan with SplitPlan(...).fit(labels)")
+    test_votes = np.ascontiguousarray(pred[:, slot, :test_trials.size].T)
+    return train_votes, test_votes, train_trials, test_trials
+
+
+def encode_votes(votes: np.ndarray, n_classes: int) -> np.ndarray:
+    """Per-cell class codes -> stacker features.
+
+    Parameters
+    ----------
+    votes : ndarray of int, shape (n_trials, n_cells)
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of float32
+        Binary: shape (n_trials, n_cells), the 0/1 code of each cell's vote. Multiclass:
+        shape (n_trials, n_cells * n_classes), one-hot per cell (cell-major: the columns
+        of cell ``c`` are ``c * n_classes .. c * n_classes + n_classes - 1``).
+    """
+    votes = np.asarray(votes)
+    if n_classes == 2:
+        return votes.astype(np.float32)
+    onehot = votes[..., None] == np.arange(n_classes)
+    return onehot.reshape(votes.shape[0], -1).astype(np.float32)
+
+
+def _check(plan: SplitPlan, epochs: Epochs, metric: str, class_weight, window, step):
+    if metric not in ("accuracy", "balanced"):
+        raise ParameterError(f"unknown metric {metric!r}", field="--metric",
+                             fix="use accuracy or balanced")
+    if class_weight not in (None, "balanced"):
+        raise ParameterError(f"unknown class weight {class_weight!r}", field="--class-weight",
+                             fix="use 'balanced' or leave it out")
+    for name, value in (("--window", window), ("--step", step)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ParameterError(f"{name} must be a whole number of frames >= 1, got {value!r}",
+                                 field=name, fix=f"pass e.g. {name} 4" if name == "--window"
+                                 else f"pass e.g. {name} 1")
+    if not hasattr(plan, "Y_"):
+        plan.fit(epochs.labels)
+    if plan.n_folds < 2:
+        raise ParameterError(f"democracy needs inner CV folds for out-of-fold per-cell "
+                             f"predictions, but the plan has {plan.n_folds}", field="--folds",
+                             fix="pass --folds 5 (any k >= 2)")
+    if plan.Y_.shape[1] != epochs.n_trials:
+        raise ParameterError(f"the split plan was fit on {plan.Y_.shape[1]} trials, the epochs "
+                             f"have {epochs.n_trials}", field="plan",
+                             fix="fit the plan on these epochs' labels")
+
+
+def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", *,
+                     base: str = "linear-svm", window: int = 4, step: int = 1,
+                     backend: Backend | None = None, class_weight: str | None = None,
+                     metric: str = "accuracy", params: dict | None = None,
+                     seed: int | None = None, memory_fraction: float = 0.25,
+                     progress: Callable[[int, int], None] | None = None) -> PopulationResults:
+    """Decode the trial label from the votes of per-cell classifiers, combined by a stacker.
+
+    See the module docstring for the nesting. Each cell's features are its sliding-window
+    means (``window`` frames every ``step``), scaled inside each problem as in single-cell
+    decoding; its vote is a class code, fed to the stacker as a 0/1 column (binary) or
+    one-hot columns (multiclass).
+
+    Parameters
+    ----------
+    epochs : Epochs
+        Trials x cells x frames with labels.
+    plan : SplitPlan
+        Needs ``n_folds >= 2`` (the CV slots give the out-of-fold votes). Fit on
+        ``epochs.labels`` here when not yet fit.
+    stackers : str or list of str
+        Population classifier names (:data:`gpudecode.estimators.POPULATION_CLASSIFIERS`).
+    base : str
+        Per-cell batched classifier (:data:`gpudecode.classifiers.BATCHED_CLASSIFIERS`).
+    window, step : int
+        Sliding-window width and step in frames.
+    backend : Backend, optional
+    class_weight : {None, "balanced"}
+        Used by the per-cell models and the stackers.
+    metric : {"accuracy", "balanced"}
+        Statistic tested against the permutation null (mean over shuffles).
+    params : dict, optional
+        Hyper-parameters by classifier name: ``params[base]`` (or ``params["base"]``) for the
+        per-cell kernel, ``params[stacker]`` for each stacker.
+    seed : int, optional
+        Seed of randomised stackers (default: the plan's seed).
+    memory_fraction : float
+        Fraction of the backend's free memory one batch of per-cell problems may use; label
+        sets (then cells) are chunked to stay under it.
+    progress : callable(done, total), optional
+        Called after each label set.
+
+    Returns
+    -------
+    PopulationResults
+        ``analysis="democracy"``, one row per stacker. ``cv_accuracy`` is all NaN, shape
+        (n_stackers, n_shuffles, n_folds): the CV folds are spent on the out-of-fold votes,
+        and an honest inner CV score of the stacker would need a third level of nesting.
+    """
+    _check(plan, epochs, metric, class_weight, window, step)
+    names = parse_population_classifiers(stackers)
+    clf = get_classifier(base)
+    backend = backend or Backend.from_device("auto")
+    seed = plan.seed if seed is None else seed
+    extra = params or {}
+    base_params = {**clf.params, **extra.get("base", extra.get(base, {}))}
+    t0 = time.perf_counter()
+    X = window_features(epochs, window, step, backend)
+    timing = {"features_s": time.perf_counter() - t0, "base_s": 0.0, "stack_s": 0.0}
+    n_cells, _, n_feat = X.shape
+    L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
+    max_test = plan.test_idx_.shape[1]
+    per_problem = _bytes_per_problem(plan.train_idx_.shape[1], max_test, n_feat)
+    budget = int(memory_fraction * backend.free_memory_bytes())
+    cell_chunk, label_chunk = plan_chunks(n_cells, L, plan.n_slots, per_problem, budget)
+
+    n_stk = len(names)
+    test_slots = plan.test_slots
+    te = plan.test_idx_[test_slots]
+    test_acc = np.empty((n_stk, S))
+    test_bal = np.empty((n_stk, S))
+    null_acc = np.empty((n_stk, L - 1))
+    null_bal = np.empty((n_stk, L - 1))
+    for l0 in range(0, L, label_chunk):
+        l1 = min(L, l0 + label_chunk)
+        t1 = time.perf_counter()
+        pred = predict_cells(X, plan, base, label_sets=slice(l0, l1), backend=backend,
+                             class_weight=class_weight, params=base_params,
+                             cell_chunk=cell_chunk)
+        timing["base_s"] += time.perf_counter() - t1
+        t1 = time.perf_counter()
+        for lab in range(l0, l1):
+            stacked = _stack_labelset(pred[:, lab - l0], plan.Y_[lab], plan, names,
+                                      gpu=backend.is_gpu, seed=seed, class_weight=class_weight,
+                                      params=extra)
+            acc, bal = score_predictions(stacked[:, None], plan.Y_[lab:lab + 1], te,
+                                         plan.n_classes)
+            if lab == 0:
+                test_acc[:], test_bal[:] = acc[:, 0], bal[:, 0]
+            else:
+                null_acc[:, lab - 1] = acc[:, 0].mean(-1)
+                null_bal[:, lab - 1] = bal[:, 0].mean(-1)
+            if progress is not None:
+                progress(lab + 1, L)
+        timing["stack_s"] += time.perf_counter() - t1
+
+    observed = (test_bal if metric == "balanced" else test_acc).mean(-1)
+    null = null_bal if metric == "balanced" else null_acc
+    timing["total_s"] = time.perf_counter() - t0
+    timing["n_base_problems"] = int(n_cells * L * plan.n_slots)
+    timing["n_stacker_fits"] = int(n_stk * L * S)
+    return PopulationResults(
+        analysis="democracy", classifiers=names, classes=plan.classes_,
+        test_accuracy=test_acc, test_balanced=test_bal,
+        cv_accuracy=np.full((n_stk, S, k), np.nan), null_accuracy=null_acc,
+        null_balanced=null_bal, p_value=permutation_pvalues(observed, null),
+        engines=["stacked"] * n_stk, timing=timing,
+        params={"classifiers": names, "stackers": names, "base": base,
+                "base_params": base_params, "window": window, "step": step,
+                "standardize_base": True, "class_weight": class_weight, "metric": metric,
+                "seed": seed, "n_cells": int(n_cells), "n_features_per_cell": int(n_feat),
+                "n_stacker_features": int(n_cells * (1 if plan.n_classes == 2
+                                                     else plan.n_classes)),
+                "n_shuffles": S, "n_folds": k, "n_permutations": L - 1,
+                "test_size": plan.test_size, "plan_seed": plan.seed,
+                "engines": dict.fromkeys(names, "stacked"),
+                "classifier_params": {n: extra.get(n, {}) for n in names},
+                "chunking": {"cells": int(cell_chunk), "label_sets": int(label_chunk)}})
+
+
+def _stack_labelset(pred: np.ndarray, y: np.ndarray, plan: SplitPlan, names: list[str], *,
+                    gpu: bool, seed: int, class_weight, params: dict) -> np.ndarray:
+    """Fit every stacker on every shuffle of one label set.
+
+    ``pred`` (n_cells, n_slots, max_test) are the per-cell votes of that label set, ``y``
+    its class codes (n_trials,). Returns the stackers' test predictions, shape
+    (n_stackers, n_shuffles, max_test), -1 padded.
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    out = np.full((len(names), plan.n_shuffles, plan.test_idx_.shape[1]), -1, dtype=np.int32)
+    # Each stacker fit is tiny: multi-threaded BLAS / OpenMP only adds overhead to it.
+    with threadpool_limits(1), warnings.catch_warnings():
+        # Constant vote columns and slow convergence on tiny folds are expected here.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for s in range(plan.n_shuffles):
+            votes_tr, votes_te, tr, ts = stacker_rows(pred, plan, s)
+            A = encode_votes(votes_tr, plan.n_classes)
+            B = encode_votes(votes_te, plan.n_classes)
+            for i, name in enumerate(names):
+                model = make_pipeline(name, standardize=False, gpu=gpu, seed=seed,
+                                      class_weight=class_weight, params=params.get(name, {}))
+                model.fit(A, y[tr])
+                out[i, s, :ts.size] = Backend.to_host(model.predict(B)).astype(np.int32)
+    return out

@@ -1,0 +1,176 @@
+"""Democracy (per-cell votes -> stacker): leak-free on pure noise where a leaky stacker is not,
+planted signal found, votes equal to scikit-learn's per-cell LinearSVC on the same inner folds."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from batched_oracle import oracle
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from gpudecode import Backend, SplitPlan
+from gpudecode.democracy import (
+    decode_democracy,
+    encode_votes,
+    predict_cells,
+    stacker_rows,
+)
+from gpudecode.errors import ParameterError
+from gpudecode.single_cell import window_features
+from gpudecode.trials import Epochs
+
+CPU = Backend.from_device("cpu")
+N_CELLS, N_TRIALS, N_FRAMES = 12, 80, 20
+FOREST = {"random-forest": {"n_estimators": 10}}
+
+
+def _epochs(seed, n_classes=2, planted=0.0, n_tuned=5):
+    """Trials x cells x frames of white noise; in the first ``n_tuned`` cells, class ``k``
+    trials get a bump of height ``planted`` in a class-specific stretch of frames."""
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.arange(N_TRIALS) % n_classes)
+    data = rng.standard_normal((N_TRIALS, N_CELLS, N_FRAMES)).astype(np.float32)
+    for k in range(1, n_classes):
+        start = 4 + 6 * (k - 1)
+        data[np.ix_(y == k, np.arange(n_tuned), np.arange(start, start + 8))] += planted
+    labels = np.array(["a", "b", "c"])[y]
+    return Epochs(data, labels, np.arange(N_FRAMES) / 30.0, {"anchor_time": np.arange(N_TRIALS)},
+                  [f"cell{i}" for i in range(N_CELLS)], {}, None, 1 / 30.0)
+
+
+def _svc():
+    return make_pipeline(StandardScaler(), LinearSVC(loss="hinge", C=1.0, max_iter=10000))
+
+
+@pytest.fixture(scope="module")
+def noise():
+    ep = _epochs(seed=2)
+    plan = SplitPlan(n_shuffles=6, n_folds=4, n_permutations=19, seed=2).fit(ep.labels)
+    res = decode_democracy(ep, plan, "random-forest", backend=CPU, params=FOREST)
+    return ep, plan, res
+
+
+def test_pure_noise_gives_chance_level_democracy(noise):
+    res = noise[2]
+    assert res.analysis == "democracy" and res.engines == ["stacked"]
+    assert res.test_accuracy.shape == (1, 6) and res.null_accuracy.shape == (1, 19)
+    assert np.isnan(res.cv_accuracy).all() and res.cv_accuracy.shape == (1, 6, 4)
+    assert abs(res.test_accuracy.mean() - 0.5) <= 0.1
+    assert abs(res.test_balanced.mean() - 0.5) <= 0.1
+    assert res.p_value[0] >= 0.1
+    assert res.params["base"] == "linear-svm" and res.params["window"] == 4
+
+
+def test_a_leaky_stacker_scores_far_above_chance_on_the_same_noise(noise):
+    """The same stacker on in-sample per-cell votes: what the nesting prevents."""
+    ep, plan, res = noise
+    X = window_features(ep, 4, 1, CPU)
+    y = plan.Y_[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        votes = np.stack([_svc().fit(X[c], y).predict(X[c]) for c in range(N_CELLS)], 1)
+    accs = []
+    for slot in plan.test_slots:
+        tr = plan.train_idx_[slot, :plan.n_train_[slot]]
+        te = plan.test_idx_[slot, :plan.n_test_[slot]]
+        forest = RandomForestClassifier(10, random_state=0, n_jobs=1).fit(votes[tr], y[tr])
+        accs.append((forest.predict(votes[te]) == y[te]).mean())
+    assert np.mean(accs) > 0.7
+    assert np.mean(accs) > res.test_accuracy.mean() + 0.2
+
+
+def test_planted_cells_are_found_by_every_stacker():
+    ep = _epochs(seed=5, planted=0.8)
+    plan = SplitPlan(n_shuffles=4, n_folds=4, n_permutations=19, seed=1).fit(ep.labels)
+    res = decode_democracy(ep, plan, "logistic,tree", backend=CPU, metric="balanced")
+    assert res.classifiers == ["logistic", "tree"]
+    assert (res.test_balanced.mean(-1) > 0.75).all()
+    assert (res.p_value <= 2 / 20).all()
+    # a tiny memory budget splits label sets and cells into many kernel calls: same results
+    calls = []
+    small = decode_democracy(ep, plan, "logistic,tree", backend=CPU, metric="balanced",
+                             memory_fraction=1e-12, progress=lambda *a: calls.append(a))
+    assert calls == [(i, 20) for i in range(1, 21)]
+    assert small.params["chunking"] == {"cells": 1, "label_sets": 1}
+    np.testing.assert_array_equal(small.test_accuracy, res.test_accuracy)
+    np.testing.assert_array_equal(small.null_accuracy, res.null_accuracy)
+
+
+def test_votes_match_scikit_learn_per_cell_models_on_the_same_inner_folds():
+    """Rebuild shuffle 0's stacker features (three classes: one-hot votes) by hand."""
+    ep = _epochs(seed=7, n_classes=3, planted=0.8)
+    plan = SplitPlan(n_shuffles=2, n_folds=4, seed=3).fit(ep.labels)
+    X = window_features(ep, 4, 1, CPU)
+    y = plan.Y_[0]
+    ours = predict_cells(X, plan, "linear-svm", label_sets=slice(0, 1), backend=CPU)[:, 0]
+    theirs = oracle(X, y, plan, lambda: LinearSVC(loss="hinge", C=1.0, max_iter=10000))
+
+    def by_hand(pred, s):
+        slot = plan.test_slots[s]
+        tr = plan.train_idx_[slot, :plan.n_train_[slot]]
+        te = plan.test_idx_[slot, :plan.n_test_[slot]]
+        per_trial = {}
+        for cv in plan.cv_slots[s]:
+            for j, trial in enumerate(plan.test_idx_[cv, :plan.n_test_[cv]]):
+                assert trial not in plan.train_idx_[cv], "out-of-fold vote"
+                per_trial[trial] = pred[:, cv, j]
+        assert sorted(per_trial) == sorted(tr)
+        A = np.eye(3)[np.array([per_trial[t] for t in tr])].reshape(tr.size, -1)
+        B = np.eye(3)[pred[:, slot, :te.size].T].reshape(te.size, -1)
+        return A, B, tr, te
+
+    A_sk, B_sk, tr, te = by_hand(theirs, 0)
+    votes_tr, votes_te, tr2, te2 = stacker_rows(ours, plan, 0)
+    A, B = encode_votes(votes_tr, 3), encode_votes(votes_te, 3)
+    np.testing.assert_array_equal(tr, tr2)
+    np.testing.assert_array_equal(te, te2)
+    A_hand, B_hand = by_hand(ours, 0)[:2]
+    np.testing.assert_array_equal(A, A_hand)
+    np.testing.assert_array_equal(B, B_hand)
+    assert A.shape == (tr.size, 3 * N_CELLS)
+    assert (A == A_sk).mean() >= 0.95 and (B == B_sk).mean() >= 0.95
+
+    res = decode_democracy(ep, plan, "random-forest", backend=CPU, params=FOREST, seed=0)
+    forest = RandomForestClassifier(10, random_state=0, n_jobs=1)
+    pred_sk = forest.fit(A_sk, y[tr]).predict(B_sk)
+    pred = forest.fit(A, y[tr]).predict(B)
+    assert (pred == pred_sk).mean() >= 0.95
+    assert res.test_accuracy[0, 0] == pytest.approx((pred == y[te]).mean())
+    assert abs(res.test_accuracy[0, 0] - (pred_sk == y[te]).mean()) <= 0.05
+    assert res.test_accuracy.mean() > 0.6   # planted signal, three classes: chance is 1/3
+
+
+def test_typed_errors_for_folds_and_names():
+    ep = _epochs(seed=9)
+    no_cv = SplitPlan(n_shuffles=2, n_folds=0, seed=0).fit(ep.labels)
+    with pytest.raises(ParameterError) as err:
+        decode_democracy(ep, no_cv, backend=CPU)
+    assert err.value.field == "--folds" and err.value.fix
+    plan = SplitPlan(n_shuffles=2, n_folds=3, seed=0).fit(ep.labels)
+    for kwargs in ({"base": "svm-of-dreams"}, {"stackers": "oracle-forest"},
+                   {"metric": "f1"}, {"window": 0}):
+        with pytest.raises(ParameterError):
+            decode_democracy(ep, plan, backend=CPU, **kwargs)
+
+
+@pytest.mark.cudasim
+@pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
+                    reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)")
+def test_gpu_backend_equals_cpu_in_the_cuda_simulator():
+    rng = np.random.default_rng(0)
+    labels = np.array(["a", "b"] * 8)
+    data = rng.normal(size=(16, 3, 8)).astype(np.float32)
+    data[labels == "a", :2] += 1.0
+    ep = Epochs(data, labels, np.arange(8) / 30.0, {"anchor_time": np.arange(16.0)},
+                np.array(["c0", "c1", "c2"]), {}, None, 1 / 30.0)
+    plan = SplitPlan(n_shuffles=2, n_folds=2, n_permutations=2, seed=0).fit(labels)
+    gpu = Backend.from_device("gpu", allow_simulator=True)
+    a = decode_democracy(ep, plan, "logistic", window=2, step=2, backend=gpu)
+    b = decode_democracy(ep, plan, "logistic", window=2, step=2, backend=CPU)
+    assert gpu.is_gpu
+    for key in ("test_accuracy", "test_balanced", "null_accuracy", "p_value"):
+        np.testing.assert_allclose(getattr(a, key), getattr(b, key))
