@@ -5,7 +5,7 @@ Bad input prints one line (``error: ...``) and exits with status 2, never a trac
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import sys
 import warnings
 from pathlib import Path
@@ -224,29 +224,66 @@ def _spec_from_options(anchor, pre, post, label, label_events, label_window, lab
                      exclude_events=_split(exclude), exclude_within=exclude_within, **kw)
 
 
+# Options of the decode plan, shared by `decode` and `cohort`.
+TargetOpt = typer.Option(None, "--target", help="Named target(s) (outcome, location, object, trial-type, or from --targets); cohort: comma-separated.")
+TargetsFileOpt = typer.Option(None, "--targets", help="TOML file of your own targets.")
+AnalysisOpt = typer.Option("single-cell", "--analysis", help="all, or a comma-separated subset of: single-cell, democracy, summed, correlation, time-resolved.")
+ClassifierOpt = typer.Option("linear-svm,logistic,tree", "--classifier", help="Single-cell classifiers: linear-svm, logistic, lda, rbf-svm, tree.")
+PopClassifierOpt = typer.Option("rbf-svm,linear-svm,random-forest", "--population-classifier", help="Population classifiers: rbf-svm, linear-svm, logistic, lda, tree, random-forest.")
+ShufflesOpt = typer.Option(50, "--shuffles", help="Stratified train/test shuffles.")
+TestSizeOpt = typer.Option(0.25, "--test-size", help="Fraction of trials in each test part.")
+PermutationsOpt = typer.Option(0, "--permutations", help="Label permutations for the null (1000 recommended on GPU).")
+SelectKOpt = typer.Option(None, "--select-k", help="Keep the top-k cells (summed) / cell pairs (correlation) by ANOVA F, chosen on training trials only.")
+SummedWindowOpt = typer.Option(None, "--summed-window", help="A,B seconds around the anchor for summed activity (default: whole epoch).")
+DemocracyBaseOpt = typer.Option("linear-svm", "--democracy-base", help="Per-cell classifier whose votes democracy stacks.")
+TimeWindowOpt = typer.Option(8, "--time-window", help="Time-resolved window width (frames, or s with --time-unit s).")
+TimeStepOpt = typer.Option(4, "--time-step", help="Time-resolved window step.")
+TimeUnitOpt = typer.Option("frames", "--time-unit", help="frames or s.")
+GeneralizationOpt = typer.Option(False, "--generalization", help="Also train at t, test at t' (temporal generalisation matrix in results.h5).")
+MetricOpt = typer.Option("accuracy", "--metric", help="Statistic for p-values and ranking: accuracy or balanced.")
+ClassWeightOpt = typer.Option(None, "--class-weight", help="'balanced' to reweight classes.")
+ThresholdOpt = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to count (the study's table).")
+AlphaOpt = typer.Option(0.05, "--alpha", help="FDR level for significant cells and models.")
+SeedOpt = typer.Option(0, "--seed", help="Seed of the split plan and permutations.")
+ReportOpt = typer.Option(False, "--report", help="Also write report.html and figures/ into the output folder.")
+
+
+def _config(analysis, classifier, population_classifier, window, step, shuffles, test_size,
+            folds, permutations, metric, class_weight, threshold, alpha, seed, device, select_k,
+            summed_window, democracy_base, time_window, time_step, time_unit, generalization):
+    from .pipeline import DecodeConfig
+    return DecodeConfig(
+        analyses=analysis, classifiers=classifier, population_classifiers=population_classifier,
+        window=window, step=step, shuffles=shuffles, test_size=test_size, folds=folds,
+        permutations=permutations, metric=metric, class_weight=class_weight,
+        threshold=threshold, alpha=alpha, seed=seed, device=device, select_k=select_k,
+        summed_window=_pair(summed_window, "--summed-window"), democracy_base=democracy_base,
+        time_window=time_window, time_step=time_step, time_unit=time_unit,
+        generalization=generalization)
+
+
 @app.command()
 def decode(
     path: Path = typer.Argument(..., help="Traces file or folder."),
-    anchor: str = AnchorOpt, pre: float = PreOpt, post: float = PostOpt,
+    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s), comma-separated."),
+    target: Optional[str] = TargetOpt, targets_file: Optional[Path] = TargetsFileOpt,
+    pre: float = PreOpt, post: float = PostOpt,
     label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
     label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
     exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
-    analysis: str = typer.Option("single-cell", "--analysis", help="Analyses to run (single-cell)."),
-    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier",
-                                   help="Comma-separated: linear-svm, logistic, lda, rbf-svm, tree."),
-    window: int = WindowOpt, step: int = StepOpt,
-    shuffles: int = typer.Option(50, "--shuffles", help="Stratified train/test shuffles."),
-    test_size: float = typer.Option(0.25, "--test-size", help="Fraction of trials in each test part."),
-    folds: int = FoldsOpt,
-    permutations: int = typer.Option(0, "--permutations", help="Label permutations for the null (1000 recommended on GPU)."),
-    metric: str = typer.Option("accuracy", "--metric", help="Statistic for p-values: accuracy or balanced."),
-    class_weight: Optional[str] = typer.Option(None, "--class-weight", help="'balanced' to reweight classes."),
-    threshold: float = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to count (the study's table)."),
-    alpha: float = typer.Option(0.05, "--alpha", help="FDR level for significant cells."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split plan and permutations."),
+    analysis: str = AnalysisOpt, classifier: str = ClassifierOpt,
+    population_classifier: str = PopClassifierOpt, window: int = WindowOpt, step: int = StepOpt,
+    shuffles: int = ShufflesOpt, test_size: float = TestSizeOpt, folds: int = FoldsOpt,
+    permutations: int = PermutationsOpt, select_k: Optional[int] = SelectKOpt,
+    summed_window: Optional[str] = SummedWindowOpt, democracy_base: str = DemocracyBaseOpt,
+    time_window: float = TimeWindowOpt, time_step: float = TimeStepOpt,
+    time_unit: str = TimeUnitOpt, generalization: bool = GeneralizationOpt,
+    metric: str = MetricOpt, class_weight: Optional[str] = ClassWeightOpt,
+    threshold: float = ThresholdOpt, alpha: float = AlphaOpt, seed: int = SeedOpt,
     device: str = DeviceOpt,
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for summary.json, cells.csv, results.h5."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for summary.json, cells.csv, models.csv, results.h5."),
     top: int = typer.Option(10, "--top", help="Rows of the printed top-cells table."),
+    report: bool = ReportOpt,
     events: Optional[Path] = EventsOpt, format: str = FormatOpt,
     events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
     frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
@@ -254,89 +291,169 @@ def decode(
     sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
     sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
 ):
-    """Decode the trial label from every cell; write summary.json, cells.csv and results.h5."""
-    analyses = _split(analysis)
-    unknown = [a for a in analyses if a not in ANALYSES]
-    if unknown or not analyses:
-        raise ParameterError(f"unknown analysis {unknown or analysis!r}", field="--analysis",
-                             fix=f"use one of: {', '.join(ANALYSES)}")
-    spec = _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
-                              exclude, exclude_within)
+    """Decode the trial label from every cell and from the population; write the result folder."""
+    config = _config(analysis, classifier, population_classifier, window, step, shuffles,
+                     test_size, folds, permutations, metric, class_weight, threshold, alpha,
+                     seed, device, select_k, summed_window, democracy_base, time_window,
+                     time_step, time_unit, generalization)
+    spec = _spec_or_target(anchor, target, targets_file, pre, post, label, label_events,
+                           label_window, label_attr, exclude, exclude_within)
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
               keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
-    run_decode(s, spec, out_dir, classifiers=classifier, window=window, step=step,
-               shuffles=shuffles, test_size=test_size, folds=folds, permutations=permutations,
-               metric=metric, class_weight=class_weight, threshold=threshold, alpha=alpha,
-               seed=seed, device=device, top=top)
+    run_decode(s, spec, out_dir, config, top=top, report=report)
 
 
-ANALYSES = ("single-cell",)
+def _spec_or_target(anchor, target, targets_file, pre, post, label, label_events, label_window,
+                    label_attr, exclude, exclude_within):
+    if target and anchor:
+        raise ParameterError("choose --anchor (with label options) or --target, not both",
+                             field="--target", fix="drop --anchor, or drop --target")
+    if target:
+        from .targets import resolve_targets
+        found = resolve_targets([target], targets_file)
+        return found[0].spec
+    if not anchor:
+        raise ParameterError("no trials defined", field="--anchor",
+                             fix="pass --anchor NAMES (and label options) or --target outcome")
+    return _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
+                              exclude, exclude_within)
 
 
-def run_decode(s, spec, out_dir: Path, *, classifiers: str, window: int, step: int,
-               shuffles: int, test_size: float, folds: int, permutations: int, metric: str,
-               class_weight, threshold: float, alpha: float, seed: int, device: str,
-               top: int = 10):
-    """Epochs -> split plan -> batched single-cell decoding -> result files and a table."""
-    import time
-
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
+def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = False):
+    """Epochs -> one split plan -> every analysis -> result folder, and summary tables."""
     from .backend import Backend
-    from .classifiers import parse_classifiers
-    from .outputs import write_cells_csv, write_results_h5, write_summary
-    from .single_cell import decode_cells
-    from .splits import SplitPlan
-    from .trials import make_epochs
+    from .pipeline import decode_session
 
-    t0 = time.perf_counter()
-    clfs = parse_classifiers(classifiers)
-    backend = Backend.from_device(device)
+    backend = Backend.from_device(config.device)
     out.print(f"device: {backend.reason}")
-    ep = make_epochs(s, spec)
-    ep.check_min_trials(folds if folds else 2, path=s.source.get("events") or s.source.get("traces"))
-    plan = SplitPlan(n_shuffles=shuffles, test_size=test_size, n_folds=folds,
-                     n_permutations=permutations, seed=seed).fit(ep.labels)
+    with err.status("decoding", spinner="dots") if err.is_terminal else contextlib.nullcontext() as status:
+        def progress(stage: str):
+            if status is not None:
+                status.update(f"decoding: {stage}")
+            out.print(f"- {stage}", markup=False)
+        res = decode_session(s, spec, config, out_dir, backend=backend, progress=progress)
+    summary = res.summary
+    ep = res.epochs
     out.print(f"{ep.n_trials} trials ({', '.join(f'{k}: {v}' for k, v in ep.counts().items())}) x "
-              f"{ep.n_cells} cells; {shuffles} shuffles x (test + {folds} folds) x "
-              f"{1 + permutations} label sets x {len(clfs)} classifiers", markup=False)
-    with Progress(TextColumn("single-cell decoding"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as bar:
-        task = bar.add_task("decode", total=None)
-        res = decode_cells(ep, plan, classifiers=[c.name for c in clfs], window=window,
-                           step=step, backend=backend, class_weight=class_weight, metric=metric,
-                           threshold=threshold, alpha=alpha,
-                           progress=lambda done, total: bar.update(task, completed=done, total=total))
-    out_dir = Path(out_dir)
-    write_cells_csv(out_dir / "cells.csv", res)
-    write_results_h5(out_dir / "results.h5", epochs=ep, plan=plan, single_cell=res)
-    elapsed = time.perf_counter() - t0
-    write_summary(out_dir / "summary.json", {
-        "command": "decode",
-        "inputs": s.source, "animal": s.animal, "session": s.session, "day": s.day,
-        "n_cells": s.n_cells, "n_frames": s.n_frames, "frame_rate_hz": s.frame_rate,
-        "trial_spec": dataclasses.asdict(spec),
-        "trial_counts": ep.counts(), "dropped_trials": ep.dropped,
-        "analyses": ["single-cell"], "single_cell": res.params, "device": backend.as_dict(),
-        "timing_s": {**res.timing, "total_s": elapsed},
-    })
-    for clf in res.classifiers:
-        t = Table(title=f"top cells: {clf}")
-        for col in ("cell", "cell_id", "test acc", "bal acc", "cv acc",
-                    f"> {threshold:g}", "p", "q"):
+              f"{ep.n_cells} cells; {config.shuffles} shuffles x (test + {config.folds} folds) x "
+              f"{1 + config.permutations} label sets", markup=False)
+    sc = res.single_cell
+    if sc is not None:
+        for clf in sc.classifiers:
+            t = Table(title=f"top cells: {clf}")
+            for col in ("cell", "cell_id", "test acc", "bal acc", "cv acc",
+                        f"> {config.threshold:g}", "p", "q"):
+                t.add_column(col, justify="right")
+            for r in sc.top_cells(clf, top):
+                t.add_row(str(r["cell"]), escape(str(r["cell_id"])), f"{r['test_accuracy']:.3f}",
+                          f"{r['balanced_accuracy']:.3f}", f"{r['cv_accuracy']:.3f}",
+                          f"{r['n_above_threshold']}/{config.shuffles}", _p(r["p_value"]),
+                          _p(r["q_value"]))
+            out.print(t)
+            if config.permutations:
+                out.print(f"{clf}: {int(sc.significant[sc.classifiers.index(clf)].sum())} of "
+                          f"{sc.cell_ids.size} cells significant at q < {config.alpha:g}")
+    if res.models:
+        t = Table(title="models (ranked by " + config.metric + ")")
+        for col in ("rank", "analysis", "classifier", "test acc", "± std", "bal acc", "cv acc",
+                    "p", "q", ""):
             t.add_column(col, justify="right")
-        for r in res.top_cells(clf, top):
-            t.add_row(str(r["cell"]), escape(str(r["cell_id"])), f"{r['test_accuracy']:.3f}",
-                      f"{r['balanced_accuracy']:.3f}", f"{r['cv_accuracy']:.3f}",
-                      f"{r['n_above_threshold']}/{shuffles}", _p(r["p_value"]), _p(r["q_value"]))
+        for r in res.models:
+            t.add_row(str(r["rank"]), r["analysis"], r["classifier"], f"{r['test_accuracy']:.3f}",
+                      f"{r['test_std']:.3f}", f"{r['balanced_accuracy']:.3f}",
+                      _f(r["cv_accuracy"]), _p(r["p_value"]), _p(r["q_value"]),
+                      "*" if r["significant"] else "")
         out.print(t)
-        if permutations:
-            out.print(f"{clf}: {int(res.significant[res.classifiers.index(clf)].sum())} of "
-                      f"{res.cell_ids.size} cells significant at q < {alpha:g}")
-    out.print(f"wrote {out_dir / 'summary.json'}, cells.csv, results.h5 in {elapsed:.1f} s",
-              markup=False)
+    if res.timecourse is not None:
+        for clf in res.timecourse.classifiers:
+            onset = res.timecourse.onset(clf)
+            out.print(f"time-resolved {clf}: " + (f"significant from {onset:+.2f} s"
+                                                  if onset is not None else "no significant stretch"))
+    if res.pairs:
+        out.print("top discriminative pairs: " + ", ".join(
+            f"{r['cell_id_i']}-{r['cell_id_j']} ({r['selection_frequency']:.0%})"
+            for r in res.pairs[:5]), markup=False)
+    out_dir = Path(out_dir)
+    if report:
+        from .report import write_report
+        path = write_report(out_dir)
+        out.print(f"report: {path}", markup=False)
+    out.print(f"wrote {', '.join(summary['files'])} to {out_dir} in "
+              f"{summary['timing_s']['total_s']:.1f} s", markup=False)
     return res
+
+
+def _f(v: float) -> str:
+    return "-" if not np.isfinite(v) else f"{v:.3f}"
+
+
+@app.command()
+def cohort(
+    manifest: Path = typer.Argument(..., help="Manifest CSV/TOML: animal, session, day, traces, events, ..."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Cohort result folder."),
+    target: Optional[str] = TargetOpt, targets_file: Optional[Path] = TargetsFileOpt,
+    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s) (instead of --target)."),
+    pre: float = PreOpt, post: float = PostOpt,
+    label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
+    label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
+    exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
+    analysis: str = AnalysisOpt, classifier: str = ClassifierOpt,
+    population_classifier: str = PopClassifierOpt, window: int = WindowOpt, step: int = StepOpt,
+    shuffles: int = ShufflesOpt, test_size: float = TestSizeOpt, folds: int = FoldsOpt,
+    permutations: int = PermutationsOpt, select_k: Optional[int] = SelectKOpt,
+    summed_window: Optional[str] = SummedWindowOpt, democracy_base: str = DemocracyBaseOpt,
+    time_window: float = TimeWindowOpt, time_step: float = TimeStepOpt,
+    time_unit: str = TimeUnitOpt, generalization: bool = GeneralizationOpt,
+    metric: str = MetricOpt, class_weight: Optional[str] = ClassWeightOpt,
+    threshold: float = ThresholdOpt, alpha: float = AlphaOpt, seed: int = SeedOpt,
+    device: str = DeviceOpt,
+    scheduler: str = typer.Option("local", "--scheduler", help="local (LocalCluster), synchronous, cuda (LocalCUDACluster), or tcp://host:port."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for --scheduler local (default: one per core)."),
+    report: bool = ReportOpt,
+):
+    """Decode every session x target of a manifest on Dask; write cohort tables and learning statistics."""
+    from .cohort import run_cohort
+    config = _config(analysis, classifier, population_classifier, window, step, shuffles,
+                     test_size, folds, permutations, metric, class_weight, threshold, alpha,
+                     seed, device, select_k, summed_window, democracy_base, time_window,
+                     time_step, time_unit, generalization)
+    if target and anchor:
+        raise ParameterError("choose --anchor (with label options) or --target, not both",
+                             field="--target", fix="drop --anchor, or drop --target")
+    if target:
+        from .targets import resolve_targets
+        targets = [(t.name, t.spec) for t in resolve_targets(target, targets_file)]
+    else:
+        targets = [("custom", _spec_or_target(anchor, None, None, pre, post, label, label_events,
+                                              label_window, label_attr, exclude,
+                                              exclude_within))]
+    from .manifest import read_manifest
+    entries = read_manifest(manifest)
+    out.print(f"{len(entries)} sessions x {len(targets)} target(s) "
+              f"({', '.join(n for n, _ in targets)}), scheduler {scheduler}", markup=False)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn("sessions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("cohort", total=len(entries) * len(targets))
+
+        def progress(done, total, result):
+            bar.update(task, completed=done, total=total)
+            status = result.get("status")
+            line = f"{result['animal']}/{result['session']}/{result['target']}: {status}"
+            if status == "failed":
+                line += f" ({result.get('error', '')})"
+            out.print(line, markup=False)
+
+        run = run_cohort(entries, out_dir, targets, config, scheduler=scheduler,
+                         n_workers=workers, progress=progress)
+    out.print(f"{run.n_done} computed, {run.n_skipped} already done, {len(run.failures)} failed "
+              f"in {run.seconds:.1f} s; tables: " + ", ".join(p.name for p in run.files),
+              markup=False)
+    if run.failures:
+        out.print(f"failures listed in {Path(out_dir) / 'failures.csv'}", markup=False)
+    if report:
+        from .report import write_report
+        out.print(f"report: {write_report(out_dir)}", markup=False)
 
 
 def _p(v: float) -> str:
@@ -421,11 +538,13 @@ def demo(
     spec = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=1.0,
                      exclude_events=("Start Correction Trial",), exclude_within=12.0)
     _print_epochs(s, spec, folds=5, window=4, step=1, device=device)
-    out.rule("4. single-cell decoding of the outcome (first run compiles the kernels)")
-    run_decode(s, spec, Path(out_dir) / "results", classifiers="linear-svm,logistic,tree",
-               window=4, step=2, shuffles=50, test_size=0.25, folds=5,
-               permutations=permutations, metric="balanced", class_weight=None, threshold=0.8,
-               alpha=0.05, seed=seed, device=device, top=5)
+    out.rule("4. decode the outcome: single cells, democracy, summed activity, correlations, time course")
+    from .pipeline import DecodeConfig
+    config = DecodeConfig(analyses="all", classifiers="linear-svm,logistic,tree",
+                          population_classifiers="rbf-svm,linear-svm", window=4, step=2,
+                          shuffles=50, test_size=0.25, folds=5, permutations=permutations,
+                          metric="balanced", select_k=50, seed=seed, device=device)
+    run_decode(s, spec, Path(out_dir) / "results", config, top=5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -80,7 +80,9 @@ def write_cells_csv(path, results) -> None:
     write_csv(path, results.rows(), CELLS_COLUMNS)
 
 
-def write_results_h5(path, *, epochs, plan, single_cell=None, extra: dict | None = None) -> None:
+def write_results_h5(path, *, epochs, plan, single_cell=None, population=(), timecourse=None,
+                     correlation: dict | None = None, top_cells=None, params: dict | None = None,
+                     extra: dict | None = None) -> None:
     """``results.h5``: the full per-split arrays, the split plan and the trials.
 
     Layout::
@@ -92,6 +94,15 @@ def write_results_h5(path, *, epochs, plan, single_cell=None, extra: dict | None
                                    cv_accuracy (cells x shuffles x folds),
                                    null_accuracy (cells x permutations), null_balanced,
                                    p_value, q_value, n_above_threshold}
+        /epochs/{times (frames,), top_cells (n_top,), top_data (trials x n_top x frames)}
+        /population/<analysis>/<classifier>/{test_accuracy (shuffles,), test_balanced,
+                                   cv_accuracy (shuffles x folds), null_accuracy (permutations,),
+                                   null_balanced, p_value}
+        /time_resolved/<classifier>/{times (windows,), test_accuracy (windows x shuffles),
+                                   test_balanced, cv_accuracy (windows x shuffles x folds),
+                                   null_accuracy (windows x permutations), null_balanced,
+                                   p_value, q_value, generalization (windows x windows, optional)}
+        /correlation/{mean_by_class (classes x cells x cells), order (cells,)}
     """
     str_dt = h5py.string_dtype("utf-8")
     with atomic_path(path) as tmp:
@@ -112,8 +123,41 @@ def write_results_h5(path, *, epochs, plan, single_cell=None, extra: dict | None
             for key in ("Y_", "train_idx_", "n_train_", "test_idx_", "n_test_",
                         "shuffle_of_slot_", "fold_of_slot_"):
                 sp.create_dataset(key.rstrip("_"), data=getattr(plan, key), compression="gzip")
-            if single_cell is not None:
+            if params is not None:
+                f.attrs["params"] = json.dumps(_jsonable(params))
+            elif single_cell is not None:
                 f.attrs["params"] = json.dumps(_jsonable(single_cell.params))
+            ep = f.create_group("epochs")
+            ep.create_dataset("times", data=np.asarray(epochs.times, dtype=np.float64))
+            if top_cells is not None and len(top_cells):
+                idx = np.asarray(top_cells, dtype=np.int64)
+                ep.create_dataset("top_cells", data=idx)
+                ep.create_dataset("top_data", data=epochs.data[:, idx, :], compression="gzip")
+            for res in population:
+                g = f.require_group("population").create_group(res.analysis)
+                g.attrs["params"] = json.dumps(_jsonable(res.params))
+                for k, clf in enumerate(res.classifiers):
+                    cg = g.create_group(clf)
+                    for key in ("test_accuracy", "test_balanced", "cv_accuracy", "null_accuracy",
+                                "null_balanced", "p_value"):
+                        cg.create_dataset(key, data=getattr(res, key)[k])
+            if timecourse is not None:
+                g = f.create_group("time_resolved")
+                g.attrs["params"] = json.dumps(_jsonable(timecourse.params))
+                for k, clf in enumerate(timecourse.classifiers):
+                    cg = g.create_group(clf)
+                    cg.create_dataset("times", data=timecourse.times)
+                    for key in ("test_accuracy", "test_balanced", "cv_accuracy", "null_accuracy",
+                                "null_balanced", "p_value", "q_value"):
+                        cg.create_dataset(key, data=getattr(timecourse, key)[k])
+                    gen = (timecourse.generalization or {}).get(clf)
+                    if gen is not None:
+                        cg.create_dataset("generalization", data=gen)
+            if correlation is not None:
+                g = f.create_group("correlation")
+                for key, value in correlation.items():
+                    g.create_dataset(key, data=value, compression="gzip")
+            if single_cell is not None:
                 g = f.create_group("single_cell")
                 for k, clf in enumerate(single_cell.classifiers):
                     cg = g.create_group(clf)

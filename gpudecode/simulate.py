@@ -626,7 +626,7 @@ def simulate_session(*, n_cells: int = 109, n_trials: int = 36, session_index: i
 
 
 def simulate_cohort(*, n_animals: int = 2, n_sessions: int = 14, seed: int = 0,
-                    **kw) -> list[tuple[Session, dict]]:
+                    coding_grows: bool = False, **kw) -> list[tuple[Session, dict]]:
     """Simulate ``n_animals`` animals x ``n_sessions`` sessions.
 
     Animal ``i`` is named ``sim01``, ``sim02``, ... and gets its own seed derived from
@@ -636,6 +636,9 @@ def simulate_cohort(*, n_animals: int = 2, n_sessions: int = 14, seed: int = 0,
     ----------
     n_animals, n_sessions : int
     seed : int
+    coding_grows : bool
+        Planted coding strengthens with learning: session ``s`` gets
+        ``effect * (0.25 + 0.75 * s / (n_sessions - 1))`` (a flat ``effect`` otherwise).
     **kw
         Passed to :func:`simulate_session` (not ``seed``, ``animal``, ``session_index``).
 
@@ -655,8 +658,12 @@ def simulate_cohort(*, n_animals: int = 2, n_sessions: int = 14, seed: int = 0,
     for a in range(n_animals):
         animal_seed = int(np.random.SeedSequence([seed, a]).generate_state(1)[0])
         for s in range(n_sessions):
+            extra = dict(kw)
+            if coding_grows:
+                extra["effect"] = kw.get("effect", 1.0) * (
+                    0.25 + 0.75 * s / max(n_sessions - 1, 1))
             sims.append(simulate_session(seed=animal_seed, animal=f"sim{a + 1:02d}",
-                                         session_index=s, n_sessions=n_sessions, **kw))
+                                         session_index=s, n_sessions=n_sessions, **extra))
     return sims
 
 

@@ -1,0 +1,258 @@
+"""One session's decode plan, end to end: epochs -> every analysis -> the result folder.
+
+:func:`decode_session` is what ``gpudecode decode`` and each cohort task run. It takes a
+:class:`DecodeConfig` (every parameter needed to rerun, recorded in ``summary.json``), runs the
+analyses on one split plan so all models are paired, and writes ``summary.json``,
+``cells.csv``, ``models.csv``, ``timecourse.csv``, ``pairs.csv`` and ``results.h5``, each
+atomically. ``summary.json`` is written last: its presence means the folder is complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .backend import Backend
+from .errors import ParameterError
+
+__all__ = ["ANALYSES", "DecodeConfig", "DecodeOutcome", "decode_session", "decode_epochs"]
+
+ANALYSES = ("single-cell", "democracy", "summed", "correlation", "time-resolved")
+
+
+def _names(text) -> tuple[str, ...]:
+    items = text.split(",") if isinstance(text, str) else list(text)
+    return tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
+
+
+@dataclass
+class DecodeConfig:
+    """Every parameter of a decode run (see ``gpudecode decode --help``)."""
+
+    analyses: tuple[str, ...] = ("single-cell",)
+    classifiers: tuple[str, ...] = ("linear-svm", "logistic", "tree")
+    population_classifiers: tuple[str, ...] = ("rbf-svm", "linear-svm", "random-forest")
+    window: int = 4
+    step: int = 1
+    shuffles: int = 50
+    test_size: float = 0.25
+    folds: int = 5
+    permutations: int = 0
+    metric: str = "accuracy"
+    class_weight: str | None = None
+    threshold: float = 0.8
+    alpha: float = 0.05
+    seed: int = 0
+    device: str = "auto"
+    select_k: int | None = None
+    summed_window: tuple[float, float] | None = None
+    democracy_base: str = "linear-svm"
+    time_window: float = 8
+    time_step: float = 4
+    time_unit: str = "frames"
+    generalization: bool = False
+    n_pairs: int = 100
+    n_top_cells: int = 10
+
+    def __post_init__(self):
+        self.analyses = _names(self.analyses)
+        if "all" in self.analyses:
+            self.analyses = ANALYSES
+        unknown = [a for a in self.analyses if a not in ANALYSES]
+        if unknown or not self.analyses:
+            raise ParameterError(f"unknown analysis {unknown or self.analyses!r}",
+                                 field="--analysis",
+                                 fix=f"use all or a comma-separated subset of: {', '.join(ANALYSES)}")
+        self.classifiers = _names(self.classifiers)
+        self.population_classifiers = _names(self.population_classifiers)
+        if self.summed_window is not None:
+            self.summed_window = tuple(float(v) for v in self.summed_window)
+        if self.metric not in ("accuracy", "balanced"):
+            raise ParameterError(f"unknown metric {self.metric!r}", field="--metric",
+                                 fix="use accuracy or balanced")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class DecodeOutcome:
+    """What one decode run produced (the files hold the same numbers)."""
+
+    epochs: object
+    plan: object
+    backend: Backend
+    single_cell: object = None
+    population: list = field(default_factory=list)
+    timecourse: object = None
+    models: list = field(default_factory=list)
+    pairs: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def _time_resolved_classifiers(config: DecodeConfig) -> list[str]:
+    from .classifiers import BATCHED_CLASSIFIERS
+    names = [n for n in config.population_classifiers if n in BATCHED_CLASSIFIERS]
+    return names or ["linear-svm"]
+
+
+def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
+                  progress: Callable[[str], None] | None = None) -> DecodeOutcome:
+    """Run every analysis of ``config`` on epochs (trials x cells x frames) with one split plan."""
+    from .democracy import decode_democracy
+    from .features import correlation_features
+    from .pairs import correlation_order, discriminative_pairs, mean_correlation_by_class
+    from .population import decode_correlations, decode_summed
+    from .ranking import (population_entries, rank_models, single_cell_entries,
+                          timecourse_entries)
+    from .single_cell import decode_cells
+    from .splits import SplitPlan
+    from .time_resolved import decode_timecourse
+
+    say = progress or (lambda text: None)
+    backend = backend or Backend.from_device(config.device)
+    plan = SplitPlan(n_shuffles=config.shuffles, test_size=config.test_size,
+                     n_folds=config.folds, n_permutations=config.permutations,
+                     seed=config.seed).fit(ep.labels)
+    outcome = DecodeOutcome(epochs=ep, plan=plan, backend=backend)
+    common = {"backend": backend, "class_weight": config.class_weight, "metric": config.metric}
+    timing = {}
+    entries = []
+    if "single-cell" in config.analyses:
+        say("single-cell")
+        t = time.perf_counter()
+        outcome.single_cell = decode_cells(ep, plan, classifiers=list(config.classifiers),
+                                           window=config.window, step=config.step,
+                                           threshold=config.threshold, alpha=config.alpha,
+                                           **common)
+        timing["single_cell_s"] = time.perf_counter() - t
+        entries += single_cell_entries(outcome.single_cell, config.metric)
+    if "democracy" in config.analyses:
+        say("democracy")
+        t = time.perf_counter()
+        res = decode_democracy(ep, plan, list(config.population_classifiers),
+                               base=config.democracy_base, window=config.window,
+                               step=config.step, **common)
+        timing["democracy_s"] = time.perf_counter() - t
+        outcome.population.append(res)
+        entries += population_entries(res, config.metric)
+    if "summed" in config.analyses:
+        say("summed activity")
+        t = time.perf_counter()
+        res = decode_summed(ep, plan, list(config.population_classifiers),
+                            window=config.summed_window, select_k=config.select_k, **common)
+        timing["summed_s"] = time.perf_counter() - t
+        outcome.population.append(res)
+        entries += population_entries(res, config.metric)
+    correlation = None
+    if "correlation" in config.analyses:
+        say("cell-cell correlations")
+        t = time.perf_counter()
+        C = correlation_features(ep, config.window, config.step, backend)
+        res = decode_correlations(ep, plan, list(config.population_classifiers),
+                                  window=config.window, step=config.step,
+                                  select_k=config.select_k, features=C, **common)
+        timing["correlation_s"] = time.perf_counter() - t
+        outcome.population.append(res)
+        entries += population_entries(res, config.metric)
+        outcome.pairs = discriminative_pairs(C, plan, ep.cell_ids, k=config.select_k,
+                                             top=config.n_pairs)
+        by_class = mean_correlation_by_class(C, plan.Y_[0], plan.n_classes)
+        overall = mean_correlation_by_class(C, np.zeros(ep.n_trials, int), 1)[0]
+        correlation = {"mean_by_class": by_class, "order": correlation_order(overall)}
+    if "time-resolved" in config.analyses:
+        say("time-resolved")
+        t = time.perf_counter()
+        outcome.timecourse = decode_timecourse(
+            ep, plan, _time_resolved_classifiers(config), window=config.time_window,
+            step=config.time_step, window_unit=config.time_unit, alpha=config.alpha,
+            generalization=config.generalization, **common)
+        timing["time_resolved_s"] = time.perf_counter() - t
+        entries += timecourse_entries(outcome.timecourse, config.metric)
+    outcome.models = rank_models(entries, config.alpha)
+    outcome.summary = {"timing_s": timing, "correlation": correlation}
+    return outcome
+
+
+def _top_cells(outcome: DecodeOutcome, n: int) -> np.ndarray:
+    res = outcome.single_cell
+    if res is None:
+        return np.arange(min(n, outcome.epochs.n_cells))
+    score = res.test_accuracy.mean(-1).max(0)            # best classifier per cell
+    return np.argsort(-score, kind="stable")[:n]
+
+
+def decode_session(session, spec, config: DecodeConfig, out_dir, *,
+                   backend: Backend | None = None,
+                   progress: Callable[[str], None] | None = None,
+                   extra_summary: dict | None = None) -> DecodeOutcome:
+    """Cut epochs from ``session`` with ``spec``, run ``config``, write the result folder.
+
+    Parameters
+    ----------
+    session : Session
+    spec : TrialSpec
+    config : DecodeConfig
+    out_dir : path
+        Created if missing; ``summary.json`` is written last.
+
+    Returns
+    -------
+    DecodeOutcome
+    """
+    from .outputs import write_cells_csv, write_csv, write_results_h5, write_summary
+    from .pairs import PAIRS_COLUMNS
+    from .ranking import MODELS_COLUMNS
+    from .time_resolved import TIMECOURSE_COLUMNS
+    from .trials import make_epochs
+
+    t0 = time.perf_counter()
+    backend = backend or Backend.from_device(config.device)
+    ep = make_epochs(session, spec)
+    ep.check_min_trials(config.folds if config.folds else 2,
+                        path=session.source.get("events") or session.source.get("traces"))
+    outcome = decode_epochs(ep, config, backend, progress)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if outcome.single_cell is not None:
+        write_cells_csv(out_dir / "cells.csv", outcome.single_cell)
+        written.append("cells.csv")
+    write_csv(out_dir / "models.csv", outcome.models, MODELS_COLUMNS)
+    written.append("models.csv")
+    if outcome.timecourse is not None:
+        write_csv(out_dir / "timecourse.csv", outcome.timecourse.rows(), TIMECOURSE_COLUMNS)
+        written.append("timecourse.csv")
+    if outcome.pairs:
+        write_csv(out_dir / "pairs.csv", outcome.pairs, PAIRS_COLUMNS)
+        written.append("pairs.csv")
+    run_params = {"config": config.as_dict()}
+    write_results_h5(out_dir / "results.h5", epochs=ep, plan=outcome.plan,
+                     single_cell=outcome.single_cell, population=outcome.population,
+                     timecourse=outcome.timecourse, correlation=outcome.summary["correlation"],
+                     top_cells=_top_cells(outcome, config.n_top_cells), params=run_params)
+    written.append("results.h5")
+    elapsed = time.perf_counter() - t0
+    summary = {
+        "command": "decode",
+        "inputs": session.source, "animal": session.animal, "session": session.session,
+        "day": session.day, "n_cells": session.n_cells, "n_frames": session.n_frames,
+        "frame_rate_hz": session.frame_rate, "trial_spec": dataclasses.asdict(spec),
+        "n_trials": ep.n_trials, "trial_counts": ep.counts(), "dropped_trials": ep.dropped,
+        "analyses": list(config.analyses), "config": config.as_dict(),
+        "single_cell": outcome.single_cell.params if outcome.single_cell is not None else None,
+        "population": {r.analysis: r.params for r in outcome.population},
+        "time_resolved": outcome.timecourse.params if outcome.timecourse is not None else None,
+        "device": outcome.backend.as_dict(),
+        "timing_s": {**outcome.summary["timing_s"], "total_s": elapsed},
+        "files": written + ["summary.json"],
+        **(extra_summary or {}),
+    }
+    write_summary(out_dir / "summary.json", summary)
+    outcome.summary = summary
+    return outcome
