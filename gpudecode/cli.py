@@ -1,4 +1,4 @@
-"""Command line: ``gpudecode simulate | info | epochs | demo``.
+"""Command line: ``gpudecode simulate | info | epochs | decode | cohort | report | bench | demo``.
 
 Bad input prints one line (``error: ...``) and exits with status 2, never a traceback.
 """
@@ -454,6 +454,16 @@ def cohort(
     if report:
         from .report import write_report
         out.print(f"report: {write_report(out_dir)}", markup=False)
+
+
+@app.command()
+def report(
+    result_dir: Path = typer.Argument(..., help="A 'decode --out' or 'cohort --out' folder."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/report.html)."),
+):
+    """Figures (DIR/figures/*.png, .svg) and one self-contained HTML report of a result folder."""
+    from .report_cli import report_command
+    report_command(result_dir, out_file)
 
 
 def _p(v: float) -> str:

@@ -1,0 +1,593 @@
+"""A self-contained HTML report of a session or cohort result folder.
+
+``write_report(DIR)`` reads what a ``decode`` (session folder: ``summary.json``) or ``cohort``
+(cohort folder: ``cohort.csv``) run wrote, draws every figure whose inputs exist into
+``DIR/figures/<name>.png`` and ``.svg``, and writes one HTML file with the PNGs embedded as
+base64, sortable tables (a few lines of inline JavaScript) and a header with the data,
+parameters, device, versions and run time. The page loads nothing from anywhere: a
+Content-Security-Policy forbids every network request.
+
+The figure functions live in :mod:`gpudecode.figures`; :func:`session_figures` and
+:func:`cohort_figures` give the figures of a folder with the numbers they plot
+(``fig.gpudecode_data``), so they can be checked against the CSVs they came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .atomic import atomic_path, atomic_write_text
+from .errors import FormatError, InputFileError
+from .figures import (
+    accuracy_histograms,
+    correlation_matrices,
+    generalization_matrix,
+    learning_curves,
+    model_ranking,
+    significant_cells_by_session,
+    time_resolved,
+    to_float,
+    top_cell_traces,
+    top_pairs,
+    trend_lines,
+)
+
+__all__ = [
+    "Section",
+    "build_sections",
+    "cohort_figures",
+    "detect_folder",
+    "read_csv_rows",
+    "render_report",
+    "save_figure",
+    "session_figures",
+    "write_report",
+]
+
+PNG_DPI = 100
+MAX_LEARNING_FIGURES = 12
+TOP_CELLS_ROWS = 15
+
+CELLS_REQUIRED = ("cell", "cell_id", "classifier", "test_accuracy", "cv_accuracy")
+MODELS_REQUIRED = ("analysis", "classifier", "test_accuracy", "test_std", "null_mean",
+                   "null_p95", "significant", "rank")
+TIMECOURSE_REQUIRED = ("time", "classifier", "accuracy", "null_mean", "null_p95", "significant")
+PAIRS_REQUIRED = ("rank", "cell_id_i", "cell_id_j", "selection_frequency", "corr_difference",
+                  "class_high")
+COHORT_REQUIRED = ("animal", "session", "day", "target", "analysis", "classifier", "accuracy",
+                   "n_significant_cells", "percent_correct")
+
+
+# ---------------------------------------------------------------- reading
+
+def read_csv_rows(path, required: tuple[str, ...] = ()) -> list[dict]:
+    """Rows of a result CSV as dicts of strings (the csv module; no pandas).
+
+    Raises
+    ------
+    FormatError
+        When a ``required`` column is missing, naming the file and the column.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        columns = reader.fieldnames or []
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise FormatError(f"missing column(s) {', '.join(missing)}", path=path,
+                          field=missing[0],
+                          fix="rerun the command that writes this folder with this gpudecode "
+                              "version")
+    return rows
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path=path,
+                          fix="rerun the command that writes this folder") from None
+
+
+def detect_folder(result_dir) -> str:
+    """``"cohort"`` (the folder has cohort.csv) or ``"session"`` (it has summary.json)."""
+    d = Path(result_dir)
+    if not d.is_dir():
+        raise InputFileError("result folder not found", path=d,
+                             fix="pass the folder given to 'gpudecode decode --out' or "
+                                 "'gpudecode cohort --out'")
+    if (d / "cohort.csv").is_file():
+        return "cohort"
+    if (d / "summary.json").is_file():
+        return "session"
+    raise InputFileError("neither summary.json (session) nor cohort.csv (cohort) found", path=d,
+                         fix="pass the folder given to 'gpudecode decode --out' or "
+                             "'gpudecode cohort --out'")
+
+
+def _strings(ds) -> list[str]:
+    return [str(v) for v in ds.asstr()[()]]
+
+
+def _read_h5(path: Path) -> dict:
+    """The parts of ``results.h5`` the figures need; absent groups are absent keys."""
+    out: dict = {}
+    if not path.is_file():
+        return out
+    with h5py.File(path, "r") as f:
+        for key in ("classes", "cell_ids"):
+            if key in f:
+                out[key] = _strings(f[key])
+        if "trials/labels" in f:
+            out["labels"] = _strings(f["trials/labels"])
+        if "single_cell" in f:
+            out["single_cell"] = {clf: {"null_accuracy": g["null_accuracy"][()]}
+                                  for clf, g in f["single_cell"].items()
+                                  if "null_accuracy" in g}
+        if "epochs" in f and all(k in f["epochs"] for k in ("times", "top_cells", "top_data")):
+            out["epochs"] = {k: f["epochs"][k][()] for k in ("times", "top_cells", "top_data")}
+        if "time_resolved" in f:
+            out["generalization"] = {
+                clf: {"matrix": g["generalization"][()], "times": g["times"][()]}
+                for clf, g in f["time_resolved"].items()
+                if "generalization" in g and "times" in g}
+        if "correlation" in f and all(k in f["correlation"] for k in ("mean_by_class", "order")):
+            out["correlation"] = {k: f["correlation"][k][()] for k in ("mean_by_class", "order")}
+    return out
+
+
+# ---------------------------------------------------------------- report model
+
+@dataclass
+class Section:
+    """A titled part of the report: figures, tables and text, in order.
+
+    ``blocks`` items are ``("figure", name, Figure, caption)``, ``("table", title, columns,
+    rows, collapsed)``, ``("text", str)`` or ``("row", [blocks])`` (side by side).
+    """
+
+    title: str
+    blocks: list = field(default_factory=list)
+
+    def figures(self):
+        for b in self.blocks:
+            if b[0] == "figure":
+                yield b[1], b[2]
+            elif b[0] == "row":
+                for inner in b[1]:
+                    if inner[0] == "figure":
+                        yield inner[1], inner[2]
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "x"
+
+
+def _top_cells(rows: list[dict], n: int) -> list[dict]:
+    def key(r):
+        p = to_float(r.get("p_value"))
+        return (-to_float(r.get("test_accuracy")), p if math.isfinite(p) else 2.0)
+    return sorted(rows, key=key)[:n]
+
+
+def _session_sections(d: Path) -> tuple[dict, list[Section]]:
+    summary = _read_json(d / "summary.json")
+    h5 = _read_h5(d / "results.h5")
+    sections: list[Section] = []
+    sc_params = summary.get("single_cell") or {}
+    threshold = sc_params.get("threshold")
+
+    if (d / "cells.csv").is_file():
+        rows = read_csv_rows(d / "cells.csv", CELLS_REQUIRED)
+        sec = Section("Single cells")
+        clfs = list(dict.fromkeys(r["classifier"] for r in rows))
+        columns = [c for c in ("cell", "cell_id", "test_accuracy", "balanced_accuracy",
+                               "cv_accuracy", "n_above_threshold", "p_value", "q_value",
+                               "significant") if c in rows[0]] if rows else []
+        for clf in clfs:
+            rr = sorted((r for r in rows if r["classifier"] == clf), key=lambda r: int(r["cell"]))
+            null = h5.get("single_cell", {}).get(clf, {}).get("null_accuracy")
+            if null is not None and null.size == 0:
+                null = None
+            fig = accuracy_histograms([r["test_accuracy"] for r in rr],
+                                      [r["cv_accuracy"] for r in rr], null, classifier=clf,
+                                      threshold=threshold)
+            caption = (f"{clf}: per-cell mean test and CV accuracy over "
+                       f"{sc_params.get('n_shuffles', '?')} shuffles"
+                       + (f"; grey band: 2.5-97.5 percentiles of the null pooled over "
+                          f"{null.shape[0]} cells x {null.shape[1]} permutations"
+                          if null is not None else "; no permutations run"))
+            sec.blocks.append(("row", [
+                ("figure", f"single_cell_{_safe_name(clf)}", fig, caption),
+                ("table", f"top {min(TOP_CELLS_ROWS, len(rr))} cells: {clf}", columns,
+                 _top_cells(rr, TOP_CELLS_ROWS), False)]))
+        sec.blocks.append(("table", "all cells (cells.csv)", ["classifier", *columns], rows, True))
+        sections.append(sec)
+
+    if "epochs" in h5 and "labels" in h5:
+        ep = h5["epochs"]
+        cells = np.asarray(ep["top_cells"], dtype=int)
+        ids = h5.get("cell_ids")
+        fig = top_cell_traces(ep["top_data"], h5["labels"], ep["times"], cells=cells,
+                              cell_ids=[ids[c] for c in cells] if ids else None,
+                              classes=h5.get("classes"))
+        sections.append(Section("Top cells around the anchor", [
+            ("figure", "top_cells", fig, ("mean ± SEM per class (left) and every trial, sorted "
+                                         "by class (right), for the best cells"))]))
+
+    if (d / "models.csv").is_file():
+        rows = read_csv_rows(d / "models.csv", MODELS_REQUIRED)
+        if rows:
+            sections.append(Section("Model ranking", [
+                ("figure", "model_ranking", model_ranking(rows),
+                 ("test accuracy ± SD over shuffles; grey: null mean to 95th percentile; "
+                 "* significant (BH q < alpha across models)")),
+                ("table", "models.csv", list(rows[0]), rows, False)]))
+
+    tr_blocks = []
+    if (d / "timecourse.csv").is_file():
+        rows = read_csv_rows(d / "timecourse.csv", TIMECOURSE_REQUIRED)
+        if rows:
+            tr_blocks.append(("figure", "time_resolved", time_resolved(rows),
+                              ("accuracy per window; shaded: null mean to 95th percentile; "
+                              "bars at the bottom: significant windows (q < alpha)")))
+            tr_blocks.append(("table", "timecourse.csv", list(rows[0]), rows, True))
+    for clf, g in h5.get("generalization", {}).items():
+        tr_blocks.append(("figure", f"generalization_{_safe_name(clf)}",
+                          generalization_matrix(g["matrix"], g["times"], classifier=clf),
+                          f"{clf}: trained at one time (rows), tested at another (columns)"))
+    if tr_blocks:
+        sections.append(Section("Time-resolved decoding", tr_blocks))
+
+    corr_blocks = []
+    if "correlation" in h5:
+        c = h5["correlation"]
+        corr_blocks.append(("figure", "correlation_matrix",
+                            correlation_matrices(c["mean_by_class"], c["order"],
+                                                 classes=h5.get("classes")),
+                            ("mean per-trial cell-cell correlation per class, cells in the leaf "
+                            "order of a hierarchical clustering")))
+    if (d / "pairs.csv").is_file():
+        rows = read_csv_rows(d / "pairs.csv", PAIRS_REQUIRED)
+        if rows:
+            corr_blocks.append(("figure", "top_pairs", top_pairs(rows),
+                                "pairs whose correlation best separates the classes"))
+            corr_blocks.append(("table", "pairs.csv", list(rows[0]), rows, True))
+    if corr_blocks:
+        sections.append(Section("Cell-cell correlations", corr_blocks))
+    return summary, sections
+
+
+def _cohort_sections(d: Path) -> tuple[dict, list[Section]]:
+    meta = _read_json(d / "cohort.json") if (d / "cohort.json").is_file() else {}
+    rows = read_csv_rows(d / "cohort.csv", COHORT_REQUIRED)
+    learning = read_csv_rows(d / "learning.csv") if (d / "learning.csv").is_file() else []
+    sections: list[Section] = []
+    combos = list(dict.fromkeys((r["target"], r["analysis"], r["classifier"]) for r in rows))
+    if combos:
+        sec = Section("Learning curves")
+        if len(combos) > MAX_LEARNING_FIGURES:
+            sec.blocks.append(("text", (f"{len(combos)} target x analysis x classifier "
+                                       f"combinations; the first {MAX_LEARNING_FIGURES} are "
+                                       "drawn, all are in the table below.")))
+        for target, analysis, clf in combos[:MAX_LEARNING_FIGURES]:
+            fig = learning_curves(rows, target=target, analysis=analysis, classifier=clf,
+                                  learning_rows=learning)
+            sec.blocks.append(("figure", _safe_name(f"learning_{target}_{analysis}_{clf}"), fig,
+                               (f"{target}, {analysis} / {clf}: behaviour and decoding accuracy "
+                               "by session, mean ± SEM across animals (thin lines: animals)")))
+        sections.append(sec)
+        sec = Section("Significant cells by session")
+        for target in dict.fromkeys(r["target"] for r in rows):
+            fig = significant_cells_by_session(rows, target=target, learning_rows=learning)
+            sec.blocks.append(("figure", _safe_name(f"significant_cells_{target}"), fig,
+                               f"{target}: single cells with q < alpha per session"))
+        sections.append(sec)
+    if learning:
+        lines = trend_lines(learning, scope="all")
+        sections.append(Section("Trend statistics", [
+            *(("text", line) for line in lines),
+            ("table", "learning.csv", list(learning[0]), learning, False)]))
+    tables = [("table", "cohort.csv", list(rows[0]), rows, False)] if rows else []
+    failures = read_csv_rows(d / "failures.csv") if (d / "failures.csv").is_file() else []
+    if failures:
+        tables.append(("table", "failed sessions (failures.csv)", list(failures[0]), failures,
+                       False))
+    if tables:
+        sections.append(Section("Sessions", tables))
+    meta = {**meta, "_cohort_rows": rows, "_failures": failures}
+    return meta, sections
+
+
+def build_sections(result_dir) -> tuple[str, dict, list[Section]]:
+    """Read a result folder: ``(kind, summary-or-cohort.json, sections)``."""
+    d = Path(result_dir)
+    kind = detect_folder(d)
+    meta, sections = (_cohort_sections if kind == "cohort" else _session_sections)(d)
+    return kind, meta, sections
+
+
+def session_figures(result_dir) -> dict:
+    """Figures of a session folder by name (each with ``fig.gpudecode_data``)."""
+    d = Path(result_dir)
+    if detect_folder(d) != "session":
+        raise InputFileError("not a session folder (summary.json)", path=d,
+                             fix="pass a 'gpudecode decode --out' folder")
+    return {name: fig for sec in _session_sections(d)[1] for name, fig in sec.figures()}
+
+
+def cohort_figures(result_dir) -> dict:
+    """Figures of a cohort folder by name (each with ``fig.gpudecode_data``)."""
+    d = Path(result_dir)
+    if detect_folder(d) != "cohort":
+        raise InputFileError("not a cohort folder (cohort.csv)", path=d,
+                             fix="pass a 'gpudecode cohort --out' folder")
+    return {name: fig for sec in _cohort_sections(d)[1] for name, fig in sec.figures()}
+
+
+# ---------------------------------------------------------------- writing
+
+def save_figure(fig, folder, name: str) -> bytes:
+    """Write ``folder/name.png`` and ``.svg`` atomically; return the PNG bytes."""
+    folder = Path(folder)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})
+    png = buf.getvalue()
+    # The SVG reuses the layout computed for the PNG (constrained layout is half the cost).
+    fig.set_layout_engine("none")
+    with atomic_path(folder / f"{name}.png") as tmp:
+        tmp.write_bytes(png)
+    with atomic_path(folder / f"{name}.svg") as tmp:
+        fig.savefig(tmp, format="svg", metadata={"Date": None})
+    return png
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em auto;
+max-width:1300px;padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:1.8em}h3{font-size:1em;margin:.8em 0 .3em}
+.meta{display:flex;flex-wrap:wrap;gap:1.2em}.meta>div{flex:0 1 auto}
+table{border-collapse:collapse;font-size:.82em;margin:.3em 0 1em}
+th,td{border:1px solid #ddd;padding:2px 7px;text-align:right;white-space:nowrap}
+th{background:#f3f3f3}table.kv th{text-align:left}table.kv td{text-align:left;white-space:normal;
+max-width:45em;word-break:break-word}
+table.sortable th{cursor:pointer;user-select:none}
+table.sortable th[aria-sort=ascending]::after{content:" \\25B2"}
+table.sortable th[aria-sort=descending]::after{content:" \\25BC"}
+td.t{text-align:left}.row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
+figure{margin:.5em 0 1em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555;max-width:60em}
+.scroll{max-height:32em;overflow:auto;display:inline-block}
+summary{cursor:pointer;color:#245}p.trend{font-family:ui-monospace,monospace;font-size:.85em;
+margin:.2em 0}
+"""
+
+# Captures JavaScript errors and blocked requests before any other script runs.
+HEAD_SCRIPT = """window.__gpdErrors=[];window.addEventListener("error",function(e){
+window.__gpdErrors.push(String(e.message||e));});
+document.addEventListener("securitypolicyviolation",function(e){
+window.__gpdErrors.push("blocked "+e.blockedURI);});"""
+
+# Sortable tables, then a self-check the browser test reads back from the DOM.
+BODY_SCRIPT = """(function(){
+function val(td){var s=td.getAttribute("data-v");if(s===null)s=td.textContent;s=s.trim();
+if(s==="")return{e:true};var x=Number(s);return isNaN(x)?{n:false,v:s.toLowerCase()}:{n:true,v:x};}
+function sortBy(th){var table=th.closest("table"),tb=table.tBodies[0],i=th.cellIndex;
+var dir=th.getAttribute("aria-sort")==="ascending"?-1:1;
+Array.prototype.forEach.call(th.parentNode.cells,function(h){h.removeAttribute("aria-sort");});
+th.setAttribute("aria-sort",dir===1?"ascending":"descending");
+var rows=Array.prototype.slice.call(tb.rows);
+rows.sort(function(a,b){var x=val(a.cells[i]),y=val(b.cells[i]);
+if(x.e||y.e)return x.e===y.e?0:(x.e?1:-1);if(x.n!==y.n)return x.n?-1:1;
+return dir*(x.v<y.v?-1:(x.v>y.v?1:0));});
+rows.forEach(function(r){tb.appendChild(r);});}
+window.gpdSortBy=sortBy;
+document.querySelectorAll("table.sortable thead th").forEach(function(th){
+th.title="click to sort";th.addEventListener("click",function(){sortBy(th);});});
+window.addEventListener("load",function(){var imgs=document.images,ok=0;
+for(var k=0;k<imgs.length;k++){if(imgs[k].complete&&imgs[k].naturalWidth>0)ok++;}
+var root=document.documentElement;root.setAttribute("data-images-total",imgs.length);
+root.setAttribute("data-images-loaded",ok);
+root.setAttribute("data-js-errors",window.__gpdErrors.length);
+root.setAttribute("data-js-error-text",window.__gpdErrors.join(" | "));
+root.setAttribute("data-report-ready","1");});
+})();"""
+
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+       "script-src 'unsafe-inline'")
+
+
+def _e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _show(value) -> str:
+    """A CSV field for display: floats to 4 significant digits, the rest as written."""
+    s = "" if value is None else str(value)
+    if re.fullmatch(r"[-+]?\d+", s) or not s:
+        return s
+    x = to_float(s)
+    return f"{x:.4g}" if math.isfinite(x) else s
+
+
+def _table(title: str, columns, rows, collapsed: bool) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            raw = "" if r.get(c) is None else str(r.get(c))
+            shown = _show(raw)
+            cls = "" if math.isfinite(to_float(raw)) or not raw else ' class="t"'
+            cells.append(f'<td{cls} data-v="{_e(raw)}">{_e(shown)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    table = (f'<div class="scroll"><table class="sortable" data-title="{_e(title)}"><thead><tr>'
+             f'{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+    if collapsed:
+        return f"<details><summary>{_e(title)} ({len(rows)} rows)</summary>{table}</details>"
+    return f"<div><h3>{_e(title)}</h3>{table}</div>"
+
+
+def _kv_value(v) -> str:
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else str(v)
+
+
+def _kv(title: str, mapping: dict) -> str:
+    if not mapping:
+        return ""
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(_kv_value(v))}</td></tr>"
+                   for k, v in mapping.items())
+    return f'<div><h3>{_e(title)}</h3><table class="kv">{rows}</table></div>'
+
+
+def _session_header(s: dict, d: Path) -> tuple[str, str]:
+    name = " ".join(str(s[k]) for k in ("animal", "session") if s.get(k) not in (None, ""))
+    title = f"gpudecode report: {name or d.name}"
+    counts = s.get("trial_counts") or {}
+    data = {**{f"input: {k}": v for k, v in (s.get("inputs") or {}).items()},
+            "result folder": str(d), "animal": s.get("animal"), "session": s.get("session"),
+            "day": s.get("day"), "cells": s.get("n_cells"), "frames": s.get("n_frames"),
+            "frame rate (Hz)": s.get("frame_rate_hz"),
+            "trials": sum(int(v) for v in counts.values()) if counts else None,
+            **{f"trials: {k}": v for k, v in counts.items()},
+            **{f"dropped: {k}": v for k, v in (s.get("dropped_trials") or {}).items()},
+            "analyses": ", ".join(map(str, s.get("analyses") or []))}
+    data = {k: v for k, v in data.items() if v is not None}
+    timing = s.get("timing_s") or {}
+    total = timing.get("total_s")
+    shown = {"inputs", "animal", "session", "day", "n_cells", "n_frames", "frame_rate_hz",
+             "trial_counts", "dropped_trials", "analyses", "device", "versions", "timing_s",
+             "argv", "command"}
+    params = {k: v for k, v in s.items() if k not in shown}
+    blocks = [_kv("Data", data)]
+    for key, value in params.items():
+        blocks.append(_kv(f"Parameters: {key}", value) if isinstance(value, dict)
+                      else _kv(f"Parameters: {key}", {key: value}))
+    blocks += [_kv("Device", s.get("device") or {}), _kv("Versions", s.get("versions") or {}),
+               _kv("Run time (s)", timing)]
+    if s.get("argv"):
+        blocks.append(_kv("Command", {"command": s.get("command", ""),
+                                      "argv": " ".join(map(str, s["argv"]))}))
+    lead = (f"{s.get('n_cells', '?')} cells, "
+            + ", ".join(f"{k}: {v}" for k, v in counts.items())
+            + (f" trials; run took {float(total):.1f} s" if total is not None else " trials")
+            + (f" on {(s.get('device') or {}).get('device_name') or (s.get('device') or {}).get('name')}"
+               if s.get("device") else ""))
+    return title, f'<p>{_e(lead)}</p><div class="meta">{"".join(blocks)}</div>'
+
+
+def _cohort_header(meta: dict, d: Path) -> tuple[str, str]:
+    rows, failures = meta["_cohort_rows"], meta["_failures"]
+    animals = sorted({r["animal"] for r in rows})
+    sessions = sorted({(r["animal"], r["session"]) for r in rows})
+    data = {"result folder": str(d), "animals": len(animals),
+            "animal ids": ", ".join(animals), "sessions decoded": len(sessions),
+            "failed sessions": len(failures),
+            "targets": ", ".join(dict.fromkeys(r["target"] for r in rows)),
+            "analyses": ", ".join(dict.fromkeys(r["analysis"] for r in rows)),
+            "classifiers": ", ".join(dict.fromkeys(r["classifier"] for r in rows))}
+    info = {k: v for k, v in meta.items() if not k.startswith("_")}
+    blocks = [_kv("Data", data)]
+    for key, value in info.items():
+        if key in ("versions", "device", "timing", "timing_s"):
+            continue
+        title = "Parameters" if key in ("parameters", "params") else f"Parameters: {key}"
+        blocks.append(_kv(title, value) if isinstance(value, dict) else _kv(title, {key: value}))
+    for key, title in (("device", "Device"), ("versions", "Versions"), ("timing", "Run time (s)"),
+                       ("timing_s", "Run time (s)")):
+        if isinstance(info.get(key), dict):
+            blocks.append(_kv(title, info[key]))
+    timing = info.get("timing") or info.get("timing_s") or {}
+    total = timing.get("total_s") if isinstance(timing, dict) else None
+    lead = (f"{len(animals)} animals, {len(sessions)} sessions, {len(failures)} failed"
+            + (f"; run took {float(total):.1f} s" if total is not None else ""))
+    return f"gpudecode cohort report: {d.name}", \
+        f'<p>{_e(lead)}</p><div class="meta">{"".join(blocks)}</div>'
+
+
+def _block_html(block, fig_dir: Path, written: list) -> str:
+    kind = block[0]
+    if kind == "row":
+        return '<div class="row">' + "".join(_block_html(b, fig_dir, written)
+                                             for b in block[1]) + "</div>"
+    if kind == "text":
+        return f'<p class="trend">{_e(block[1])}</p>'
+    if kind == "table":
+        _, title, columns, rows, collapsed = block
+        return _table(title, columns, rows, collapsed)
+    _, name, fig, caption = block
+    png = save_figure(fig, fig_dir, name)
+    written.append(name)
+    b64 = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="fig-{_e(name)}"><img alt="{_e(name)}" '
+            f'src="data:image/png;base64,{b64}"><figcaption>{_e(caption)} '
+            f'(figures/{_e(name)}.png, .svg)</figcaption></figure>')
+
+
+def write_report(result_dir, out=None) -> Path:
+    """Write the figures and the self-contained HTML report of a result folder.
+
+    Parameters
+    ----------
+    result_dir : path
+        A session folder (``summary.json``; written by ``gpudecode decode --out``) or a cohort
+        folder (``cohort.csv``; written by ``gpudecode cohort --out``).
+    out : path, optional
+        The HTML file (default ``result_dir/report.html``).
+
+    Returns
+    -------
+    Path
+        The HTML file. Figures are written to ``result_dir/figures/<name>.png`` and ``.svg``;
+        every figure whose inputs are in the folder is drawn, the others are skipped.
+    """
+    return render_report(result_dir, out)[0]
+
+
+def render_report(result_dir, out=None) -> tuple[Path, dict]:
+    """:func:`write_report`, also returning the figures drawn, by name.
+
+    Returns
+    -------
+    (Path, dict of str -> Figure)
+        The HTML file and the figures embedded in it (each with ``fig.gpudecode_data``).
+    """
+    d = Path(result_dir)
+    kind, meta, sections = build_sections(d)
+    out = Path(out) if out is not None else d / "report.html"
+    title, header = (_cohort_header if kind == "cohort" else _session_header)(meta, d)
+    fig_dir = d / "figures"
+    written: list[str] = []
+    parts = []
+    for sec in sections:
+        inner = "".join(_block_html(b, fig_dir, written) for b in sec.blocks)
+        parts.append(f"<section><h2>{_e(sec.title)}</h2>{inner}</section>")
+    if not sections:
+        parts.append("<p>No results with figures in this folder.</p>")
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<meta name=\"generator\" content=\"gpudecode\"><title>{_e(title)}</title>"
+        f"<style>{STYLE}</style><script>{HEAD_SCRIPT}</script></head>\n<body>"
+        f"<header><h1>{_e(title)}</h1>{header}</header>\n<main>{''.join(parts)}</main>"
+        f"\n<script>{BODY_SCRIPT}</script></body></html>\n")
+    atomic_write_text(out, page)
+    return out, {name: fig for sec in sections for name, fig in sec.figures()}

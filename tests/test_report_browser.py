@@ -1,0 +1,96 @@
+"""The report opens in headless Chromium: every image decodes, no script errors, tables sort.
+
+The page sets ``data-images-total``, ``data-images-loaded`` and ``data-js-errors`` on <html>
+once loaded; ``chromium --dump-dom`` returns the DOM after the load event. Skipped where
+Chromium is not installed (CI installs Debian's ``chromium`` and sets
+``GPUDECODE_REQUIRE_CHROMIUM=1``, so there it must run).
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from test_report import write_cohort_folder, write_synthetic_session
+
+from gpudecode.report import read_csv_rows, render_report
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
+                             "/usr/bin/chromium") if p and os.access(p, os.X_OK)),
+                None)
+# CI sets GPUDECODE_REQUIRE_CHROMIUM=1 so that a missing browser fails instead of skipping.
+REQUIRED = os.environ.get("GPUDECODE_REQUIRE_CHROMIUM") == "1"
+pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED,
+                                reason="Chromium is not installed")
+
+
+def dump_dom(page, tmp_path) -> str:
+    assert CHROMIUM, "GPUDECODE_REQUIRE_CHROMIUM=1 but no chromium on PATH"
+    profile = tmp_path / f"profile-{page.stem}"
+    res = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
+         "--dump-dom", page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout
+
+
+def root_attrs(dom: str) -> dict:
+    tag = re.search(r"<html\b[^>]*>", dom)
+    assert tag, dom[:500]
+    return dict(re.findall(r'([\w-]+)="([^"]*)"', tag.group(0)))
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("browser")
+    session, s_figs = render_report(write_synthetic_session(root / "session"))
+    cohort, c_figs = render_report(write_cohort_folder(root / "cohort"))
+    return {"session": (session, len(s_figs)), "cohort": (cohort, len(c_figs))}
+
+
+@pytest.mark.parametrize("kind", ["session", "cohort"])
+def test_report_loads_every_image_without_errors(reports, kind, tmp_path):
+    page, n_figures = reports[kind]
+    a = root_attrs(dump_dom(page, tmp_path))
+    assert a.get("data-report-ready") == "1", a
+    assert a["data-js-errors"] == "0", a.get("data-js-error-text")
+    assert int(a["data-images-total"]) == n_figures >= 5
+    assert a["data-images-loaded"] == a["data-images-total"]
+
+
+def test_the_check_sees_broken_images_and_script_errors(reports, tmp_path):
+    page, n_figures = reports["session"]
+    bad = tmp_path / "broken.html"
+    bad.write_text(page.read_text(encoding="utf-8").replace(
+        "</main>", '<img alt="x" src="data:image/png;base64,AAAA">'
+                   '<script>undefinedFunction();</script></main>'), encoding="utf-8")
+    a = root_attrs(dump_dom(bad, tmp_path))
+    assert int(a["data-images-total"]) == n_figures + 1
+    assert int(a["data-images-loaded"]) == n_figures
+    assert a["data-js-errors"] == "1" and "undefinedFunction" in a["data-js-error-text"]
+
+
+def test_tables_sort_by_clicked_column(reports, tmp_path):
+    page, _ = reports["session"]
+    models = read_csv_rows(page.parent / "models.csv")
+    col = list(models[0]).index("test_accuracy")
+    probe = (
+        "<script>(function(){var t=document.querySelector('table[data-title=\"models.csv\"]');"
+        f"var th=t.tHead.rows[0].cells[{col}];function order(){{"
+        "return Array.prototype.map.call(t.tBodies[0].rows,function(r){"
+        f"return r.cells[{col}].getAttribute('data-v');}}).join(',');}}"
+        "th.click();var up=order();th.click();var down=order();"
+        "document.documentElement.setAttribute('data-up',up);"
+        "document.documentElement.setAttribute('data-down',down);})();</script></body>")
+    test_page = tmp_path / "sorted.html"
+    test_page.write_text(page.read_text(encoding="utf-8").replace("</body>", probe),
+                         encoding="utf-8")
+    a = root_attrs(dump_dom(test_page, tmp_path))
+    assert a["data-js-errors"] == "0", a.get("data-js-error-text")
+    values = [r["test_accuracy"] for r in models]
+    assert a["data-up"].split(",") == sorted(values, key=float)
+    assert a["data-down"].split(",") == sorted(values, key=float, reverse=True)
