@@ -222,3 +222,74 @@ def test_decode_bad_analysis_and_classifier(simulated, tmp_path, capsys):
     code, _, err = run([*args, "--classifier", "svm"], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "--classifier", "linear-svm")
     assert not (tmp_path / "o").exists()
+
+
+def test_decode_all_analyses_contract_and_rerun_from_summary(simulated, tmp_path, capsys):
+    import csv
+    import json
+
+    from gpudecode import load_session
+    from gpudecode.pipeline import DecodeConfig, decode_session
+    from gpudecode.trials import TrialSpec
+    out_dir = tmp_path / "all"
+    code, out, err = run(["decode", simulated / "sim01_s01.h5", "--target", "outcome",
+                          "--analysis", "all", "--classifier", "lda",
+                          "--population-classifier", "rbf-svm,linear-svm", "--select-k", "20",
+                          "--shuffles", "4", "--folds", "2", "--permutations", "9",
+                          "--step", "2", "--time-unit", "s", "--time-window", "0.25",
+                          "--time-step", "0.25", "--generalization", "--metric", "balanced",
+                          "--out", out_dir], capsys)
+    assert code == 0, err
+    assert "models (ranked by balanced)" in out
+    models = list(csv.DictReader(open(out_dir / "models.csv")))
+    assert list(models[0])[:14] == ["rank", "analysis", "classifier", "test_accuracy",
+                                    "test_std", "balanced_accuracy", "cv_accuracy", "cv_std",
+                                    "p_value", "q_value", "significant", "null_mean",
+                                    "null_p95", "unit"]
+    assert {(m["analysis"], m["classifier"]) for m in models} == {
+        ("single-cell", "lda"), *((a, c) for a in ("democracy", "summed", "correlation",
+                                                    "time-resolved")
+                                  for c in ("rbf-svm", "linear-svm"))}
+    assert [int(m["rank"]) for m in models] == list(range(1, len(models) + 1))
+    scores = [float(m["balanced_accuracy"]) for m in models]
+    assert scores == sorted(scores, reverse=True)
+    timecourse = list(csv.DictReader(open(out_dir / "timecourse.csv")))
+    assert list(timecourse[0])[:5] == ["time", "classifier", "accuracy", "balanced_accuracy",
+                                       "p_value"]
+    with h5py.File(out_dir / "results.h5") as f:
+        n_windows = f["time_resolved/linear-svm/times"].shape[0]
+    assert n_windows == 60 // 8                      # 2 s at 30 Hz, 0.25 s -> 8-frame windows
+    assert len(timecourse) == 2 * n_windows
+    pairs = list(csv.DictReader(open(out_dir / "pairs.csv")))
+    assert list(pairs[0])[:5] == ["rank", "cell_i", "cell_j", "cell_id_i", "cell_id_j"]
+    with h5py.File(out_dir / "results.h5") as f:
+        assert f["population/correlation/rbf-svm/test_accuracy"].shape == (4,)
+        assert f["population/democracy/linear-svm/null_accuracy"].shape == (9,)
+        assert f["time_resolved/linear-svm/generalization"].shape == (n_windows, n_windows)
+        assert f["correlation/mean_by_class"].shape == (2, 20, 20)
+        assert f["epochs/top_data"].shape[1:] == (10, f["epochs/times"].shape[0])
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["analyses"] == ["single-cell", "democracy", "summed", "correlation",
+                                   "time-resolved"]
+    assert summary["population"]["correlation"]["select_k"] == 20
+    # summary.json holds everything needed to rerun: the same numbers come back.
+    config = DecodeConfig(**summary["config"])
+    spec = TrialSpec(**{k: tuple(v) if isinstance(v, list) else v
+                        for k, v in summary["trial_spec"].items()})
+    session = load_session(simulated / "sim01_s01.h5")
+    decode_session(session, spec, config, tmp_path / "again")
+    assert list(csv.DictReader(open(tmp_path / "again" / "models.csv"))) == models
+
+
+def test_decode_target_errors(simulated, tmp_path, capsys):
+    args = ["decode", simulated / "sim01_s01.h5", "--out", tmp_path / "o"]
+    code, _, err = run([*args, "--target", "outcme"], capsys, watch=tmp_path)
+    assert_one_line_error(code, err, "outcme", "outcome")
+    code, _, err = run([*args, "--target", "outcome", "--anchor", "Correct"], capsys,
+                       watch=tmp_path)
+    assert_one_line_error(code, err, "--target")
+    code, _, err = run(args, capsys, watch=tmp_path)
+    assert_one_line_error(code, err, "--anchor")
+    code, _, err = run([*args, "--anchor", "Correct,Incorrect", "--analysis", "summed",
+                        "--summed-window", "3,4"], capsys, watch=tmp_path)
+    assert_one_line_error(code, err, "--summed-window")
