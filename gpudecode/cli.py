@@ -525,6 +525,7 @@ def demo(
     out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data and results."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     permutations: int = typer.Option(100, "--permutations", help="Label permutations for the p-values."),
+    shuffles: int = typer.Option(20, "--shuffles", help="Stratified train/test shuffles."),
     device: str = DeviceOpt,
 ):
     """Simulate a touchscreen session, read it back from CSV + ABET files, decode the outcome."""
@@ -547,14 +548,15 @@ def demo(
     out.rule("3. trials around Correct / Incorrect (-1 .. +1 s), correction trials excluded")
     spec = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=1.0,
                      exclude_events=("Start Correction Trial",), exclude_within=12.0)
-    _print_epochs(s, spec, folds=5, window=4, step=1, device=device)
+    _print_epochs(s, spec, folds=3, window=4, step=2, device=device)
     out.rule("4. decode the outcome: single cells, democracy, summed activity, correlations, time course")
     from .pipeline import DecodeConfig
     config = DecodeConfig(analyses="all", classifiers="linear-svm,logistic,tree",
-                          population_classifiers="rbf-svm,linear-svm", window=4, step=2,
-                          shuffles=50, test_size=0.25, folds=5, permutations=permutations,
-                          metric="balanced", select_k=50, seed=seed, device=device)
-    run_decode(s, spec, Path(out_dir) / "results", config, top=5)
+                          population_classifiers="linear-svm", window=4, step=2,
+                          shuffles=shuffles, test_size=0.25, folds=3, permutations=permutations,
+                          metric="balanced", class_weight="balanced", select_k=50, seed=seed,
+                          device=device)
+    run_decode(s, spec, Path(out_dir) / "results", config, top=5, report=True)
 
 
 def main(argv: list[str] | None = None) -> int:
