@@ -444,7 +444,7 @@ def cohort(
                 line += f" ({result.get('error', '')})"
             out.print(line, markup=False)
 
-        run = run_cohort(entries, out_dir, targets, config, scheduler=scheduler,
+        run = run_cohort(manifest, out_dir, targets, config, scheduler=scheduler,
                          n_workers=workers, progress=progress)
     out.print(f"{run.n_done} computed, {run.n_skipped} already done, {len(run.failures)} failed "
               f"in {run.seconds:.1f} s; tables: " + ", ".join(p.name for p in run.files),
@@ -566,6 +566,8 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.showwarning = _show_warning
     np.seterr(all="ignore")
+    from . import outputs
+    outputs.COMMAND_LINE = ["gpudecode", *map(str, argv)] if argv is not None else None
     try:
         app(args=argv, standalone_mode=False)
     except GpudecodeError as exc:

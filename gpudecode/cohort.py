@@ -266,11 +266,21 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
                "n_tasks": len(jobs), "n_done": sum(r["status"] == "done" for r in results),
                "n_skipped": sum(r["status"] == "skipped" for r in results),
                "n_failed": len(failures), "seconds": seconds,
+               "device": _device(config.device),
                "tasks": results}
     from .outputs import write_summary
     write_summary(out / "cohort.json", summary)
     files.append(out / "cohort.json")
     return CohortRun(results, failures, files, seconds, scheduler)
+
+
+def _device(device: str) -> dict:
+    """The device this machine resolves ``device`` to (workers on other hosts may differ)."""
+    from .backend import Backend
+    try:
+        return Backend.from_device(device).as_dict()
+    except GpudecodeError as exc:
+        return {"name": device, "reason": str(exc)}
 
 
 def _read_csv(path: Path) -> list[dict]:

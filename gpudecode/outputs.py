@@ -25,6 +25,11 @@ CELLS_COLUMNS = ("cell", "cell_id", "classifier", "test_accuracy", "balanced_acc
                  "cv_accuracy", "n_above_threshold", "p_value", "q_value", "significant")
 
 
+# The command line of the running `gpudecode` command when called in-process (cli.main(argv));
+# None means sys.argv.
+COMMAND_LINE: list[str] | None = None
+
+
 def versions() -> dict:
     """Versions of Python and the packages that shape the numbers."""
     out = {"python": platform.python_version(), "platform": platform.platform()}
@@ -55,7 +60,7 @@ def _jsonable(obj):
 
 def write_summary(path, summary: dict) -> None:
     """Write ``summary`` (plus versions and the command line) as JSON."""
-    full = {**summary, "versions": versions(), "argv": sys.argv}
+    full = {**summary, "versions": versions(), "argv": COMMAND_LINE or sys.argv}
     atomic_write_text(path, json.dumps(_jsonable(full), indent=2) + "\n")
 
 

@@ -305,10 +305,41 @@ def _cohort_sections(d: Path) -> tuple[dict, list[Section]]:
     if failures:
         tables.append(("table", "failed sessions (failures.csv)", list(failures[0]), failures,
                        False))
+    summaries = _session_summaries(d)
+    if summaries:
+        tables.append(("table", "session data (each session's summary.json)",
+                       [c for c in summaries[0] if not c.startswith("_")], summaries, False))
+    tasks = [t for t in meta.get("tasks") or [] if isinstance(t, dict)]
+    if tasks:
+        columns = list(dict.fromkeys(k for t in tasks for k in t))
+        tables.append(("table", "tasks (cohort.json)", columns, tasks, True))
     if tables:
         sections.append(Section("Sessions", tables))
-    meta = {**meta, "_cohort_rows": rows, "_failures": failures}
+    meta = {**meta, "_cohort_rows": rows, "_failures": failures, "_sessions": summaries}
     return meta, sections
+
+
+def _session_summaries(d: Path) -> list[dict]:
+    """One row per finished session folder of a cohort (``DIR/animal/session/target``):
+    the data it read (files, cells, trials per class), behaviour, device and run time."""
+    rows = []
+    for path in sorted(d.glob("*/*/*/summary.json")):
+        if any(part.startswith(".") for part in path.relative_to(d).parts[:-1]):
+            continue  # a session still being written (temporary folder)
+        s = _read_json(path)
+        inputs = s.get("inputs") or {}
+        counts = s.get("trial_counts") or {}
+        device = s.get("device") or {}
+        rows.append({
+            "animal": s.get("animal"), "session": s.get("session"), "day": s.get("day"),
+            "target": s.get("target", path.parent.name), "traces": inputs.get("traces"),
+            "events": inputs.get("events"), "cells": s.get("n_cells"),
+            "trials": ";".join(f"{k}:{v}" for k, v in counts.items()),
+            "percent_correct": (s.get("behaviour") or {}).get("percent_correct"),
+            "device": device.get("device_name") or device.get("name"),
+            "run_s": (s.get("timing_s") or {}).get("total_s"),
+            "_device": device})
+    return rows
 
 
 def build_sections(result_dir) -> tuple[str, dict, list[Section]]:
@@ -370,7 +401,7 @@ table.sortable th[aria-sort=descending]::after{content:" \\25BC"}
 td.t{text-align:left}.row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex-start}
 figure{margin:.5em 0 1em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555;max-width:60em}
-.scroll{max-height:32em;overflow:auto;display:inline-block}
+.scroll{max-height:32em;max-width:100%;overflow:auto;display:inline-block}
 summary{cursor:pointer;color:#245}p.trend{font-family:ui-monospace,monospace;font-size:.85em;
 margin:.2em 0}
 """
@@ -457,67 +488,113 @@ def _kv(title: str, mapping: dict) -> str:
     return f'<div><h3>{_e(title)}</h3><table class="kv">{rows}</table></div>'
 
 
+SESSION_DATA_KEYS = ("inputs", "animal", "session", "day", "target", "n_cells", "n_frames",
+                     "frame_rate_hz", "n_trials", "trial_counts", "dropped_trials", "behaviour",
+                     "analyses", "files", "input_hash", "manifest_entry")
+
+
 def _session_header(s: dict, d: Path) -> tuple[str, str]:
     name = " ".join(str(s[k]) for k in ("animal", "session") if s.get(k) not in (None, ""))
     title = f"gpudecode report: {name or d.name}"
     counts = s.get("trial_counts") or {}
     data = {**{f"input: {k}": v for k, v in (s.get("inputs") or {}).items()},
             "result folder": str(d), "animal": s.get("animal"), "session": s.get("session"),
-            "day": s.get("day"), "cells": s.get("n_cells"), "frames": s.get("n_frames"),
-            "frame rate (Hz)": s.get("frame_rate_hz"),
-            "trials": sum(int(v) for v in counts.values()) if counts else None,
+            "day": s.get("day"), "target": s.get("target"), "cells": s.get("n_cells"),
+            "frames": s.get("n_frames"), "frame rate (Hz)": s.get("frame_rate_hz"),
+            "trials": sum(int(v) for v in counts.values()) if counts else s.get("n_trials"),
             **{f"trials: {k}": v for k, v in counts.items()},
             **{f"dropped: {k}": v for k, v in (s.get("dropped_trials") or {}).items()},
-            "analyses": ", ".join(map(str, s.get("analyses") or []))}
-    data = {k: v for k, v in data.items() if v is not None}
+            **{f"behaviour: {k}": v for k, v in (s.get("behaviour") or {}).items()},
+            "analyses": ", ".join(map(str, s.get("analyses") or [])),
+            "files written": ", ".join(map(str, s.get("files") or [])),
+            "input hash": s.get("input_hash")}
+    data = {k: v for k, v in data.items() if v not in (None, "")}
     timing = s.get("timing_s") or {}
     total = timing.get("total_s")
-    shown = {"inputs", "animal", "session", "day", "n_cells", "n_frames", "frame_rate_hz",
-             "trial_counts", "dropped_trials", "analyses", "device", "versions", "timing_s",
-             "argv", "command"}
+    shown = {*SESSION_DATA_KEYS, "device", "versions", "timing_s", "argv", "command"}
     params = {k: v for k, v in s.items() if k not in shown}
     blocks = [_kv("Data", data)]
     for key, value in params.items():
-        blocks.append(_kv(f"Parameters: {key}", value) if isinstance(value, dict)
-                      else _kv(f"Parameters: {key}", {key: value}))
+        if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+            blocks += [_kv(f"Parameters: {key} / {k}", v) for k, v in value.items()]
+        else:
+            blocks.append(_kv(f"Parameters: {key}", value) if isinstance(value, dict)
+                          else _kv(f"Parameters: {key}", {key: value}))
     blocks += [_kv("Device", s.get("device") or {}), _kv("Versions", s.get("versions") or {}),
                _kv("Run time (s)", timing)]
     if s.get("argv"):
         blocks.append(_kv("Command", {"command": s.get("command", ""),
                                       "argv": " ".join(map(str, s["argv"]))}))
+    device = s.get("device") or {}
     lead = (f"{s.get('n_cells', '?')} cells, "
             + ", ".join(f"{k}: {v}" for k, v in counts.items())
             + (f" trials; run took {float(total):.1f} s" if total is not None else " trials")
-            + (f" on {(s.get('device') or {}).get('device_name') or (s.get('device') or {}).get('name')}"
-               if s.get("device") else ""))
+            + (f" on {device.get('device_name') or device.get('name')}" if device else ""))
     return title, f'<p>{_e(lead)}</p><div class="meta">{"".join(blocks)}</div>'
 
 
+def _span(values) -> str | None:
+    """``"a"`` or ``"a-b"`` for the finite numbers among ``values``; None when there are none."""
+    x = [to_float(v) for v in values]
+    x = [v for v in x if math.isfinite(v)]
+    if not x:
+        return None
+    lo, hi = min(x), max(x)
+    return f"{lo:g}" if lo == hi else f"{lo:g}-{hi:g}"
+
+
+def _sessions_device(sessions: list[dict]) -> dict:
+    """The device the session folders report (cohort.json does not always say)."""
+    devices = [s["_device"] for s in sessions if s["_device"]]
+    if not devices:
+        return {}
+    if len({json.dumps(x, sort_keys=True) for x in devices}) == 1:
+        return {**devices[0], "from": "the session folders"}
+    names = dict.fromkeys(str(x.get("device_name") or x.get("name")) for x in devices)
+    return {"device_name": ", ".join(names), "from": "the session folders"}
+
+
+COHORT_RUN_KEYS = ("command", "manifest", "n_sessions", "targets", "scheduler", "n_workers",
+                   "n_tasks", "n_done", "n_skipped", "n_failed")
+
+
 def _cohort_header(meta: dict, d: Path) -> tuple[str, str]:
-    rows, failures = meta["_cohort_rows"], meta["_failures"]
+    rows, failures, sessions = meta["_cohort_rows"], meta["_failures"], meta["_sessions"]
     animals = sorted({r["animal"] for r in rows})
-    sessions = sorted({(r["animal"], r["session"]) for r in rows})
-    data = {"result folder": str(d), "animals": len(animals),
-            "animal ids": ", ".join(animals), "sessions decoded": len(sessions),
+    decoded = sorted({(r["animal"], r["session"]) for r in rows})
+    data = {"result folder": str(d), "manifest": meta.get("manifest"), "animals": len(animals),
+            "animal ids": ", ".join(animals), "sessions decoded": len(decoded),
             "failed sessions": len(failures),
             "targets": ", ".join(dict.fromkeys(r["target"] for r in rows)),
             "analyses": ", ".join(dict.fromkeys(r["analysis"] for r in rows)),
-            "classifiers": ", ".join(dict.fromkeys(r["classifier"] for r in rows))}
+            "classifiers": ", ".join(dict.fromkeys(r["classifier"] for r in rows)),
+            "cells per session": _span(s["cells"] for s in sessions),
+            "trials per session": _span(sum(to_float(n.rpartition(":")[2])
+                                            for n in s["trials"].split(";") if n)
+                                        for s in sessions)}
+    data = {k: v for k, v in data.items() if v not in (None, "")}
     info = {k: v for k, v in meta.items() if not k.startswith("_")}
-    blocks = [_kv("Data", data)]
+    run = {k: info[k] for k in COHORT_RUN_KEYS if k in info and k != "manifest"}
+    blocks = [_kv("Data", data), _kv("Parameters", info.get("config") or {}), _kv("Run", run)]
     for key, value in info.items():
-        if key in ("versions", "device", "timing", "timing_s"):
+        if key in (*COHORT_RUN_KEYS, "config", "tasks", "versions", "device", "seconds",
+                   "argv"):
             continue
-        title = "Parameters" if key in ("parameters", "params") else f"Parameters: {key}"
-        blocks.append(_kv(title, value) if isinstance(value, dict) else _kv(title, {key: value}))
-    for key, title in (("device", "Device"), ("versions", "Versions"), ("timing", "Run time (s)"),
-                       ("timing_s", "Run time (s)")):
-        if isinstance(info.get(key), dict):
-            blocks.append(_kv(title, info[key]))
-    timing = info.get("timing") or info.get("timing_s") or {}
-    total = timing.get("total_s") if isinstance(timing, dict) else None
-    lead = (f"{len(animals)} animals, {len(sessions)} sessions, {len(failures)} failed"
-            + (f"; run took {float(total):.1f} s" if total is not None else ""))
+        blocks.append(_kv(f"Parameters: {key}", value) if isinstance(value, dict)
+                      else _kv(f"Parameters: {key}", {key: value}))
+    device = info.get("device")
+    if not isinstance(device, dict) or not device:
+        device = _sessions_device(sessions)
+    total = info.get("seconds")
+    blocks += [_kv("Device", device), _kv("Versions", info.get("versions") or {}),
+               _kv("Run time (s)", {"total_s": total} if total is not None else {})]
+    if info.get("argv"):
+        blocks.append(_kv("Command", {"command": info.get("command", ""),
+                                      "argv": " ".join(map(str, info["argv"]))}))
+    device_name = device.get("device_name") or device.get("name")
+    lead = (f"{len(animals)} animals, {len(decoded)} sessions, {len(failures)} failed"
+            + (f"; run took {float(total):.1f} s" if total is not None else "")
+            + (f" on {device_name}" if device_name else ""))
     return f"gpudecode cohort report: {d.name}", \
         f'<p>{_e(lead)}</p><div class="meta">{"".join(blocks)}</div>'
 

@@ -1,9 +1,9 @@
-"""The HTML report: figures from a real decode folder match its CSVs; the page is self-contained.
+"""The HTML report of real result folders: each figure plots the CSVs (and results.h5 arrays)
+it comes from, and the page is self-contained.
 
-Tests marked "lead: switch to a real decode folder once --analysis all lands" write the
-contract files that ``decode``/``cohort`` do not produce yet (models.csv, timecourse.csv,
-pairs.csv, /epochs, /time_resolved, /correlation, cohort.csv, learning.csv) by hand, exactly
-as /tmp/gpd_outputs.md (the result-folder contract) specifies.
+The folders are made by the real commands (``decode --analysis all --generalization --report``,
+``decode --analysis single-cell``, ``cohort --report``) on simulated data; see
+tests/report_folders.py.
 """
 
 import csv
@@ -18,32 +18,36 @@ import h5py
 import numpy as np
 import pytest
 from matplotlib.container import BarContainer
+from report_folders import (
+    SESSION_FIGURES,
+    cohort_folder,
+    session_folder,
+    single_cell_folder,
+)
 
-from gpudecode.cli import main
 from gpudecode.errors import FormatError, InputFileError
-from gpudecode.outputs import write_csv
 from gpudecode.report import (
     cohort_figures,
     read_csv_rows,
-    render_report,
     session_figures,
     write_report,
 )
 from gpudecode.report_cli import report_command
-from gpudecode.simulate import simulate_session, write_simulation
 
-MODELS_COLUMNS = ("analysis", "classifier", "test_accuracy", "test_std", "balanced_accuracy",
-                  "cv_accuracy", "cv_std", "p_value", "q_value", "significant", "null_mean",
-                  "null_p95", "rank")
-TIMECOURSE_COLUMNS = ("time", "classifier", "accuracy", "balanced_accuracy", "p_value",
-                      "q_value", "significant", "null_mean", "null_p95")
-PAIRS_COLUMNS = ("rank", "cell_i", "cell_j", "cell_id_i", "cell_id_j", "selection_frequency",
-                 "mean_f_score", "corr_difference", "class_high")
-COHORT_COLUMNS = ("animal", "session", "day", "target", "analysis", "classifier", "accuracy",
-                  "balanced_accuracy", "p_value", "n_significant_cells", "percent_correct",
-                  "n_trials")
-LEARNING_COLUMNS = ("scope", "target", "analysis", "classifier", "measure", "slope", "p_value",
-                    "n_sessions", "behaviour_r", "behaviour_p")
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    return session_folder(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def single_cell(tmp_path_factory):
+    return single_cell_folder(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return cohort_folder(tmp_path_factory)
 
 
 # ---------------------------------------------------------------- helpers
@@ -91,173 +95,6 @@ def _h5_strings(ds):
     return [str(v) for v in ds.asstr()[()]]
 
 
-def add_contract_files(folder: Path, seed: int = 0) -> None:
-    """Write models.csv, timecourse.csv, pairs.csv and the /epochs, /time_resolved and
-    /correlation groups of results.h5 into a session folder, as the contract specifies;
-    files and groups the folder already has are kept."""
-    rng = np.random.default_rng(seed)
-    with h5py.File(folder / "results.h5", "a") as f:
-        labels = _h5_strings(f["trials/labels"])
-        cell_ids = _h5_strings(f["cell_ids"])
-        classes = _h5_strings(f["classes"])
-        n_cells, n_trials = len(cell_ids), len(labels)
-        if "epochs/top_data" not in f:
-            ep = f.require_group("epochs")
-            if "times" not in ep:
-                ep["times"] = np.round(np.linspace(-0.5, 1.0, 45), 4)
-            top = np.array([3, 0, 1][:min(3, n_cells)])
-            data = rng.normal(size=(n_trials, top.size, ep["times"].size)).astype(np.float32)
-            data[np.asarray(labels) == classes[0], 0, 20:30] += 2.0
-            ep["top_cells"], ep["top_data"] = top, data
-        w_times = np.round(np.arange(-0.4, 1.0, 0.2), 3)
-        if "time_resolved" not in f:
-            for clf in ("lda", "rbf-svm"):
-                g = f.create_group(f"time_resolved/{clf}")
-                g["times"] = w_times
-                g["test_accuracy"] = rng.uniform(0.4, 0.9, (w_times.size, 3))
-                g["test_balanced"] = rng.uniform(0.4, 0.9, (w_times.size, 3))
-                g["null_accuracy"] = rng.uniform(0.4, 0.7, (w_times.size, 9))
-                if clf == "lda":
-                    g["generalization"] = rng.uniform(0.4, 0.9, (w_times.size, w_times.size))
-        if "correlation" not in f:
-            corr = rng.uniform(-0.3, 0.8, (len(classes), n_cells, n_cells)).astype(np.float32)
-            corr = (corr + corr.transpose(0, 2, 1)) / 2
-            for k in range(len(classes)):
-                np.fill_diagonal(corr[k], 1.0)
-            f["correlation/mean_by_class"] = corr
-            f["correlation/order"] = rng.permutation(n_cells)
-
-    models = []
-    for analysis, clf, acc, sig in (("single-cell", "lda", 0.71, True),
-                                    ("democracy", "random-forest", 0.52, False),
-                                    ("summed", "rbf-svm", 0.58, False),
-                                    ("correlation", "rbf-svm", 0.79, True),
-                                    ("correlation", "tree", 0.83, True),
-                                    ("time-resolved", "lda", 0.66, True)):
-        models.append({"analysis": analysis, "classifier": clf, "test_accuracy": acc,
-                       "test_std": 0.05 + 0.1 * rng.random(), "balanced_accuracy": acc - 0.03,
-                       "cv_accuracy": acc - 0.02, "cv_std": 0.1, "p_value": 0.01 if sig else 0.4,
-                       "q_value": 0.02 if sig else 0.5, "significant": sig,
-                       "null_mean": 0.6, "null_p95": 0.68})
-    for rank, m in enumerate(sorted(models, key=lambda m: -m["test_accuracy"]), 1):
-        m["rank"] = rank
-    if not (folder / "models.csv").exists():
-        write_csv(folder / "models.csv", models, MODELS_COLUMNS)
-
-    tc = []
-    for clf in ("lda", "rbf-svm"):
-        for k, t in enumerate(w_times):
-            sig = 2 <= k <= 4
-            tc.append({"time": t, "classifier": clf, "accuracy": 0.55 + (0.2 if sig else 0.0),
-                       "balanced_accuracy": 0.5, "p_value": 0.01 if sig else 0.5,
-                       "q_value": 0.02 if sig else 0.6, "significant": sig,
-                       "null_mean": 0.6, "null_p95": 0.7})
-    if not (folder / "timecourse.csv").exists():
-        write_csv(folder / "timecourse.csv", tc, TIMECOURSE_COLUMNS)
-
-    pairs = []
-    for rank in range(1, 8):
-        i, j = sorted(rng.choice(n_cells, 2, replace=False))
-        pairs.append({"rank": rank, "cell_i": i, "cell_j": j, "cell_id_i": cell_ids[i],
-                      "cell_id_j": cell_ids[j], "selection_frequency": 1 - rank / 10,
-                      "mean_f_score": 10 / rank, "corr_difference": rng.normal(0, 0.3),
-                      "class_high": classes[rank % 2]})
-    if not (folder / "pairs.csv").exists():
-        write_csv(folder / "pairs.csv", pairs, PAIRS_COLUMNS)
-
-
-def write_synthetic_session(folder: Path, n_cells: int = 6, seed: int = 0) -> Path:
-    """A session folder like `decode` writes (summary.json, cells.csv, results.h5) plus every
-    contract file, without running a decoder (for the browser test)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    labels = ["Correct"] * 14 + ["Incorrect"] * 8
-    summary = {"command": "decode", "inputs": {"traces": "sim01_s07.h5", "events": None,
-                                               "format": "gpudecode"},
-               "animal": "sim01", "session": "s07", "day": 7, "n_cells": n_cells,
-               "n_frames": 9000, "frame_rate_hz": 30.0,
-               "trial_spec": {"anchors": ["Correct", "Incorrect"], "pre": 0.5, "post": 1.0},
-               "trial_counts": {"Correct": 14, "Incorrect": 8}, "dropped_trials": {},
-               "analyses": ["single-cell", "population"],
-               "single_cell": {"classifiers": ["lda"], "n_shuffles": 3, "threshold": 0.8},
-               "population": {"classifiers": ["rbf-svm", "tree"], "select_k": 20},
-               "device": {"name": "cpu", "device_name": "CPU (Numba, 2 threads)"},
-               "timing_s": {"total_s": 1.5}, "versions": {"numpy": np.__version__},
-               "argv": ["gpudecode", "decode"]}
-    (folder / "summary.json").write_text(json.dumps(summary))
-    null = rng.uniform(0.4, 0.7, (n_cells, 9))
-    rows = [{"cell": c, "cell_id": f"C{c:03d}", "classifier": "lda",
-             "test_accuracy": rng.uniform(0.4, 0.9), "balanced_accuracy": 0.5,
-             "cv_accuracy": rng.uniform(0.4, 0.9), "n_above_threshold": int(rng.integers(0, 3)),
-             "p_value": 0.1, "q_value": 0.2, "significant": False} for c in range(n_cells)]
-    write_csv(folder / "cells.csv", rows, tuple(rows[0]))
-    str_dt = h5py.string_dtype("utf-8")
-    with h5py.File(folder / "results.h5", "w") as f:
-        f.create_dataset("trials/labels", data=np.array(labels, object), dtype=str_dt)
-        f.create_dataset("cell_ids", data=np.array([r["cell_id"] for r in rows], object),
-                         dtype=str_dt)
-        f.create_dataset("classes", data=np.array(["Correct", "Incorrect"], object),
-                         dtype=str_dt)
-        f["single_cell/lda/null_accuracy"] = null
-    add_contract_files(folder, seed)
-    return folder
-
-
-def write_cohort_folder(folder: Path) -> Path:
-    """cohort.csv, learning.csv, failures.csv and cohort.json as the contract specifies."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for a, animal in enumerate(("m1", "m2", "m3")):
-        for day in range(1, 6):
-            if (animal, day) == ("m2", 4):
-                continue  # a failed session
-            for target, analysis, clf in (("outcome", "single-cell", "lda"),
-                                          ("outcome", "correlation", "rbf-svm"),
-                                          ("location", "single-cell", "lda")):
-                rows.append({"animal": animal, "session": f"s{day:02d}", "day": day,
-                             "target": target, "analysis": analysis, "classifier": clf,
-                             "accuracy": 0.45 + 0.07 * day + 0.02 * a,
-                             "balanced_accuracy": 0.4 + 0.07 * day, "p_value": 0.5 / day,
-                             "n_significant_cells": 2 * day + a,
-                             "percent_correct": 45 + 9 * day - 2 * a,
-                             "n_trials": f"Correct:{18 + day};Incorrect:{18 - day}"})
-    write_csv(folder / "cohort.csv", rows, COHORT_COLUMNS)
-    learning = [
-        {"scope": "all", "target": "outcome", "analysis": "single-cell", "classifier": "lda",
-         "measure": "accuracy", "slope": 0.07, "p_value": 0.0004, "n_sessions": 14,
-         "behaviour_r": 0.93, "behaviour_p": 0.0001},
-        {"scope": "all", "target": "outcome", "analysis": "single-cell", "classifier": "lda",
-         "measure": "n_significant_cells", "slope": 2.0, "p_value": 0.001, "n_sessions": 14,
-         "behaviour_r": 0.88, "behaviour_p": 0.001},
-        {"scope": "m1", "target": "outcome", "analysis": "single-cell", "classifier": "lda",
-         "measure": "accuracy", "slope": 0.07, "p_value": 0.01, "n_sessions": 5,
-         "behaviour_r": "", "behaviour_p": ""}]
-    write_csv(folder / "learning.csv", learning, LEARNING_COLUMNS)
-    write_csv(folder / "failures.csv", [{"animal": "m2", "session": "s04",
-                                         "error": "s04.h5: [traces] not found"}],
-              ("animal", "session", "error"))
-    (folder / "cohort.json").write_text(json.dumps({
-        "parameters": {"targets": ["outcome", "location"], "shuffles": 3},
-        "versions": {"numpy": np.__version__}, "device": {"name": "cpu"},
-        "timing": {"total_s": 12.5}}))
-    return folder
-
-
-# ---------------------------------------------------------------- a real decode folder
-
-@pytest.fixture(scope="module")
-def decoded(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    sim = simulate_session(n_cells=8, seed=1, session_index=6)
-    h5 = write_simulation(root / "sim", [sim], formats=("h5",))[0]
-    out = root / "run"
-    code = main(["decode", str(h5), "--anchor", "Correct,Incorrect", "--pre", "0.5", "--post",
-                 "1", "--classifier", "lda", "--shuffles", "3", "--folds", "2",
-                 "--permutations", "19", "--step", "2", "--out", str(out)])
-    assert code == 0
-    return out
-
-
 def _bars(fig, size: str):
     """Heights (vertical bars) or widths (horizontal bars) of the first axes' bars."""
     bars = next(c for c in fig.axes[0].containers if isinstance(c, BarContainer))
@@ -275,6 +112,10 @@ def _runs(times, flags):
     return out
 
 
+def _floats(rows, key):
+    return np.array([float(r[key]) if r[key] != "" else np.nan for r in rows])
+
+
 def session_sources(folder: Path) -> dict:
     """What a session folder holds, read independently of gpudecode.report."""
     src = {name: read_csv_rows(folder / f"{name}.csv")
@@ -283,10 +124,12 @@ def session_sources(folder: Path) -> dict:
     with h5py.File(folder / "results.h5") as f:
         src["labels"] = np.array(_h5_strings(f["trials/labels"]))
         src["classes"] = _h5_strings(f["classes"])
+        src["cell_ids"] = _h5_strings(f["cell_ids"])
         src["null"] = {clf: g["null_accuracy"][()] for clf, g in f.get("single_cell", {}).items()}
         if "epochs/top_data" in f:
             src["top_data"], src["top_cells"] = f["epochs/top_data"][()], f["epochs/top_cells"][()]
-        src["generalization"] = {clf: g["generalization"][()]
+            src["times"] = f["epochs/times"][()]
+        src["generalization"] = {clf: (g["generalization"][()], g["times"][()])
                                  for clf, g in f.get("time_resolved", {}).items()
                                  if "generalization" in g}
         if "correlation/mean_by_class" in f:
@@ -315,26 +158,29 @@ def check_session_figures(folder: Path, figs: dict) -> None:
                       key=lambda r: int(r["cell"]))
         fig = figs[f"single_cell_{clf}"]
         d = fig.gpudecode_data
-        test = [float(r["test_accuracy"]) for r in rows]
+        test = _floats(rows, "test_accuracy")
         np.testing.assert_allclose(d["test_accuracy"], test)
-        np.testing.assert_allclose(d["cv_accuracy"], [float(r["cv_accuracy"]) for r in rows])
+        np.testing.assert_allclose(d["cv_accuracy"], _floats(rows, "cv_accuracy"))
         assert _bars(fig, "height") == np.histogram(test, d["bin_edges"])[0].tolist()
-        null = src["null"].get(clf)
-        if null is not None and null.size:
-            assert d["chance_band"] == pytest.approx(tuple(np.percentile(null, [2.5, 97.5])))
+        null = src["null"][clf]
+        assert null.shape[0] == len(rows) and null.shape[1] > 0
+        assert d["chance_band"] == pytest.approx(tuple(np.percentile(null, [2.5, 97.5])))
 
-    # Model ranking: bar lengths, error bars and marks are models.csv, best rank first.
-    if "model_ranking" in figs:
-        models = sorted(src["models"], key=lambda r: int(r["rank"]))
-        d = figs["model_ranking"].gpudecode_data
-        acc = [float(r["test_accuracy"]) for r in models]
-        np.testing.assert_allclose(_bars(figs["model_ranking"], "width"), acc)
-        np.testing.assert_allclose(d["heights"], acc)
-        np.testing.assert_allclose(d["errors"], [float(r["test_std"] or "nan") for r in models])
-        np.testing.assert_allclose(d["null_p95"], [float(r["null_p95"] or "nan") for r in models])
-        assert d["significant"].tolist() == [r["significant"] == "True" for r in models]
-        marks = sum(t.get_text() == "*" for t in figs["model_ranking"].axes[0].texts)
-        assert marks == sum(r["significant"] == "True" for r in models)
+    # Model ranking: bar lengths, error bars, bands and marks are models.csv, best rank first.
+    models = sorted(src["models"], key=lambda r: int(r["rank"]))
+    fig = figs["model_ranking"]
+    d = fig.gpudecode_data
+    acc = _floats(models, "test_accuracy")
+    np.testing.assert_allclose(_bars(fig, "width"), acc)
+    np.testing.assert_allclose(d["heights"], acc)
+    np.testing.assert_allclose(d["errors"], _floats(models, "test_std"))
+    np.testing.assert_allclose(d["null_mean"], _floats(models, "null_mean"))
+    np.testing.assert_allclose(d["null_p95"], _floats(models, "null_p95"))
+    assert d["labels"] == [f"{r['analysis']} / {r['classifier']}"
+                           + (f"\n{r['unit']}" if r.get("unit") else "") for r in models]
+    assert d["significant"].tolist() == [r["significant"] == "True" for r in models]
+    marks = sum(t.get_text() == "*" for t in fig.axes[0].texts)
+    assert marks == sum(r["significant"] == "True" for r in models)
 
     if "time_resolved" in figs:
         d = figs["time_resolved"].gpudecode_data
@@ -342,134 +188,219 @@ def check_session_figures(folder: Path, figs: dict) -> None:
         for clf, curve in d.items():
             rr = sorted((r for r in src["timecourse"] if r["classifier"] == clf),
                         key=lambda r: float(r["time"]))
-            np.testing.assert_allclose(curve["accuracy"], [float(r["accuracy"]) for r in rr])
-            np.testing.assert_allclose(curve["times"], [float(r["time"]) for r in rr])
+            times = [float(r["time"]) for r in rr]
+            np.testing.assert_allclose(curve["times"], times)
+            np.testing.assert_allclose(curve["accuracy"], _floats(rr, "accuracy"))
+            np.testing.assert_allclose(curve["null_mean"], _floats(rr, "null_mean"))
+            np.testing.assert_allclose(curve["null_p95"], _floats(rr, "null_p95"))
             flags = [r["significant"] == "True" for r in rr]
             assert curve["significant"].tolist() == flags
-            assert curve["stretches"] == _runs([float(r["time"]) for r in rr], flags)
+            assert curve["stretches"] == _runs(times, flags)
+            line = next(ln for ln in figs["time_resolved"].axes[0].lines if ln.get_label() == clf)
+            np.testing.assert_allclose(line.get_ydata(), curve["accuracy"])
 
-    if "top_cells" in figs:
-        d = figs["top_cells"].gpudecode_data
-        labels, c0 = src["labels"], src["classes"][0]
-        x = src["top_data"][labels == c0, 0].astype(np.float64)
-        np.testing.assert_allclose(d["mean"][0, 0], x.mean(0))
-        np.testing.assert_allclose(d["sem"][0, 0], x.std(0, ddof=1) / np.sqrt(len(x)))
-        assert d["cells"].tolist() == src["top_cells"][:4].tolist()
-    for clf, gen in src["generalization"].items():
-        np.testing.assert_allclose(figs[f"generalization_{clf}"].gpudecode_data["matrix"], gen)
+    # Temporal generalisation: results.h5; its diagonal (train and test at t) is the
+    # time-resolved accuracy of timecourse.csv.
+    for clf, (gen, times) in src["generalization"].items():
+        d = figs[f"generalization_{clf}"].gpudecode_data
+        np.testing.assert_allclose(d["matrix"], gen)
+        np.testing.assert_allclose(d["times"], times)
+        rr = sorted((r for r in src["timecourse"] if r["classifier"] == clf),
+                    key=lambda r: float(r["time"]))
+        np.testing.assert_allclose(np.diag(d["matrix"]), _floats(rr, "accuracy"), atol=1e-6)
+        np.testing.assert_allclose(figs[f"generalization_{clf}"].axes[0].images[0].get_array(),
+                                   gen)
+
+    # Top cells: mean ± SEM per class of /epochs/top_data, for the best cells of cells.csv.
+    d = figs["top_cells"].gpudecode_data
+    labels, drawn = src["labels"], len(d["cells"])
+    assert d["cells"].tolist() == src["top_cells"][:drawn].tolist()
+    assert d["classes"] == src["classes"]
+    np.testing.assert_allclose(d["times"], src["times"])
+    for i in range(drawn):
+        for k, c in enumerate(src["classes"]):
+            x = src["top_data"][labels == c, i].astype(np.float64)
+            np.testing.assert_allclose(d["mean"][i, k], x.mean(0), rtol=1e-6)
+            np.testing.assert_allclose(d["sem"][i, k], x.std(0, ddof=1) / np.sqrt(len(x)),
+                                       rtol=1e-6)
+    if "cells" in src:
+        best = {}
+        for r in src["cells"]:
+            best[int(r["cell"])] = max(best.get(int(r["cell"]), 0.0), float(r["test_accuracy"]))
+        scores = sorted(best.values(), reverse=True)
+        assert sorted((best[c] for c in d["cells"]), reverse=True) == scores[:drawn]
+    raster = figs["top_cells"].axes[1].images[0].get_array()
+    np.testing.assert_allclose(raster, src["top_data"][d["order"], 0, :])
+    assert labels[d["order"]].tolist() == sorted(labels, key=src["classes"].index)
+
     if "correlation_matrix" in figs:
+        d = figs["correlation_matrix"].gpudecode_data
         order = src["order"]
-        np.testing.assert_allclose(figs["correlation_matrix"].gpudecode_data["ordered"][0],
-                                   src["corr"][0][np.ix_(order, order)])
+        assert sorted(order.tolist()) == list(range(len(src["cell_ids"])))
+        for k in range(len(src["classes"])):
+            np.testing.assert_allclose(d["ordered"][k], src["corr"][k][np.ix_(order, order)])
+        if len(src["classes"]) == 2:
+            np.testing.assert_allclose(d["ordered"][2], (src["corr"][1] - src["corr"][0])
+                                       [np.ix_(order, order)], atol=1e-6)
     if "top_pairs" in figs:
         rows = sorted(src["pairs"], key=lambda r: int(r["rank"]))[:20]
-        np.testing.assert_allclose(figs["top_pairs"].gpudecode_data["corr_difference"],
-                                   [float(r["corr_difference"]) for r in rows])
+        d = figs["top_pairs"].gpudecode_data
+        np.testing.assert_allclose(d["corr_difference"], _floats(rows, "corr_difference"))
+        np.testing.assert_allclose(_bars(figs["top_pairs"], "width"),
+                                   _floats(rows, "corr_difference"))
+        assert d["labels"] == [f"{r['cell_id_i']} - {r['cell_id_j']}" for r in rows]
 
 
-def test_session_report_from_a_real_decode(decoded, tmp_path, capsys):
+def check_header(text: str, folder: Path) -> None:
+    """The header states the data, parameters, device, versions and run time."""
+    summary = json.loads((folder / "summary.json").read_text())
+    for label, n in summary["trial_counts"].items():
+        assert f"{label}: {n}" in text
+    assert f"{summary['n_cells']} cells" in text
+    assert summary["device"]["device_name"] in text
+    assert f"run took {summary['timing_s']['total_s']:.1f} s" in text
+    assert summary["versions"]["numpy"] in text
+    assert summary["inputs"]["traces"] in text
+    assert "Parameters: trial_spec" in text and "n_permutations" in text
+
+
+# ---------------------------------------------------------------- sessions
+
+def test_decode_all_with_report(session):
+    """``decode --analysis all --generalization --report``: every session figure, drawn from
+    the folder's CSVs and results.h5, embedded in one self-contained page."""
+    models = read_csv_rows(session / "models.csv")
+    assert {r["analysis"] for r in models} == {"single-cell", "democracy", "summed",
+                                               "correlation", "time-resolved"}
+    # The folder exercises both cases of every mark: significant and not.
+    assert 0 < sum(r["significant"] == "True" for r in models) < len(models)
+    flags = [r["significant"] for r in read_csv_rows(session / "timecourse.csv")]
+    assert "True" in flags and "False" in flags
+
+    figs = session_figures(session)
+    assert set(figs) == SESSION_FIGURES
+    check_session_figures(session, figs)
+    text = (session / "report.html").read_text(encoding="utf-8")
+    assert_self_contained(text)
+    page = Tables(text)
+    assert page.images == len(figs) == len(list((session / "figures").glob("*.png")))
+    for name in ("models", "timecourse", "pairs"):
+        assert len(page.tables[f"{name}.csv"]) == len(read_csv_rows(session / f"{name}.csv"))
+    assert page.tables["models.csv"] == [list(r.values()) for r in models]
+    assert (session / "figures" / "model_ranking.png").stat().st_size > 1000
+    assert (session / "figures" / "model_ranking.svg").read_text().lstrip().startswith("<?xml")
+    check_header(text, session)
+
+
+def test_report_command_on_a_single_cell_decode(single_cell, tmp_path, capsys):
+    """``gpudecode report DIR -o FILE`` on a single-cell decode: figures without inputs are
+    skipped, the top-cells table is cells.csv ranked."""
     folder = tmp_path / "run"
-    shutil.copytree(decoded, folder)
+    shutil.copytree(single_cell, folder)
     path = report_command(folder, tmp_path / "elsewhere" / "r.html")
     assert path == tmp_path / "elsewhere" / "r.html"
     assert "r.html" in capsys.readouterr().out
     assert not (folder / "report.html").exists()
     figs = session_figures(folder)
-    assert "single_cell_lda" in figs
+    assert set(figs) == {"single_cell_lda", "top_cells", "model_ranking"}
     check_session_figures(folder, figs)
     text = path.read_text(encoding="utf-8")
     assert_self_contained(text)
-    assert (folder / "figures" / "single_cell_lda.png").stat().st_size > 1000
-    assert (folder / "figures" / "single_cell_lda.svg").read_text().lstrip().startswith("<?xml")
     page = Tables(text)
     assert page.images == len(figs) == len(list((folder / "figures").glob("*.png")))
     with h5py.File(folder / "results.h5") as f:
-        assert f["single_cell/lda/null_accuracy"].shape == (8, 19)
+        assert f["single_cell/lda/null_accuracy"].shape == (10, 99)
 
-    # The top-cells table is cells.csv ranked by mean test accuracy; all cells are listed.
     cells = read_csv_rows(folder / "cells.csv")
-    top = page.tables["top 8 cells: lda"]
+    assert any(r["significant"] == "True" for r in cells)
+    top = page.tables["top 10 cells: lda"]
     ranked = sorted(cells, key=lambda r: (-float(r["test_accuracy"]), float(r["p_value"])))
     assert [row[0] for row in top] == [r["cell"] for r in ranked]
+    q = list(cells[0]).index("q_value") - 1  # the table has no classifier column
+    assert [row[q] for row in top] == [r["q_value"] for r in ranked]
     assert len(page.tables["all cells (cells.csv)"]) == len(cells)
-
-    # The header states the data, parameters, device, versions and run time.
-    summary = json.loads((folder / "summary.json").read_text())
-    for label, n in summary["trial_counts"].items():
-        assert f"{label}: {n}" in text
-    assert summary["device"]["device_name"] in text
-    assert f"{summary['timing_s']['total_s']:.1f} s" in text
-    assert summary["versions"]["numpy"] in text
-    assert "n_permutations" in text and "Parameters: trial_spec" in text
-    assert summary["inputs"]["traces"] in text
-    # Figures the folder has no inputs for are skipped, not drawn empty.
+    check_header(text, folder)
     assert not (folder / "timecourse.csv").exists()
     assert not (folder / "figures" / "time_resolved.png").exists()
 
 
-# lead: switch to a real decode folder once --analysis all lands
-def test_session_report_with_every_contract_file(decoded, tmp_path):
-    folder = tmp_path / "run"
-    shutil.copytree(decoded, folder)
-    add_contract_files(folder)
-    path, figs = render_report(folder)
-    assert path == folder / "report.html"
-    text = path.read_text(encoding="utf-8")
+# ---------------------------------------------------------------- cohorts
+
+def test_cohort_with_report(cohort):
+    """``cohort --report``: learning curves and significant cells are cohort.csv, mean ± SEM
+    across animals by day; the trend lines are learning.csv; failures are listed."""
+    rows = read_csv_rows(cohort / "cohort.csv")
+    learning = read_csv_rows(cohort / "learning.csv")
+    failures = read_csv_rows(cohort / "failures.csv")
+    meta = json.loads((cohort / "cohort.json").read_text())
+    figs = cohort_figures(cohort)
+    assert set(figs) == {"learning_outcome_single-cell_lda", "learning_outcome_summed_lda",
+                         "significant_cells_outcome"}
+    text = (cohort / "report.html").read_text(encoding="utf-8")
     assert_self_contained(text)
-    assert {"single_cell_lda", "top_cells", "model_ranking", "time_resolved",
-            "generalization_lda", "correlation_matrix", "top_pairs"} <= set(figs)
-    check_session_figures(folder, figs)
     page = Tables(text)
-    assert page.images == len(figs)
-    assert len(page.tables["models.csv"]) == len(read_csv_rows(folder / "models.csv"))
-    assert len(page.tables["pairs.csv"]) == len(read_csv_rows(folder / "pairs.csv"))
+    assert page.images == len(figs) == len(list((cohort / "figures").glob("*.png")))
 
-
-# lead: switch to a real decode folder once --analysis all lands
-def test_cohort_report(tmp_path):
-    folder = write_cohort_folder(tmp_path / "cohort")
-    path, figs = render_report(folder)
-    text = path.read_text(encoding="utf-8")
-    assert_self_contained(text)
-    assert set(cohort_figures(folder)) == set(figs)
-    assert set(figs) == {"learning_outcome_single-cell_lda", "learning_outcome_correlation_rbf-svm",
-                         "learning_location_single-cell_lda", "significant_cells_outcome",
-                         "significant_cells_location"}
-    assert Tables(text).images == len(figs) == len(list((folder / "figures").glob("*.png")))
-
-    rows = read_csv_rows(folder / "cohort.csv")
-    mine = [r for r in rows if (r["target"], r["analysis"], r["classifier"])
-            == ("outcome", "single-cell", "lda")]
-    d = figs["learning_outcome_single-cell_lda"].gpudecode_data
-    for key, col in (("accuracy", "accuracy"), ("behaviour", "percent_correct")):
-        for x, mean, sem in zip(d[key]["x"], d[key]["mean"], d[key]["sem"]):
-            v = np.array([float(r[col]) for r in mine if float(r["day"]) == x])
-            assert mean == pytest.approx(v.mean())
-            assert sem == pytest.approx(v.std(ddof=1) / np.sqrt(v.size))
-    assert d["accuracy"]["n_animals"].tolist() == [3, 3, 3, 2, 3]
-    xa, _ya = d["accuracy"]["per_animal"]["m2"]
-    assert xa.tolist() == [1, 2, 3, 5]
-    assert "slope +0.07 per session" in d["trends"][0]
+    animals = sorted({r["animal"] for r in rows})
+    days = sorted({float(r["day"]) for r in rows})
+    assert len(animals) == 2 and len(days) == 3
+    for analysis in ("single-cell", "summed"):
+        mine = [r for r in rows if (r["target"], r["analysis"], r["classifier"])
+                == ("outcome", analysis, "lda")]
+        d = figs[f"learning_outcome_{analysis}_lda"].gpudecode_data
+        assert d["x_axis"] == "day"
+        for key, col in (("accuracy", "accuracy"), ("behaviour", "percent_correct")):
+            np.testing.assert_allclose(d[key]["x"], days)
+            for x, mean, sem in zip(d[key]["x"], d[key]["mean"], d[key]["sem"]):
+                v = np.array([float(r[col]) for r in mine if float(r["day"]) == x])
+                assert v.size == 2
+                assert mean == pytest.approx(v.mean())
+                assert sem == pytest.approx(v.std(ddof=1) / np.sqrt(v.size))
+            for animal in animals:
+                xa, ya = d[key]["per_animal"][animal]
+                rr = sorted((r for r in mine if r["animal"] == animal),
+                            key=lambda r: float(r["day"]))
+                np.testing.assert_allclose(xa, [float(r["day"]) for r in rr])
+                np.testing.assert_allclose(ya, [float(r[col]) for r in rr])
+        assert d["accuracy"]["n_animals"].tolist() == [2, 2, 2]
+        (trend,) = [r for r in learning if (r["scope"], r["analysis"], r["measure"])
+                    == ("all", analysis, "accuracy")]
+        assert len(d["trends"]) == 1
+        assert f"slope {float(trend['slope']):+.3g} per session" in d["trends"][0]
+        assert f"p = {float(trend['p_value']):.3g}" in d["trends"][0]
 
     d = figs["significant_cells_outcome"].gpudecode_data["by_classifier"]
     assert set(d) == {"lda"}  # single-cell rows only
-    np.testing.assert_allclose(d["lda"]["mean"][0], np.mean([2, 3, 4]))
+    single = [r for r in rows if r["analysis"] == "single-cell"]
+    assert any(int(r["n_significant_cells"]) for r in single)
+    for x, mean in zip(d["lda"]["x"], d["lda"]["mean"]):
+        assert mean == pytest.approx(np.mean([int(r["n_significant_cells"]) for r in single
+                                              if float(r["day"]) == x]))
 
-    assert "3 animals, 14 sessions, 1 failed" in text
-    assert "run took 12.5 s" in text
-    assert "behaviour r = 0.93" in text
-    page = Tables(text)
+    # Header: animals, sessions, failures, run time, device; tables are the CSVs.
+    assert len(failures) == 1 and failures[0]["session"] == "s09"
+    assert f"2 animals, 6 sessions, 1 failed; run took {meta['seconds']:.1f} s" in text
+    assert "CPU" in text and meta["versions"]["numpy"] in text
     assert len(page.tables["cohort.csv"]) == len(rows)
-    assert page.tables["failed sessions (failures.csv)"][0][:2] == ["m2", "s04"]
+    assert len(page.tables["learning.csv"]) == len(learning)
+    assert page.tables["failed sessions (failures.csv)"] == [list(r.values()) for r in failures]
+    sessions = page.tables["session data (each session's summary.json)"]
+    assert len(sessions) == 6
+    trials = {(r["animal"], r["session"]): r["n_trials"] for r in rows}
+    for row in sessions:  # animal, session, day, target, traces, events, cells, trials, ...
+        assert row[7] == trials[(row[0], row[1])] and row[6] == "8"
 
 
-def test_bad_folders_are_one_line_errors(tmp_path):
+# ---------------------------------------------------------------- errors
+
+def test_bad_folders_are_one_line_errors(single_cell, tmp_path):
     with pytest.raises(InputFileError, match="not found"):
         write_report(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputFileError, match="summary.json"):
         write_report(tmp_path / "empty")
-    folder = write_synthetic_session(tmp_path / "s")
+    folder = tmp_path / "s"
+    shutil.copytree(single_cell, folder)
     rows = read_csv_rows(folder / "models.csv")
     with open(folder / "models.csv", "w", newline="") as f:
         w = csv.DictWriter(f, [c for c in rows[0] if c != "test_std"], extrasaction="ignore")
