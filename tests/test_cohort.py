@@ -185,3 +185,31 @@ def test_learning_trend_found_where_coding_grows(tmp_path):
     assert trend[True][0] < 0.05 and trend[True][1] > 0
     assert trend[False][0] > 0.05
 
+
+
+def test_registration_gives_cohort_cell_ids_and_stability(cohort_dir, tmp_path):
+    data = cohort_dir / "data"
+    rows = _read(data / "manifest.csv")
+    for r in rows:
+        reg = tmp_path / f"{r['animal']}_{r['session']}_registration.csv"
+        # Same animal, same simulated cells across sessions: cell C003 is cohort cell m-3.
+        reg.write_text("cell_id,cohort_id\n" + "".join(
+            f"C{i:03d},{r['animal']}-{i}\n" for i in range(12)))
+        r["registration"] = str(reg)
+        r["traces"] = str(data / r["traces"])
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    run_cohort(manifest, tmp_path / "out", _targets(),
+               DecodeConfig(**{**CONFIG, "analyses": "single-cell"}), scheduler="synchronous",
+               n_permutations_trend=100)
+    cells = _read(tmp_path / "out" / "cells.csv")
+    assert {c["cohort_cell_id"] for c in cells if c["animal"] == "sim01"} == \
+        {f"sim01-{i}" for i in range(12)}
+    assert all(c["cohort_cell_id"] == f"{c['animal']}-{int(c['cell_id'][1:])}" for c in cells)
+    stability = _read(tmp_path / "out" / "stability.csv")
+    assert {s["target"] for s in stability} == {"outcome"}
+    assert {"jaccard", "p_value", "n_universe"} <= set(stability[0])
+    assert all(int(s["n_universe"]) == 12 for s in stability if s["session_a"])
