@@ -220,6 +220,9 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     jobs = [(e, name, spec) for e in entries for name, spec in targets]
+    for e, name, _ in jobs:                     # leftovers of a run killed mid-write
+        for stale in (out / e.animal / e.session).glob(f".{name}.*-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     t0 = time.perf_counter()
     results, failures = [], []
 

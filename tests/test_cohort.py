@@ -153,6 +153,10 @@ def test_killed_run_resumes_without_recomputing(cohort_dir, tmp_path):
     for folder in out.glob("*/*/outcome"):
         assert {"summary.json", "cells.csv", "models.csv", "results.h5"} <= \
             {p.name for p in folder.iterdir()}
+    # A folder left by a task killed mid-write, as the kill above may or may not leave one.
+    stale = out / "sim02" / "s02" / ".outcome.tmp-deadbeef"
+    stale.mkdir(parents=True)
+    (stale / "cells.csv").write_text("half")
     rc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert rc.returncode == 0, rc.stderr
     done = list(out.glob("*/*/outcome/summary.json"))
