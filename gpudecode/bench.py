@@ -1,12 +1,17 @@
-"""Benchmarks: gpudecode against the study's scikit-learn loop, on one simulated session.
+"""Benchmarks: gpudecode against the study's scikit-learn loop, on one simulated session,
+and a simulated cohort on 1 Dask worker vs N.
 
 Timings are reported as ratios measured in the same run; nothing here is asserted in tests.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 import warnings
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +21,13 @@ from .single_cell import decode_cells, window_features
 from .splits import SplitPlan
 from .trials import Epochs, TrialSpec, make_epochs
 
-__all__ = ["study_session", "sklearn_study_loop", "bench_single_cell", "SKLEARN_EQUIVALENTS"]
+__all__ = [
+    "SKLEARN_EQUIVALENTS",
+    "bench_cohort",
+    "bench_single_cell",
+    "sklearn_study_loop",
+    "study_session",
+]
 
 
 def _sklearn_estimator(name: str, params: dict):
@@ -143,7 +154,7 @@ def bench_single_cell(*, n_cells: int = 109, n_trials: int = 36, n_frames: int =
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sk_test, sk_cv, n_fits_base = sklearn_study_loop(X, plan, classifiers, params, n_base)
+        sk_test, sk_cv, _n_fits_base = sklearn_study_loop(X, plan, classifiers, params, n_base)
     base_s = (time.perf_counter() - t) * (X.shape[0] / n_base)
     n_fits = len(classifiers) * X.shape[0] * plan.n_slots
     ours_cv = res.cv_accuracy.mean(-1)
@@ -172,3 +183,178 @@ def bench_single_cell(*, n_cells: int = 109, n_trials: int = 36, n_frames: int =
         out["permutation_fits"] = pres.timing["n_problems"]
         out["permutation_fits_per_s"] = pres.timing["n_problems"] / out["permutation_s"]
     return out
+
+
+@contextmanager
+def _environ(name: str, value):
+    """Set ``os.environ[name]`` (``None``: leave it) for the block; worker processes inherit it."""
+    if value is None:
+        yield
+        return
+    old = os.environ.get(name)
+    os.environ[name] = str(value)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def _cohort_run_numbers(run, started: float, finished: list[float], wall_s: float,
+                        n_workers: int) -> dict:
+    """Throughput of one :func:`run_cohort` call from its task results and finish times."""
+    n = len(finished)
+    n_done = run.n_done
+    task_s = np.array([r["seconds"] for r in run.results if r.get("status") == "done"], float)
+    done_s = finished[-1] - started if n else float("nan")
+    out = {
+        "n_workers": n_workers, "n_done": n_done, "n_failed": len(run.failures),
+        "failures": list(run.failures), "wall_s": wall_s, "sessions_done_s": done_s,
+        "sessions_per_min": 60.0 * n_done / wall_s if wall_s > 0 else float("nan"),
+        "first_session_s": finished[0] - started if n else float("nan"),
+        "session_s_median": float(np.median(task_s)) if task_s.size else float("nan"),
+        "session_s_mean": float(task_s.mean()) if task_s.size else float("nan"),
+        "session_s_max": float(task_s.max()) if task_s.size else float("nan"),
+        "steady_sessions_per_min": None, "steady_session_s": None,
+    }
+    # Every worker compiles the kernels in its first session: count from the moment the
+    # first n_workers sessions have finished.
+    if n > n_workers:
+        span = finished[-1] - finished[n_workers - 1]
+        if span > 0:
+            out["steady_sessions_per_min"] = 60.0 * (n - n_workers) / span
+            out["steady_session_s"] = span * n_workers / (n - n_workers)
+    return out
+
+
+def bench_cohort(*, n_animals: int = 8, n_sessions: int = 14, n_cells: int = 200,
+                 n_trials: int = 36, workers=None, targets="object",
+                 analyses="single-cell", classifiers="linear-svm,logistic,tree",
+                 population_classifiers="linear-svm", window: int = 4, step: int = 1,
+                 shuffles: int = 50, folds: int = 5, permutations: int = 0,
+                 device: str = "auto", seed: int = 0, numba_threads: int | None = None,
+                 work_dir=None, progress=None) -> dict:
+    """Decode a simulated cohort with ``run_cohort`` on 1 Dask worker, then on N.
+
+    The cohort (``n_animals`` x ``n_sessions`` sessions of ``n_cells`` cells, gpudecode
+    HDF5 files and a manifest) is written once; each worker count then runs the same decode
+    plan into a fresh output folder on a ``distributed.LocalCluster`` of that many worker
+    processes (one thread each). Every worker process compiles the Numba kernels in its
+    first session, so besides the plain rate (sessions / wall time, cluster start and the
+    cohort tables included) a *steady* rate is given: sessions finished after the first
+    ``n_workers`` ones, over the time since.
+
+    Parameters
+    ----------
+    n_animals, n_sessions, n_cells, n_trials : int
+        Size of the simulated cohort (:func:`gpudecode.simulate.simulate_cohort`).
+    workers : list of int, optional
+        Worker counts to time, in order; default ``[1, os.cpu_count()]``.
+    targets : str
+        Named targets decoded in every session (comma-separated). The default, ``object``
+        (3 classes, equal counts by design), decodes in every session; ``outcome`` fails
+        the 5-fold check on late sessions, which have fewer than 5 incorrect trials of 36.
+    analyses, classifiers, population_classifiers, window, step, shuffles, folds,
+    permutations, device, seed
+        The decode plan (:class:`gpudecode.pipeline.DecodeConfig`).
+    numba_threads : int, optional
+        ``NUMBA_NUM_THREADS`` for the worker processes; default: Numba's (one per core,
+        in every worker).
+    work_dir : path, optional
+        Keep the cohort and the outputs here (``data/``, ``run-<n>-workers/``); default a
+        temporary folder, removed afterwards.
+    progress : callable(str), optional
+        Called with a line of text at each stage.
+
+    Returns
+    -------
+    dict
+        ``device``, ``cpu``, ``n_cores``, the cohort size and decode plan, ``runs`` (one dict
+        per worker count: ``wall_s``, ``sessions_per_min``, ``steady_sessions_per_min``,
+        ``first_session_s``, ``session_s_median``, ``session_s_mean``...), ``scaling`` and
+        ``steady_scaling`` (rate of the last worker count over the first), and
+        ``identical_models`` (every session's ``models.csv`` the same in every run).
+    """
+    from .backend import Backend
+    from .cohort import run_cohort
+    from .pipeline import DecodeConfig
+    from .simulate import simulate_cohort, write_simulation
+    from .targets import resolve_targets
+
+    say = progress or (lambda text: None)
+    workers = [1, max(1, os.cpu_count() or 1)] if workers is None else [int(w) for w in workers]
+    if not workers or min(workers) < 1:
+        from .errors import ParameterError
+        raise ParameterError(f"worker counts must be >= 1, got {workers!r}", field="--workers",
+                             fix="pass e.g. --workers 1,4")
+    config = DecodeConfig(analyses=analyses, classifiers=classifiers,
+                          population_classifiers=population_classifiers, window=window,
+                          step=step, shuffles=shuffles, folds=folds, permutations=permutations,
+                          seed=seed, device=device)
+    backend = Backend.from_device(device)
+    chosen = [(t.name, t.spec) for t in resolve_targets(targets)]
+    with tempfile.TemporaryDirectory(prefix="gpudecode-bench-cohort-") as tmp:
+        root = Path(work_dir) if work_dir is not None else Path(tmp)
+        t = time.perf_counter()
+        say(f"simulating {n_animals} animals x {n_sessions} sessions x {n_cells} cells")
+        sims = simulate_cohort(n_animals=n_animals, n_sessions=n_sessions, seed=seed,
+                               n_cells=n_cells, n_trials=n_trials)
+        write_simulation(root / "data", sims, formats=("h5",))
+        sessions = [(s.animal, s.session) for s, _ in sims]
+        del sims
+        simulate_s = time.perf_counter() - t
+        runs, models = [], []
+        for w in workers:
+            out_dir = root / f"run-{w}-workers"
+            finished: list[float] = []
+
+            def tick(done, total, result, _w=w, _finished=finished):
+                _finished.append(time.perf_counter())
+                say(f"{_w} worker(s): {done}/{total} {result['animal']}/{result['session']} "
+                    f"{result['status']}")
+
+            say(f"decoding on {w} worker(s)")
+            with _environ("NUMBA_NUM_THREADS", numba_threads):
+                started = time.perf_counter()
+                run = run_cohort(root / "data" / "manifest.csv", out_dir, chosen, config,
+                                 scheduler="local", n_workers=w, progress=tick,
+                                 n_permutations_trend=200)
+                wall_s = time.perf_counter() - started
+            runs.append(_cohort_run_numbers(run, started, finished, wall_s, w))
+            models.append({(a, s, name): _read_bytes(out_dir / a / s / name / "models.csv")
+                           for a, s in sessions for name, _ in chosen})
+    rate = [r["sessions_per_min"] for r in runs]
+    steady = [r["steady_sessions_per_min"] for r in runs]
+    return {
+        "device": backend.reason, "backend": backend.as_dict(), "cpu": _cpu_model(),
+        "n_cores": os.cpu_count(), "numba_threads_per_worker": numba_threads,
+        "n_animals": n_animals, "n_sessions_per_animal": n_sessions,
+        "n_sessions": n_animals * n_sessions, "n_cells": n_cells, "n_trials": n_trials,
+        "targets": [name for name, _ in chosen], "config": config.as_dict(),
+        "simulate_s": simulate_s, "workers": workers, "runs": runs,
+        "scaling": rate[-1] / rate[0] if rate[0] else float("nan"),
+        "steady_scaling": (steady[-1] / steady[0]) if steady[0] and steady[-1] else None,
+        "identical_models": all(m == models[0] and None not in m.values() for m in models),
+    }
+
+
+def _read_bytes(path: Path):
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+    return platform.processor() or platform.machine()

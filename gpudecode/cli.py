@@ -240,7 +240,7 @@ TimeWindowOpt = typer.Option(8, "--time-window", help="Time-resolved window widt
 TimeStepOpt = typer.Option(4, "--time-step", help="Time-resolved window step.")
 TimeUnitOpt = typer.Option("frames", "--time-unit", help="frames or s.")
 GeneralizationOpt = typer.Option(False, "--generalization", help="Also train at t, test at t' (temporal generalisation matrix in results.h5).")
-MetricOpt = typer.Option("accuracy", "--metric", help="Statistic for p-values and ranking: accuracy or balanced.")
+MetricOpt = typer.Option("balanced", "--metric", help="Statistic for p-values and ranking: balanced (default) or accuracy.")
 ClassWeightOpt = typer.Option(None, "--class-weight", help="'balanced' to reweight classes.")
 ThresholdOpt = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to count (the study's table).")
 AlphaOpt = typer.Option(0.05, "--alpha", help="FDR level for significant cells and models.")
@@ -472,28 +472,51 @@ def _p(v: float) -> str:
 
 @app.command()
 def bench(
-    what: str = typer.Argument("single-cell", help="Workload: single-cell."),
-    cells: int = typer.Option(109, "--cells", help="Cells (the study: 109)."),
+    what: str = typer.Argument("single-cell", help="Workload: single-cell or cohort."),
+    cells: Optional[int] = typer.Option(None, "--cells",
+                                        help="Cells (single-cell: 109, the study; cohort: 200)."),
     trials: int = typer.Option(36, "--trials", help="Trials (the study: 36)."),
-    frames: int = typer.Option(64, "--frames", help="Frames per trial (the study: ~64)."),
+    frames: int = typer.Option(64, "--frames", help="Frames per trial (single-cell; the study: ~64)."),
     window: int = WindowOpt,
     shuffles: int = typer.Option(50, "--shuffles"), folds: int = FoldsOpt,
     classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier"),
-    permutations: int = typer.Option(1000, "--permutations", help="Permutation workload (0 to skip)."),
+    permutations: Optional[int] = typer.Option(None, "--permutations",
+                                               help="Permutations (single-cell: 1000, 0 to skip; cohort: 0)."),
     baseline_cells: Optional[int] = typer.Option(None, "--baseline-cells",
-                                                 help="Time scikit-learn on this many cells and scale up."),
+                                                 help="single-cell: time scikit-learn on this many cells and scale up."),
+    animals: int = typer.Option(8, "--animals", help="cohort: simulated animals."),
+    sessions: int = typer.Option(14, "--sessions", help="cohort: sessions per animal."),
+    workers: Optional[str] = typer.Option(None, "--workers",
+                                          help="cohort: worker counts to compare, e.g. 1,8 (default 1,<cores>)."),
+    target: str = typer.Option("object", "--target", help="cohort: named target(s) decoded per session."),
+    analysis: str = typer.Option("single-cell", "--analysis", help="cohort: analyses per session."),
+    numba_threads: Optional[int] = typer.Option(None, "--numba-threads",
+                                                help="cohort: NUMBA_NUM_THREADS per worker (default: one per core)."),
     device: str = DeviceOpt, seed: int = typer.Option(0, "--seed"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers as JSON."),
 ):
-    """gpudecode against the study's scikit-learn loop on the same simulated session and splits."""
+    """Benchmarks: 'single-cell' (gpudecode vs the study's scikit-learn loop, same splits) or
+    'cohort' (a simulated cohort on 1 Dask worker vs N)."""
     import json
 
     from .atomic import atomic_write_text
-    from .bench import bench_single_cell
     from .classifiers import parse_classifiers
-    if what != "single-cell":
-        raise ParameterError(f"unknown benchmark {what!r}", field="WHAT", fix="use: single-cell")
+    if what not in ("single-cell", "cohort"):
+        raise ParameterError(f"unknown benchmark {what!r}", field="WHAT",
+                             fix="use: single-cell or cohort")
     names = [c.name for c in parse_classifiers(classifier)]
+    if what == "cohort":
+        res = _bench_cohort(animals=animals, sessions=sessions, cells=cells, trials=trials,
+                            workers=workers, target=target, analysis=analysis, classifiers=names,
+                            window=window, shuffles=shuffles, folds=folds,
+                            permutations=permutations, numba_threads=numba_threads,
+                            device=device, seed=seed)
+        if json_out:
+            atomic_write_text(json_out, json.dumps(res, indent=2, default=str) + "\n")
+        return
+    from .bench import bench_single_cell
+    cells = 109 if cells is None else cells
+    permutations = 1000 if permutations is None else permutations
     res = bench_single_cell(n_cells=cells, n_trials=trials, n_frames=frames, window=window,
                             shuffles=shuffles, folds=folds, classifiers=names,
                             permutations=permutations, baseline_cells=baseline_cells,
@@ -518,6 +541,49 @@ def bench(
                   f"fits in {res['permutation_s']:.1f} s ({res['permutation_fits_per_s']:,.0f} fits/s)")
     if json_out:
         atomic_write_text(json_out, json.dumps(res, indent=2) + "\n")
+
+
+def _bench_cohort(*, animals, sessions, cells, trials, workers, target, analysis, classifiers,
+                  window, shuffles, folds, permutations, numba_threads, device, seed) -> dict:
+    """``gpudecode bench cohort``: run :func:`gpudecode.bench.bench_cohort` and print its table."""
+    from .bench import bench_cohort
+    counts = None
+    if workers:
+        try:
+            counts = [int(w) for w in workers.split(",") if w.strip()]
+        except ValueError:
+            raise ParameterError(f"--workers must be whole numbers, got {workers!r}",
+                                 field="--workers", fix="pass e.g. --workers 1,4") from None
+    with out.status("simulating and decoding the cohort") as status:
+        res = bench_cohort(n_animals=animals, n_sessions=sessions,
+                           n_cells=200 if cells is None else cells, n_trials=trials,
+                           workers=counts, targets=target, analyses=analysis,
+                           classifiers=classifiers, window=window, shuffles=shuffles,
+                           folds=folds, permutations=permutations or 0,
+                           numba_threads=numba_threads, device=device, seed=seed,
+                           progress=lambda text: status.update(text))
+    t = Table(title=f"cohort: {res['n_animals']} animals x {res['n_sessions_per_animal']} sessions "
+                    f"x {res['n_cells']} cells, target {','.join(res['targets'])}")
+    for col in ("workers", "wall s", "sessions/min", "steady sessions/min", "s/session (median)",
+                "first session s"):
+        t.add_column(col, justify="right")
+    for r in res["runs"]:
+        steady = r["steady_sessions_per_min"]
+        t.add_row(str(r["n_workers"]), f"{r['wall_s']:.1f}", f"{r['sessions_per_min']:.2f}",
+                  "-" if steady is None else f"{steady:.2f}", f"{r['session_s_median']:.2f}",
+                  f"{r['first_session_s']:.1f}")
+    out.print(t)
+    out.print(f"device: {res['device']}; cpu: {res['cpu']} ({res['n_cores']} cores)", markup=False)
+    steady = res["steady_scaling"]
+    out.print(f"scaling {res['workers'][-1]} vs {res['workers'][0]} workers: "
+              f"{res['scaling']:.2f}x (wall), "
+              + ("-" if steady is None else f"{steady:.2f}x") + " (steady, compile excluded); "
+              f"identical per-session models.csv: {res['identical_models']}", markup=False)
+    for r in res["runs"]:
+        for f in r["failures"]:
+            out.print(f"failed: {f['animal']}/{f['session']}/{f['target']}: {f['error']}",
+                      markup=False)
+    return res
 
 
 @app.command()

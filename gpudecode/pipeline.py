@@ -43,7 +43,7 @@ class DecodeConfig:
     test_size: float = 0.25
     folds: int = 5
     permutations: int = 0
-    metric: str = "accuracy"
+    metric: str = "balanced"
     class_weight: str | None = None
     threshold: float = 0.8
     alpha: float = 0.05
