@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -43,7 +44,10 @@ def _targets():
 
 def test_local_cluster_matches_sessions_one_by_one(cohort_dir):
     manifest = cohort_dir / "data" / "manifest.csv"
-    config = DecodeConfig(**CONFIG)
+    # Summed activity with a seeded random forest: real work in every worker process, and no
+    # numba compile there (each new process would pay it).
+    config = DecodeConfig(**{**CONFIG, "analyses": "summed",
+                             "population_classifiers": "random-forest"})
     dask_run = run_cohort(manifest, cohort_dir / "dask", _targets(), config, scheduler="local",
                           n_workers=2, n_permutations_trend=200)
     assert dask_run.n_done == 4 and not dask_run.failures
@@ -55,17 +59,16 @@ def test_local_cluster_matches_sessions_one_by_one(cohort_dir):
             a = _read(cohort_dir / "dask" / animal / session / "outcome" / "models.csv")
             b = _read(cohort_dir / "sync" / animal / session / "outcome" / "models.csv")
             assert a == b
-            assert _read(cohort_dir / "dask" / animal / session / "outcome" / "cells.csv") == \
-                _read(cohort_dir / "sync" / animal / session / "outcome" / "cells.csv")
+            with h5py.File(cohort_dir / "dask" / animal / session / "outcome" / "results.h5") as f:
+                null = f["population/summed/random-forest/null_accuracy"][()]
+            assert null.shape == (10,)
     rows = _read(cohort_dir / "dask" / "cohort.csv")
-    assert len(rows) == 4 * 2                          # sessions x (single-cell + summed)
+    assert len(rows) == 4                              # sessions x random-forest
     assert set(rows[0]) >= {"animal", "session", "day", "target", "analysis", "classifier",
                             "accuracy", "balanced_accuracy", "p_value", "n_significant_cells",
                             "percent_correct", "n_trials"}
     assert all(0 <= float(r["percent_correct"]) <= 100 for r in rows)
     assert _read(cohort_dir / "dask" / "cohort.csv") == _read(cohort_dir / "sync" / "cohort.csv")
-    cells = _read(cohort_dir / "dask" / "cells.csv")
-    assert len(cells) == 4 * 12
     assert (cohort_dir / "dask" / "learning.csv").exists()
     assert _read(cohort_dir / "dask" / "failures.csv") == []
     # A rerun finds every session done and computes nothing.
@@ -132,11 +135,12 @@ def test_bad_manifest_one_line_listing_every_problem(tmp_path, capsys):
 def test_killed_run_resumes_without_recomputing(cohort_dir, tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "gpudecode.cli", "cohort", str(cohort_dir / "data" / "manifest.csv"),
-           "--out", str(out), "--target", "outcome", "--analysis", "single-cell",
-           "--classifier", "linear-svm", "--shuffles", "5", "--folds", "2",
-           "--scheduler", "synchronous", "--device", "cpu"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+           "--out", str(out), "--target", "outcome", "--analysis", "summed",
+           "--population-classifier", "random-forest", "--shuffles", "5", "--folds", "2",
+           "--permutations", "10", "--scheduler", "synchronous", "--device", "cpu"]
+    # cwd away from the repository, so the installed package is imported, not the source tree.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True, cwd=tmp_path)
     deadline = time.time() + 300
     summaries = []
     while time.time() < deadline and proc.poll() is None:
@@ -144,6 +148,7 @@ def test_killed_run_resumes_without_recomputing(cohort_dir, tmp_path):
         if summaries:
             break
         time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert summaries, "the first session never finished"
@@ -151,13 +156,13 @@ def test_killed_run_resumes_without_recomputing(cohort_dir, tmp_path):
     assert 1 <= len(finished) < 4
     # No half-written session folder: every final folder is complete.
     for folder in out.glob("*/*/outcome"):
-        assert {"summary.json", "cells.csv", "models.csv", "results.h5"} <= \
+        assert {"summary.json", "models.csv", "results.h5"} <= \
             {p.name for p in folder.iterdir()}
     # A folder left by a task killed mid-write, as the kill above may or may not leave one.
     stale = out / "sim02" / "s02" / ".outcome.tmp-deadbeef"
     stale.mkdir(parents=True)
     (stale / "cells.csv").write_text("half")
-    rc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    rc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert rc.returncode == 0, rc.stderr
     done = list(out.glob("*/*/outcome/summary.json"))
     assert len(done) == 4

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -21,8 +22,9 @@ def test_figures_never_touch_pyplot():
             "from matplotlib.backends.backend_agg import FigureCanvasAgg; "
             "assert isinstance(fig.canvas, FigureCanvasAgg); "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+    # Run outside the repository so the installed package is imported, not the source tree.
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
+                         check=False, cwd=tempfile.gettempdir())
     assert res.returncode == 0, res.stderr
 
 
