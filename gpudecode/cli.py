@@ -591,7 +591,7 @@ def demo(
     out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data and results."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     permutations: int = typer.Option(100, "--permutations", help="Label permutations for the p-values."),
-    shuffles: int = typer.Option(10, "--shuffles", help="Stratified train/test shuffles."),
+    shuffles: int = typer.Option(20, "--shuffles", help="Stratified train/test shuffles."),
     device: str = DeviceOpt,
 ):
     """Simulate a touchscreen session, read it back from CSV + ABET files, decode the outcome."""
