@@ -321,14 +321,17 @@ def model_ranking(rows) -> Figure:
     rows : list of dict
         ``models.csv`` rows: analysis, classifier, test_accuracy, test_std, null_mean,
         null_p95, significant, rank (and optionally unit, e.g. the best cell, shown under the
-        label). Drawn best (rank 1) at the top; each bar's chance band spans
+        label). Rows with ``metric = balanced`` are drawn as balanced_accuracy ±
+        balanced_std, the statistic their null band describes. Drawn best (rank 1) at the top; each bar's chance band spans
         null_mean..null_p95; ``*`` marks significant models.
     """
     rows = sorted(rows, key=lambda r: (to_float(r.get("rank")), -to_float(r.get("test_accuracy"))))
     labels = [f"{r.get('analysis')} / {r.get('classifier')}"
               + (f"\n{r['unit']}" if r.get("unit") else "") for r in rows]
-    height = _floats(rows, "test_accuracy")
-    err = _floats(rows, "test_std")
+    # Bars show the metric the models were ranked and tested on, the one the null band is of.
+    balanced = bool(rows) and str(rows[0].get("metric", "accuracy")) == "balanced"
+    height = _floats(rows, "balanced_accuracy" if balanced else "test_accuracy")
+    err = _floats(rows, "balanced_std" if balanced else "test_std")
     null_mean = _floats(rows, "null_mean")
     null_p95 = _floats(rows, "null_p95")
     sig = np.array([to_bool(r.get("significant")) for r in rows], dtype=bool)
@@ -351,7 +354,8 @@ def model_ranking(rows) -> Figure:
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.08)
-    ax.set_xlabel("test accuracy (mean ± SD over shuffles)\n"
+    ax.set_xlabel(("balanced accuracy" if balanced else "test accuracy")
+                  + " (mean ± SD over shuffles)\n"
                   "grey: permutation null mean to 95th percentile; * significant (q < alpha)",
                   fontsize=9)
     ax.set_title("model ranking", fontsize=10)

@@ -18,7 +18,7 @@ __all__ = ["MODELS_COLUMNS", "model_entry", "single_cell_entries", "population_e
 
 MODELS_COLUMNS = ("rank", "analysis", "classifier", "test_accuracy", "test_std",
                   "balanced_accuracy", "cv_accuracy", "cv_std", "p_value", "q_value",
-                  "significant", "null_mean", "null_p95", "unit")
+                  "significant", "null_mean", "null_p95", "unit", "balanced_std", "metric")
 
 
 def _nanmean(a) -> float:
@@ -35,7 +35,9 @@ def model_entry(analysis: str, classifier: str, test_accuracy, test_balanced, cv
     test_accuracy, test_balanced : ndarray, shape (n_shuffles,)
     cv_accuracy : ndarray, shape (n_shuffles, n_folds)
     null : ndarray, shape (n_permutations,)
-        Null distribution of the chosen metric's mean over shuffles.
+        Null distribution of the chosen metric's mean over shuffles (``null_mean`` and
+        ``null_p95`` describe it, so they compare with ``balanced_accuracy`` when
+        ``metric="balanced"`` and with ``test_accuracy`` otherwise).
     metric : {"accuracy", "balanced"}
     """
     test_accuracy = np.asarray(test_accuracy, dtype=np.float64)
@@ -49,6 +51,8 @@ def model_entry(analysis: str, classifier: str, test_accuracy, test_balanced, cv
         "test_accuracy": float(test_accuracy.mean()),
         "test_std": float(test_accuracy.std(ddof=1)) if test_accuracy.size > 1 else 0.0,
         "balanced_accuracy": float(test_balanced.mean()),
+        "balanced_std": float(test_balanced.std(ddof=1)) if test_balanced.size > 1 else 0.0,
+        "metric": metric,
         "cv_accuracy": _nanmean(cv),
         "cv_std": float(np.std(cv_per_shuffle, ddof=1)) if cv_per_shuffle.size > 1 else float("nan"),
         "p_value": float(permutation_pvalues(np.array(observed), null)),

@@ -232,7 +232,8 @@ def _session_sections(d: Path) -> tuple[dict, list[Section]]:
         if rows:
             sections.append(Section("Model ranking", [
                 ("figure", "model_ranking", model_ranking(rows),
-                 ("test accuracy ± SD over shuffles; grey: null mean to 95th percentile; "
+                 (f"{rows[0].get('metric') or 'test'} accuracy ± SD over shuffles (the "
+                  "ranking metric); grey: its null mean to 95th percentile; "
                  "* significant (BH q < alpha across models)")),
                 ("table", "models.csv", list(rows[0]), rows, False)]))
 

@@ -170,10 +170,11 @@ def check_session_figures(folder: Path, figs: dict) -> None:
     models = sorted(src["models"], key=lambda r: int(r["rank"]))
     fig = figs["model_ranking"]
     d = fig.gpudecode_data
-    acc = _floats(models, "test_accuracy")
+    assert {r["metric"] for r in models} == {"balanced"}     # decode's default metric
+    acc = _floats(models, "balanced_accuracy")
     np.testing.assert_allclose(_bars(fig, "width"), acc)
     np.testing.assert_allclose(d["heights"], acc)
-    np.testing.assert_allclose(d["errors"], _floats(models, "test_std"))
+    np.testing.assert_allclose(d["errors"], _floats(models, "balanced_std"))
     np.testing.assert_allclose(d["null_mean"], _floats(models, "null_mean"))
     np.testing.assert_allclose(d["null_p95"], _floats(models, "null_p95"))
     assert d["labels"] == [f"{r['analysis']} / {r['classifier']}"
