@@ -31,7 +31,7 @@ from .errors import ParameterError
 from .estimators import make_pipeline, parse_population_classifiers
 from .population import PopulationResults
 from .single_cell import _bytes_per_problem, plan_chunks, window_features
-from .splits import SplitPlan, score_predictions
+from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
 from .stats import permutation_pvalues
 from .trials import Epochs
 
@@ -144,28 +144,20 @@ def encode_votes(votes: np.ndarray, n_classes: int) -> np.ndarray:
     return onehot.reshape(votes.shape[0], -1).astype(np.float32)
 
 
-def _check(plan: SplitPlan, epochs: Epochs, metric: str, class_weight, window, step):
-    if metric not in ("accuracy", "balanced"):
-        raise ParameterError(f"unknown metric {metric!r}", field="--metric",
-                             fix="use accuracy or balanced")
-    if class_weight not in (None, "balanced"):
-        raise ParameterError(f"unknown class weight {class_weight!r}", field="--class-weight",
-                             fix="use 'balanced' or leave it out")
+def _check(plan: SplitPlan | None, epochs: Epochs, metric: str, class_weight, window,
+           step) -> SplitPlan:
+    check_scoring(metric, class_weight)
     for name, value in (("--window", window), ("--step", step)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ParameterError(f"{name} must be a whole number of frames >= 1, got {value!r}",
                                  field=name, fix=f"pass e.g. {name} 4" if name == "--window"
                                  else f"pass e.g. {name} 1")
-    if not hasattr(plan, "Y_"):
-        plan.fit(epochs.labels)
+    plan = fitted_plan(plan, epochs.labels)
     if plan.n_folds < 2:
         raise ParameterError(f"democracy needs inner CV folds for out-of-fold per-cell "
                              f"predictions, but the plan has {plan.n_folds}", field="--folds",
                              fix="pass --folds 5 (any k >= 2)")
-    if plan.Y_.shape[1] != epochs.n_trials:
-        raise ParameterError(f"the split plan was fit on {plan.Y_.shape[1]} trials, the epochs "
-                             f"have {epochs.n_trials}", field="plan",
-                             fix="fit the plan on these epochs' labels")
+    return plan
 
 
 def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", *,
@@ -217,7 +209,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         (n_stackers, n_shuffles, n_folds): the CV folds are spent on the out-of-fold votes,
         and an honest inner CV score of the stacker would need a third level of nesting.
     """
-    _check(plan, epochs, metric, class_weight, window, step)
+    plan = _check(plan, epochs, metric, class_weight, window, step)
     names = parse_population_classifiers(stackers)
     clf = get_classifier(base)
     backend = backend or Backend.from_device("auto")

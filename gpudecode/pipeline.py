@@ -19,6 +19,7 @@ import numpy as np
 
 from .backend import Backend
 from .errors import ParameterError
+from .splits import check_scoring
 
 __all__ = ["ANALYSES", "DecodeConfig", "DecodeOutcome", "decode_session", "decode_epochs"]
 
@@ -72,9 +73,7 @@ class DecodeConfig:
         self.population_classifiers = _names(self.population_classifiers)
         if self.summed_window is not None:
             self.summed_window = tuple(float(v) for v in self.summed_window)
-        if self.metric not in ("accuracy", "balanced"):
-            raise ParameterError(f"unknown metric {self.metric!r}", field="--metric",
-                                 fix="use accuracy or balanced")
+        check_scoring(self.metric, self.class_weight)
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -29,7 +29,7 @@ from .errors import ParameterError, ShapeError
 from .estimators import make_pipeline, parse_population_classifiers
 from .features import correlation_features, summed_features
 from .single_cell import run_batched
-from .splits import SplitPlan, score_predictions
+from .splits import SplitPlan, check_scoring, score_predictions
 from .stats import permutation_pvalues
 from .trials import Epochs
 
@@ -219,9 +219,7 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
     -------
     PopulationResults
     """
-    if metric not in ("accuracy", "balanced"):
-        raise ParameterError(f"unknown metric {metric!r}", field="--metric",
-                             fix="use accuracy or balanced")
+    check_scoring(metric, class_weight)
     if select_k is not None and (isinstance(select_k, bool) or int(select_k) < 1):
         raise ParameterError(f"--select-k must be a whole number >= 1, got {select_k!r}",
                              field="--select-k", fix="pass e.g. --select-k 50, or leave it out")

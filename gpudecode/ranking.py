@@ -62,18 +62,30 @@ def model_entry(analysis: str, classifier: str, test_accuracy, test_balanced, cv
     }
 
 
-def single_cell_entries(results, metric: str = "accuracy") -> list[dict]:
-    """The best single cell per classifier, tested against the best cell of each permutation."""
+def _best_unit_entries(analysis: str, results, metric: str, unit_name) -> list[dict]:
+    """Per classifier, the best unit (cell, window) by the metric's mean over shuffles, tested
+    against the best unit of each permuted label set (a max-statistic null).
+
+    ``results`` has test_accuracy / test_balanced (classifiers, units, shuffles), cv_accuracy
+    (classifiers, units, shuffles, folds) and null_accuracy / null_balanced (classifiers,
+    units, permutations); ``unit_name(index)`` labels the chosen unit.
+    """
+    observed = results.test_balanced if metric == "balanced" else results.test_accuracy
+    null_all = results.null_balanced if metric == "balanced" else results.null_accuracy
     rows = []
     for k, clf in enumerate(results.classifiers):
-        per_cell = (results.test_balanced if metric == "balanced" else results.test_accuracy)[k]
-        best = int(np.argmax(per_cell.mean(-1)))
-        null_all = results.null_balanced if metric == "balanced" else results.null_accuracy
+        best = int(np.argmax(observed[k].mean(-1)))
         null = null_all[k].max(axis=0) if null_all.shape[-1] else np.empty(0)
-        rows.append(model_entry("single-cell", clf, results.test_accuracy[k, best],
+        rows.append(model_entry(analysis, clf, results.test_accuracy[k, best],
                                 results.test_balanced[k, best], results.cv_accuracy[k, best],
-                                null, metric, unit=f"cell {best} ({results.cell_ids[best]})"))
+                                null, metric, unit=unit_name(best)))
     return rows
+
+
+def single_cell_entries(results, metric: str = "accuracy") -> list[dict]:
+    """The best single cell per classifier, tested against the best cell of each permutation."""
+    return _best_unit_entries("single-cell", results, metric,
+                              lambda c: f"cell {c} ({results.cell_ids[c]})")
 
 
 def population_entries(results, metric: str = "accuracy") -> list[dict]:
@@ -86,16 +98,8 @@ def population_entries(results, metric: str = "accuracy") -> list[dict]:
 
 def timecourse_entries(results, metric: str = "accuracy") -> list[dict]:
     """The best time window per classifier, tested against the best window of each permutation."""
-    rows = []
-    for k, clf in enumerate(results.classifiers):
-        per_window = (results.test_balanced if metric == "balanced" else results.test_accuracy)[k]
-        best = int(np.argmax(per_window.mean(-1)))
-        null_all = results.null_balanced if metric == "balanced" else results.null_accuracy
-        null = null_all[k].max(axis=0) if null_all.shape[-1] else np.empty(0)
-        rows.append(model_entry("time-resolved", clf, results.test_accuracy[k, best],
-                                results.test_balanced[k, best], results.cv_accuracy[k, best],
-                                null, metric, unit=f"window at {results.times[best]:+.3f} s"))
-    return rows
+    return _best_unit_entries("time-resolved", results, metric,
+                              lambda w: f"window at {results.times[w]:+.3f} s")
 
 
 def rank_models(entries: list[dict], alpha: float = 0.05) -> list[dict]:

@@ -10,14 +10,12 @@ import numpy as np
 
 from .backend import Backend
 from .classifiers import BatchedClassifier, parse_classifiers
-from .errors import ParameterError
-from .splits import SplitPlan, score_predictions
+from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
 from .stats import fdr_bh, permutation_pvalues
 from .trials import Epochs
 
 __all__ = ["SingleCellResults", "decode_cells", "run_batched", "window_features", "plan_chunks"]
 
-METRICS = ("accuracy", "balanced")
 
 
 def window_features(epochs: Epochs, window: int, step: int, backend: Backend) -> np.ndarray:
@@ -273,21 +271,10 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
     -------
     SingleCellResults
     """
-    if class_weight not in (None, "balanced"):
-        raise ParameterError(f"unknown class weight {class_weight!r}", field="--class-weight",
-                             fix="use 'balanced' or leave it out")
-    if metric not in METRICS:
-        raise ParameterError(f"unknown metric {metric!r}", field="--metric",
-                             fix=f"use one of: {', '.join(METRICS)}")
+    check_scoring(metric, class_weight)
     clfs: list[BatchedClassifier] = parse_classifiers(classifiers)
     backend = backend or Backend.from_device("auto")
-    plan = plan if plan is not None else SplitPlan()
-    if not hasattr(plan, "Y_"):
-        plan.fit(epochs.labels)
-    if plan.Y_.shape[1] != epochs.n_trials:
-        raise ParameterError(f"the split plan was fit on {plan.Y_.shape[1]} trials, the epochs "
-                             f"have {epochs.n_trials}", field="plan",
-                             fix="fit the plan on these epochs' labels")
+    plan = fitted_plan(plan, epochs.labels)
     t0 = time.perf_counter()
     X = window_features(epochs, window, step, backend)
     n_cells, _, n_feat = X.shape

@@ -10,7 +10,9 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from .errors import ParameterError, TooFewTrialsError
 
-__all__ = ["SplitPlan", "score_predictions"]
+__all__ = ["METRICS", "SplitPlan", "check_scoring", "fitted_plan", "score_predictions"]
+
+METRICS = ("accuracy", "balanced")
 
 
 def _pad(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -180,3 +182,30 @@ def score_predictions(pred: np.ndarray, Y: np.ndarray, test_idx: np.ndarray,
         recall_sum += np.where(present, (hit & is_c).sum(-1) / np.maximum(n_c, 1), 0.0)
         n_present += present
     return acc, recall_sum / np.maximum(n_present, 1)
+
+
+def check_scoring(metric: str, class_weight: str | None = None) -> None:
+    """ParameterError unless ``metric`` is in :data:`METRICS` and ``class_weight`` is
+    None or ``"balanced"``."""
+    if class_weight not in (None, "balanced"):
+        raise ParameterError(f"unknown class weight {class_weight!r}", field="--class-weight",
+                             fix="use 'balanced' or leave it out")
+    if metric not in METRICS:
+        raise ParameterError(f"unknown metric {metric!r}", field="--metric",
+                             fix=f"use one of: {', '.join(METRICS)}")
+
+
+def fitted_plan(plan: SplitPlan | None, labels) -> SplitPlan:
+    """``plan`` fitted on ``labels`` (``SplitPlan()`` when None; fit here when not yet fit).
+
+    Raises ParameterError when the plan was fit on a different number of trials.
+    """
+    plan = plan if plan is not None else SplitPlan()
+    if not hasattr(plan, "Y_"):
+        plan.fit(labels)
+    n_trials = len(labels)
+    if plan.Y_.shape[1] != n_trials:
+        raise ParameterError(f"the split plan was fit on {plan.Y_.shape[1]} trials, the epochs "
+                             f"have {n_trials}", field="plan",
+                             fix="fit the plan on these epochs' labels")
+    return plan

@@ -20,8 +20,8 @@ from .classifiers import BATCHED_CLASSIFIERS, BatchedClassifier
 from .errors import ParameterError
 from .estimators import POPULATION_CLASSIFIERS, make_pipeline
 from .features import timecourse_features
-from .single_cell import METRICS, run_batched
-from .splits import SplitPlan
+from .single_cell import run_batched
+from .splits import SplitPlan, check_scoring, fitted_plan
 from .stats import fdr_bh, permutation_pvalues
 from .trials import Epochs
 
@@ -234,12 +234,7 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
     if window_unit not in WINDOW_UNITS:
         raise ParameterError(f"unknown window unit {window_unit!r}", field="--window-unit",
                              fix="use 'frames' or 's'")
-    if class_weight not in (None, "balanced"):
-        raise ParameterError(f"unknown class weight {class_weight!r}", field="--class-weight",
-                             fix="use 'balanced' or leave it out")
-    if metric not in METRICS:
-        raise ParameterError(f"unknown metric {metric!r}", field="--metric",
-                             fix=f"use one of: {', '.join(METRICS)}")
+    check_scoring(metric, class_weight)
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha must lie in (0, 1), got {alpha!r}", field="--alpha",
                              fix="pass e.g. --alpha 0.05")
@@ -253,13 +248,7 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
             f"the epoch ({epochs.n_frames} frames, {dur:.3g} s)", field="--window",
             fix="use a shorter --window or a longer trial window (--pre/--post)")
     backend = backend or Backend.from_device("auto")
-    plan = plan if plan is not None else SplitPlan()
-    if not hasattr(plan, "Y_"):
-        plan.fit(epochs.labels)
-    if plan.Y_.shape[1] != epochs.n_trials:
-        raise ParameterError(f"the split plan was fit on {plan.Y_.shape[1]} trials, the epochs "
-                             f"have {epochs.n_trials}", field="plan",
-                             fix="fit the plan on these epochs' labels")
+    plan = fitted_plan(plan, epochs.labels)
     extra = params or {}
     t0 = time.perf_counter()
     X, times = timecourse_features(epochs, width, stride, backend)
