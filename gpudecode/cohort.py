@@ -143,16 +143,17 @@ class CohortRun:
 
 
 def _client(scheduler: str, n_workers: int | None):
-    """A Dask client for ``scheduler`` (``local``, ``cuda``, or ``tcp://host:port``)."""
+    """A Dask client for ``scheduler`` (``local``, ``cuda``, or ``tcp://host:port``), its
+    cluster (None for an address) and ``dask.distributed.as_completed``."""
     try:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client, LocalCluster, as_completed
     except Exception as exc:
         raise ParameterError(f"Dask is not usable here ({exc})", field="--scheduler",
-                             fix="pip install 'gpudecode[dask]', or pass --scheduler synchronous"
+                             fix='pip install "gpudecode[dask]", or pass --scheduler synchronous'
                              ) from None
     if scheduler.startswith("tcp://"):
         try:
-            return Client(scheduler, timeout="10s"), None
+            return Client(scheduler, timeout="10s"), None, as_completed
         except Exception as exc:
             raise ParameterError(f"cannot reach the Dask scheduler at {scheduler} ({exc})",
                                  field="--scheduler",
@@ -165,11 +166,11 @@ def _client(scheduler: str, n_workers: int | None):
                                  fix="pip install 'gpudecode[gpu,dask]' on a GPU node, or "
                                      "use --scheduler local") from None
         cluster = LocalCUDACluster()
-        return Client(cluster), cluster
+        return Client(cluster), cluster, as_completed
     n = n_workers or max(1, os.cpu_count() or 1)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                            dashboard_address=None)
-    return Client(cluster), cluster
+    return Client(cluster), cluster, as_completed
 
 
 def _check_scheduler(scheduler: str) -> str:
@@ -243,8 +244,7 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
             except (GpudecodeError, OSError, ValueError, RuntimeError) as exc:
                 record(job, exc=exc)
     else:
-        from dask.distributed import as_completed
-        client, cluster = _client(scheduler, n_workers)
+        client, cluster, as_completed = _client(scheduler, n_workers)
         try:
             futures = {client.submit(session_task, e, name, spec, config, str(out),
                                      key=f"gpudecode-{e.animal}-{e.session}-{name}-"
