@@ -10,7 +10,41 @@ import numpy as np
 
 from .errors import EventsError, FrameTimesError, NonFiniteError, ShapeError
 
-__all__ = ["Events", "Session", "interpolate_nonfinite"]
+__all__ = ["Events", "Session", "interpolate_nonfinite", "clock_spans", "MAX_FRAME_INTERVAL_S"]
+
+# Median frame interval above which frame times are taken for a unit mistake (ms read as s):
+# calcium imaging runs at 0.5-100+ Hz, never slower than 0.2 Hz.
+MAX_FRAME_INTERVAL_S = 5.0
+# Event span / imaging span ratios that suggest event times in ms against frames in s.
+_MS_RATIO = (200.0, 5000.0)
+
+
+def clock_spans(frame_times, event_times) -> str:
+    """Both clocks' spans as text for error messages, with a hint when events look like ms.
+
+    Parameters
+    ----------
+    frame_times : array-like, shape (n_frames,)
+        Seconds.
+    event_times : array-like, shape (n_events,)
+        Seconds (as read).
+
+    Returns
+    -------
+    str
+        e.g. ``"imaging 0.000 .. 1,899.967 s, events 312.004 .. 2,290.512 s"``.
+    """
+    ft = np.asarray(frame_times, dtype=np.float64)
+    et = np.asarray(event_times, dtype=np.float64)
+    text = f"imaging {ft[0]:,.3f} .. {ft[-1]:,.3f} s"
+    if et.size:
+        text += f", events {et.min():,.3f} .. {et.max():,.3f} s"
+        img_span = float(ft[-1] - ft[0])
+        ev_span = float(et.max() - et.min())
+        if img_span > 0 and _MS_RATIO[0] <= ev_span / img_span <= _MS_RATIO[1]:
+            text += (f"; the events span {ev_span / img_span:,.0f}x the recording: event times "
+                     "look like milliseconds (divide them by 1000)")
+    return text
 
 
 def _as_attr_column(values, n: int, name: str) -> np.ndarray:

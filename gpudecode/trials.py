@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import (AnchorError, EventsError, NoTrialsError, ParameterError, ShapeError,
                      TooFewTrialsError)
-from .session import Session
+from .session import Session, clock_spans
 
 __all__ = ["TrialSpec", "Epochs", "make_epochs", "DroppedTrialsWarning",
            "REASON_OUTSIDE", "REASON_GAP", "REASON_NO_LABEL_EVENT"]
@@ -39,6 +39,8 @@ GAP_FACTOR = 2.0
 # Slack for comparing event-time differences with window bounds (float rounding).
 TIME_TOL = 1e-9
 MAX_LISTED_NAMES = 20
+# More than this fraction of anchors outside the recording means the clocks do not match.
+MAX_OUTSIDE_FRACTION = 0.5
 
 
 class DroppedTrialsWarning(UserWarning):
@@ -83,8 +85,10 @@ class TrialSpec:
         Names of the events that anchor a trial (one trial per event), e.g.
         ``("Correct", "Incorrect")``. A single string is accepted.
     pre, post : float
-        Window ``[-pre, +post]`` seconds around each anchor. ``pre + post`` must be
-        positive (one of them may be negative, e.g. a window that starts after the anchor).
+        Window ``[-pre, +post]`` seconds around each anchor: ``pre`` seconds before and
+        ``post`` seconds after, both ``>= 0`` and ``pre + post > 0``. (A negative ``--pre``
+        was almost always meant as "1 s before"; to analyse part of the window use the
+        analyses' own windows, e.g. ``--summed-window``.)
     label : {"anchor", "events", "attr"}
         How each trial is labelled:
 
@@ -133,6 +137,14 @@ class TrialSpec:
                 f"the window [-pre, +post] = [{-pre:g}, {post:g}] s is empty (pre + post = "
                 f"{pre + post:g} s)", field="pre",
                 fix="make pre + post positive, e.g. --pre 1 --post 1")
+        for name, value in (("pre", pre), ("post", post)):
+            if value < 0:
+                raise ParameterError(
+                    f"{name} is {value:g} s; it counts seconds {'before' if name == 'pre' else 'after'} "
+                    f"the anchor and must be >= 0 (the window is [-pre, +post] = "
+                    f"[{-pre:g}, {post:g}] s)", field=name,
+                    fix=f"give a positive number: --{name} {abs(value):g} means {abs(value):g} s "
+                        f"{'before' if name == 'pre' else 'after'} the anchor")
         set_(self, "pre", pre)
         set_(self, "post", post)
 
@@ -368,6 +380,31 @@ def _reasons_text(dropped: dict[str, int]) -> str:
     return "; ".join(f"{n} {reason}" for reason, n in dropped.items())
 
 
+def _check_clocks(session: Session, spec: TrialSpec, anchor_times: np.ndarray, path) -> None:
+    """More than :data:`MAX_OUTSIDE_FRACTION` of the anchors outside the recording is an error.
+
+    An anchor counts as outside when its own time lies before the first or after the last
+    frame. A few such trials (a log that starts before the camera) are dropped with a
+    warning, as are anchors inside the recording whose window runs over its edge. When
+    most anchors are outside, the behaviour and imaging clocks are not the same clock (a
+    time column starting at 0 against a rig's own timestamps), and the few trials kept
+    would be cut at the wrong frames.
+    """
+    ft = session.frame_times
+    n_anchors = anchor_times.size
+    n_outside = int(((anchor_times < ft[0]) | (anchor_times > ft[-1])).sum())
+    if n_outside == 0 or n_outside <= MAX_OUTSIDE_FRACTION * n_anchors:
+        return
+    names = ", ".join(repr(a) for a in spec.anchors)
+    raise EventsError(
+        f"{n_outside} of {n_anchors} anchor events ({names}; {100 * n_outside / n_anchors:.0f}%) "
+        f"lie outside the recording ({clock_spans(ft, session.events.times)}): the behaviour "
+        "and imaging clocks do not match", path=path, field="time",
+        fix="shift the events onto the imaging clock with --event-offset S, or align them "
+            "with --sync-event NAME --sync-pulses FILE; if the imaging covers only part of "
+            "the behaviour log, cut the log to the imaged part")
+
+
 def make_epochs(session: Session, spec: TrialSpec) -> Epochs:
     """Cut ``session`` into trials x cells x frames around the anchors of ``spec``.
 
@@ -386,7 +423,10 @@ def make_epochs(session: Session, spec: TrialSpec) -> Epochs:
     Raises
     ------
     EventsError
-        The session has no events.
+        The session has no events, or more than half of the anchor events
+        (:data:`MAX_OUTSIDE_FRACTION`) lie outside the recording (before its first or after
+        its last frame): the event times are not on the imaging clock (the message gives both clocks' spans and
+        suggests ``--event-offset`` / ``--sync-event`` + ``--sync-pulses``).
     AnchorError
         An anchor or label event name, or the label attribute column, does not exist.
     ParameterError
@@ -443,6 +483,7 @@ def make_epochs(session: Session, spec: TrialSpec) -> Epochs:
     reason = np.full(anchor_idx.size, None, dtype=object)
 
     outside = (start < frame_times[0] - dt / 2) | (first + n > n_total)
+    _check_clocks(session, spec, t, path)
     reason[outside] = REASON_OUTSIDE
     inside = np.flatnonzero(~outside)
     if inside.size:

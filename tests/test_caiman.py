@@ -210,7 +210,7 @@ def test_bad_frame_rate_is_ignored_with_warning(tmp_path, arrays):
     assert data.frame_rate is None
     with pytest.warns(UserWarning), pytest.raises(ParameterError) as err:
         load_session(path)
-    assert "frame_rate" in str(err.value) and "cnm.hdf5" in str(err.value)
+    assert "[--frame-rate]" in str(err.value) and "cnm.hdf5" in str(err.value)
 
 
 def test_not_hdf5(tmp_path):

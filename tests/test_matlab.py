@@ -132,7 +132,7 @@ def test_plain_without_rate_needs_user_rate(tmp_path, arrays):
     assert read_matlab(path).frame_rate is None
     with pytest.raises(ParameterError) as err:
         load_session(path)
-    assert "frame_rate" in str(err.value) and "plain.mat" in str(err.value)
+    assert "[--frame-rate]" in str(err.value) and "plain.mat" in str(err.value)
     sess = load_session(path, frame_rate=5.0)
     np.testing.assert_allclose(sess.frame_times, np.arange(T) / 5.0)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import EventsError, FormatError, ParameterError
 from ..session import Events
-from ._base import require_path
+from ._base import clip, require_path
 from .events_csv import guess_delimiter, is_comment, iter_rows, read_text
 
 __all__ = ["ClockFit", "fit_clock", "align_events", "read_sync_pulses"]
@@ -201,7 +201,7 @@ def _one_column(p, rows) -> np.ndarray:
                               fix="keep only the pulse-time column")
         v = _float(cells[0])
         if v is None or not np.isfinite(v):
-            raise FormatError(f"line {line}: {cells[0]!r} is not a time in seconds", path=p,
+            raise FormatError(f"line {line}: {clip(cells[0])} is not a time in seconds", path=p,
                               field="sync_pulses", fix="fix or remove that line")
         out.append(v)
     return np.asarray(out, dtype=np.float64)
@@ -220,12 +220,12 @@ def _gpio_rising_edges(p, rows, head, channel) -> np.ndarray:
                               fix="check the GPIO export is complete")
         t, v = _float(cells[t_col]), _float(cells[v_col])
         if t is None or not np.isfinite(t):
-            raise FormatError(f"line {line}: time {cells[t_col]!r} is not a number", path=p,
+            raise FormatError(f"line {line}: time {clip(cells[t_col])} is not a number", path=p,
                               field="Time (s)", fix="fix or remove that line")
         if v is None:
             if cells[v_col] == "":
                 continue
-            raise FormatError(f"line {line}: value {cells[v_col]!r} is not a number", path=p,
+            raise FormatError(f"line {line}: value {clip(cells[v_col])} is not a number", path=p,
                               field="Value", fix="fix or remove that line")
         ts, vs = by_channel.setdefault(cells[c_col], ([], []))
         ts.append(t)

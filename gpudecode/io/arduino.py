@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..session import Events
-from ._base import require_path
+from ._base import clip, require_path
 from .events_csv import read_text
 
 __all__ = ["read_arduino_log"]
@@ -54,7 +54,7 @@ def read_arduino_log(path: str | os.PathLike) -> Events:
         while len(parts) > 2 and parts[-1] == "":
             parts.pop()
         if len(parts) < 2:
-            raise FormatError(f"line {line_no}: expected 'timestamp_ms<TAB>NAME', got {text!r}",
+            raise FormatError(f"line {line_no}: expected 'timestamp_ms<TAB>NAME', got {clip(text)}",
                               path=p, field="timestamp_ms",
                               fix="separate the time (ms) and the event name with a tab")
         try:
@@ -62,7 +62,7 @@ def read_arduino_log(path: str | os.PathLike) -> Events:
         except ValueError:
             ms = math.nan
         if not math.isfinite(ms):
-            raise FormatError(f"line {line_no}: timestamp {parts[0]!r} is not a number of "
+            raise FormatError(f"line {line_no}: timestamp {clip(parts[0])} is not a number of "
                               "milliseconds", path=p, field="timestamp_ms",
                               fix="start every line with the time in ms, or comment it out with #")
         if parts[1] == "":

@@ -42,8 +42,11 @@ def read_caiman(path: str | os.PathLike, signal: str = "C",
     TraceData
         ``traces`` (n_cells, n_frames) float32; ``cell_ids`` are the original component
         indices as strings; ``frame_rate`` from ``params/data/fr`` (None when absent);
-        ``meta`` holds ``signal``, ``n_components``, ``n_rejected`` (rejected by CaImAn)
-        and ``kept_rejected``.
+        ``meta`` holds ``signal``, ``n_components``, ``n_rejected`` (rejected by CaImAn),
+        ``kept_rejected`` and ``orientation`` (``"cells x frames"`` as CaImAn writes, or
+        ``"frames x cells"`` when the file holds the matrix the other way round, recognised
+        by ``estimates/A``'s component count, ``estimates/f``'s frame count or, failing
+        those, the long axis being frames; a warning says so).
 
     Raises
     ------
@@ -74,6 +77,8 @@ def read_caiman(path: str | os.PathLike, signal: str = "C",
             traces = traces + residual
         else:
             traces = _read_matrix(est, signal, p)
+        field = "estimates/C" if signal == "C+YrA" else f"estimates/{signal}"
+        traces, orientation, reason = _orient(traces, est, field, p)
         n_comp = traces.shape[0]
         try:
             accepted = _read_accepted(est, n_comp, p)
@@ -95,12 +100,64 @@ def read_caiman(path: str | os.PathLike, signal: str = "C",
         frame_rate=rate,
         cell_ids=[str(int(i)) for i in keep],
         meta={"signal": signal, "n_components": n_comp, "n_rejected": int(n_rejected),
-              "kept_rejected": bool(keep_rejected)},
+              "kept_rejected": bool(keep_rejected), "orientation": orientation,
+              "orientation_reason": reason},
     )
 
 
 def _list_keys(group: h5py.Group) -> str:
     return ", ".join(sorted(group.keys())) or "nothing"
+
+
+def _n_components(est: h5py.Group) -> int | None:
+    """Number of components from the spatial footprints ``estimates/A`` (pixels x cells)."""
+    a = est.get("A")
+    shape = None
+    if isinstance(a, h5py.Group) and isinstance(a.get("shape"), h5py.Dataset):
+        raw = np.asarray(a["shape"][()]).reshape(-1)
+        if raw.size == 2 and raw.dtype.kind in "iuf":
+            shape = raw
+    elif isinstance(a, h5py.Dataset) and a.ndim == 2 and a.dtype.kind in "fiu":
+        shape = a.shape
+    return None if shape is None else int(shape[1])
+
+
+def _n_frames(est: h5py.Group) -> int | None:
+    """Number of frames from the background traces ``estimates/f`` (n_background x frames)."""
+    f = est.get("f")
+    if isinstance(f, h5py.Dataset) and f.ndim == 2 and f.dtype.kind in "fiu":
+        return int(f.shape[1])
+    return None
+
+
+def _orient(traces: np.ndarray, est: h5py.Group, field: str, path):
+    """Cells x frames, whichever way round the file stores the matrix.
+
+    CaImAn writes (cells, frames); a frames x cells matrix (from a hand-made or converted
+    file) is recognised by the component count of ``estimates/A``, the frame count of
+    ``estimates/f``, and otherwise by the long axis (every recording has more frames than
+    cells). A transposed read is announced with a warning.
+    """
+    n_rows, n_cols = traces.shape
+    n_cells, n_frames = _n_components(est), _n_frames(est)
+    evidence = []
+    if n_cells is not None and n_rows != n_cols:
+        if n_rows == n_cells:
+            return traces, "cells x frames", f"estimates/A has {n_cells} components"
+        if n_cols == n_cells:
+            evidence.append(f"estimates/A has {n_cells} components")
+    if n_frames is not None and n_rows != n_cols and not evidence:
+        if n_cols == n_frames:
+            return traces, "cells x frames", f"estimates/f has {n_frames} frames"
+        if n_rows == n_frames:
+            evidence.append(f"estimates/f has {n_frames} frames")
+    if not evidence:
+        if n_rows <= n_cols:
+            return traces, "cells x frames", "the frame axis is the long one"
+        evidence.append("the frame axis is the long one")
+    warnings.warn(f"{path}: [{field}] is stored frames x cells ({n_rows:,} x {n_cols:,}; "
+                  f"{evidence[0]}): read as {n_cols:,} cells x {n_rows:,} frames", stacklevel=4)
+    return np.ascontiguousarray(traces.T), "frames x cells", evidence[0]
 
 
 def _is_none(ds) -> bool:

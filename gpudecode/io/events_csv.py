@@ -18,7 +18,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import FormatError, ParameterError
 from ..session import Events
-from ._base import require_path
+from ._base import clip, require_path, shorten
 
 __all__ = ["read_events_csv", "write_events_csv"]
 
@@ -48,8 +48,13 @@ def read_text(path: Path) -> str:
 
 
 def guess_delimiter(line: str) -> str:
-    """Tab when a header line has tabs and no commas, else comma."""
-    return "\t" if ("\t" in line and "," not in line) else ","
+    """Tab when a header line has tabs and no commas, ``;`` when it has semicolons and
+    neither (European spreadsheet exports), else comma."""
+    if "\t" in line and "," not in line:
+        return "\t"
+    if ";" in line and "," not in line:
+        return ";"
+    return ","
 
 
 def iter_rows(text: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
@@ -97,14 +102,20 @@ def format_attr(value) -> str:
     return "" if value is None else str(value)
 
 
-def parse_time(cell: str, *, path, line: int, field: str) -> float:
-    """A finite float from ``cell`` or a FormatError naming the line and the column."""
+def parse_time(cell: str, *, path, line: int, field: str, decimal_comma: bool = False) -> float:
+    """A finite float from ``cell`` or a FormatError naming the line and the column.
+
+    ``decimal_comma``: read ``1,5`` as 1.5 (files separated by ``;``).
+    """
+    text = cell.strip().strip('"')
+    if decimal_comma:
+        text = text.replace(",", ".")
     try:
-        value = float(cell.strip().strip('"'))
+        value = float(text)
     except ValueError:
         value = None
     if value is None or not math.isfinite(value):
-        what = "is empty" if cell == "" else f"{cell!r} is not a finite number"
+        what = "is empty" if cell == "" else f"{clip(cell)} is not a finite number"
         raise FormatError(f"line {line}: the time value {what}", path=path, field=field,
                           fix="give every event a time in seconds (a plain number)")
     return value
@@ -123,8 +134,9 @@ def read_events_csv(path: str | os.PathLike) -> Events:
 
     The header names a ``time`` column (seconds; ``Time (s)`` and ``time_s`` are accepted)
     and an ``event`` column, in any case and order. Every other column becomes an event
-    attribute (numbers become float64, anything else str). Comma or tab separated; spaces
-    after separators, blank lines and lines starting with ``#`` are ignored.
+    attribute (numbers become float64, anything else str). Comma, tab or ``;`` separated
+    (with ``;``, times may use a decimal comma); spaces after separators, blank lines and
+    lines starting with ``#`` are ignored. UTF-8, UTF-16 (with BOM) or Windows-1252 text.
 
     Parameters
     ----------
@@ -146,8 +158,9 @@ def read_events_csv(path: str | os.PathLike) -> Events:
     text = read_text(p)
     first = next((ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")),
                  "")
+    delimiter = guess_delimiter(first)
     try:
-        rows = iter_rows(text, guess_delimiter(first))
+        rows = iter_rows(text, delimiter)
         header_line, header = _header(rows, p)
         header = trim_trailing(header, 1)
         lower = [h.lower() for h in header]
@@ -155,7 +168,8 @@ def read_events_csv(path: str | os.PathLike) -> Events:
         e_col = next((lower.index(n) for n in EVENT_NAMES if n in lower), None)
         for col, name in ((t_col, "time"), (e_col, "event")):
             if col is None:
-                raise FormatError(f"the header has no '{name}' column (columns: {header})",
+                raise FormatError(f"the header has no '{name}' column (columns: "
+                                  f"{clip(', '.join(header))})",
                                   path=p, field=name,
                                   fix="name the columns 'time' (seconds) and 'event'")
         attr_cols = [j for j in range(len(header)) if j not in (t_col, e_col)]
@@ -166,8 +180,9 @@ def read_events_csv(path: str | os.PathLike) -> Events:
         seen = set()
         for j in attr_cols:
             if header[j] in seen:
-                raise FormatError(f"column name {header[j]!r} appears twice in the header",
-                                  path=p, field=header[j], fix="give every column its own name")
+                raise FormatError(f"column name {clip(header[j], 40)} appears twice in the "
+                                  "header", path=p, field=shorten(header[j], 40),
+                                  fix="give every column its own name")
             seen.add(header[j])
         n = len(header)
         times, names = [], []
@@ -181,7 +196,8 @@ def read_events_csv(path: str | os.PathLike) -> Events:
                                   "columns", path=p, field="row",
                                   fix="remove the extra values or name their column")
             cells = cells + [""] * (n - len(cells))
-            times.append(parse_time(cells[t_col], path=p, line=line, field=header[t_col]))
+            times.append(parse_time(cells[t_col], path=p, line=line, field=header[t_col],
+                                    decimal_comma=delimiter == ";"))
             if cells[e_col] == "":
                 raise FormatError(f"line {line}: the event name is empty", path=p,
                                   field=header[e_col], fix="give every row an event name")

@@ -12,6 +12,7 @@ Both the plain layout and the Inscopix export are read (see FORMATS.md)::
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import warnings
@@ -21,7 +22,8 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..errors import FormatError, ParameterError, ShapeError
-from ._base import TraceData, require_path
+from ._base import TraceData, clip, require_path, shorten
+from .text_matrix import looks_like_text_matrix
 
 __all__ = ["read_traces_csv", "write_traces_csv", "CELL_STATUSES"]
 
@@ -65,16 +67,22 @@ def _read_header(fh, p: Path):
     if line is None:
         raise FormatError("the file is empty", path=p, field="header",
                           fix="export the traces with a header row 'Time (s), C0, C1, ...'")
-    delim = "\t" if ("\t" in line and "," not in line) else ","
+    delim = _delimiter(line)
     header = _split(line, delim)
     first = _norm(header[0])
     if first not in _TIME_HEADERS:
+        if looks_like_text_matrix(line):
+            raise FormatError(f"line {line_no} holds numbers, not a header: this looks like a "
+                              "headerless matrix (one row per cell, no time column)", path=p,
+                              field="header",
+                              fix="read it with --format text and --frame-rate HZ (or "
+                                  "--frame-times FILE), or add a header row 'time, C0, C1, ...'")
         if _is_number(header[0]):
             raise FormatError(f"line {line_no} holds numbers, not a header: the first row must "
                               "name the columns", path=p, field="header",
                               fix="add a header row 'time, C0, C1, ...' (time in seconds)")
-        raise FormatError(f"the first column is {header[0]!r}; it must be the frame time in "
-                          "seconds", path=p, field=header[0],
+        raise FormatError(f"the first column is {clip(header[0])}; it must be the frame time in "
+                          "seconds", path=p, field=shorten(header[0], 40),
                           fix="put a 'time' column (seconds) first, then one column per cell")
     names = header[1:]
     while names and names[-1] == "":
@@ -117,14 +125,26 @@ def _parse_statuses(cells, names, p, line_no) -> list[str]:
     for name, v in zip(names, values):
         s = v.lower()
         if s not in CELL_STATUSES:
-            raise FormatError(f"line {line_no}: cell {name!r} has status {v!r}", path=p,
+            raise FormatError(f"line {line_no}: cell {clip(name, 40)} has status {clip(v)}", path=p,
                               field="Cell Status", fix="use accepted, rejected or undecided")
         out.append(s)
     return out
 
 
+def _delimiter(line: str) -> str:
+    """Comma, tab (a header with tabs and no commas) or semicolon (``;`` and neither)."""
+    if "\t" in line and "," not in line:
+        return "\t"
+    if ";" in line and "," not in line:
+        return ";"
+    return ","
+
+
 def _parse_slow(p: Path, skip: int, delim: str, columns: list[str]):
-    """Parse the data rows cell by cell: empty/'nan' -> NaN, exact errors with line numbers."""
+    """Parse the data rows cell by cell: empty/'nan' -> NaN, exact errors with line numbers.
+
+    With ``;`` separators a comma can only be a decimal mark (``0,5``) and reads as one.
+    """
     n = len(columns)
     rows = []
     with open(p, "r", encoding="utf-8-sig", errors="replace", newline="") as fh:
@@ -136,6 +156,8 @@ def _parse_slow(p: Path, skip: int, delim: str, columns: list[str]):
             text = raw.rstrip("\r\n")
             if not text.strip() or text.lstrip().startswith("#"):
                 continue
+            if delim == ";":
+                text = text.replace(",", ".")
             cells = [c.strip().strip('"').strip() for c in text.split(delim)]
             while len(cells) > n and cells[-1] == "":
                 cells.pop()
@@ -157,8 +179,8 @@ def _parse_slow(p: Path, skip: int, delim: str, columns: list[str]):
                     row.append(float(c))
                 except ValueError:
                     raise FormatError(
-                        f"line {line_no}, column {j + 1} ({columns[j]!r}): {c!r} is not a number",
-                        path=p, field=columns[j],
+                        f"line {line_no}, column {j + 1} ({clip(columns[j], 40)}): {clip(c)} is "
+                        "not a number", path=p, field=shorten(columns[j], 40),
                         fix="fix that value (leave it empty or write nan for a missing value)"
                     ) from None
             rows.append(row)
@@ -172,7 +194,8 @@ def read_traces_csv(path: str | os.PathLike, keep_rejected: bool = False) -> Tra
     ``Time (s)``, ``Time(s)``, ``time_s``, ``Time(s)/Cell Name`` or blank (Inscopix). The
     other header cells are the cell names. An optional second header row starting with
     ``Time(s)/Cell Status`` gives each cell's status. Separators are ``,`` (spaces after
-    them are fine) or tabs. Empty values and ``nan`` read as NaN (the Session later
+    them are fine), tabs, or ``;`` (a header with semicolons and no commas: European
+    spreadsheet exports; commas in the values are then decimal marks, ``0,5`` = 0.5). Empty values and ``nan`` read as NaN (the Session later
     reports or interpolates them).
 
     Cell statuses: ``rejected`` cells are dropped unless ``keep_rejected``; ``accepted``
@@ -207,9 +230,10 @@ def read_traces_csv(path: str | os.PathLike, keep_rejected: bool = False) -> Tra
         columns = ["time", *names]
         data = None
         try:
+            body = fh if delim != ";" else io.StringIO(fh.read().replace(",", "."))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                data = np.loadtxt(fh, delimiter=delim, dtype=np.float64, ndmin=2, comments="#")
+                data = np.loadtxt(body, delimiter=delim, dtype=np.float64, ndmin=2, comments="#")
         except ValueError:
             data = None
     if (data is None or data.shape[1] != len(columns) or data.shape[0] == 0
