@@ -28,7 +28,7 @@ from .trials import Epochs
 __all__ = ["TIMECOURSE_COLUMNS", "WINDOW_UNITS", "TimecourseResults", "decode_timecourse"]
 
 TIMECOURSE_COLUMNS = ("time", "classifier", "accuracy", "balanced_accuracy", "p_value",
-                      "q_value", "significant", "null_mean", "null_p95")
+                      "q_value", "significant", "null_mean", "null_p95", "metric")
 WINDOW_UNITS = ("frames", "s")
 
 
@@ -53,8 +53,8 @@ class TimecourseResults:
     significant : ndarray of bool, shape (n_classifiers, n_windows)
         ``q < alpha``.
     generalization : dict of str -> ndarray, shape (n_windows, n_windows), or None
-        Mean test accuracy over shuffles, trained at the row's window and tested at the
-        column's window (observed labels only).
+        Mean test score over shuffles of the tested metric (``params["metric"]``), trained at
+        the row's window and tested at the column's window (observed labels only).
     params, timing : dict
     """
 
@@ -76,13 +76,16 @@ class TimecourseResults:
     def rows(self) -> list[dict]:
         """One row per window x classifier, the ``timecourse.csv`` contract.
 
-        ``null_mean`` and ``null_p95`` describe the permutation null of the ``accuracy``
-        column beside them (NaN without permutations).
+        ``null_mean`` and ``null_p95`` describe the permutation null of the tested statistic,
+        the one ``metric`` names: ``balanced_accuracy`` for "balanced", ``accuracy`` for
+        "accuracy" (NaN without permutations).
         """
+        metric = self.metric
+        nulls = self.null_balanced if metric == "balanced" else self.null_accuracy
         rows = []
         for k, clf in enumerate(self.classifiers):
             for w, t in enumerate(self.times):
-                null = self.null_accuracy[k, w]
+                null = nulls[k, w]
                 rows.append({
                     "time": float(t), "classifier": clf,
                     "accuracy": float(self.test_accuracy[k, w].mean()),
@@ -92,8 +95,14 @@ class TimecourseResults:
                     "significant": bool(self.significant[k, w]),
                     "null_mean": float(null.mean()) if null.size else float("nan"),
                     "null_p95": float(np.percentile(null, 95)) if null.size else float("nan"),
+                    "metric": metric,
                 })
         return rows
+
+    @property
+    def metric(self) -> str:
+        """The tested statistic: "balanced" or "accuracy"."""
+        return str(self.params.get("metric", "accuracy"))
 
     def onset(self, classifier: str | None = None, run: int = 2) -> float | None:
         """Centre time of the first window of the first ``run`` consecutive significant windows.
@@ -160,13 +169,33 @@ def _to_frames(value, unit: str, frame_interval: float, name: str) -> int:
     return int(v)
 
 
+def _scores(pred: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
+    """Accuracy or balanced accuracy (mean recall over the classes present in ``y``) of each
+    row of ``pred``.
+
+    Parameters
+    ----------
+    pred : ndarray, shape (n_windows, n_test)
+    y : ndarray, shape (n_test,)
+
+    Returns
+    -------
+    ndarray of float64, shape (n_windows,)
+    """
+    hit = pred == y
+    if metric != "balanced":
+        return hit.mean(-1)
+    return np.mean([hit[:, y == c].mean(-1) for c in np.unique(y)], axis=0)
+
+
 def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: bool,
-                    class_weight, params: dict, seed: int) -> np.ndarray:
-    """Mean test accuracy over shuffles, trained at window t (rows), tested at t' (columns).
+                    class_weight, params: dict, seed: int, metric: str) -> np.ndarray:
+    """Mean test score over shuffles, trained at window t (rows), tested at t' (columns).
 
     Parameters
     ----------
     X : ndarray, shape (n_windows, n_trials, n_cells)
+    metric : {"accuracy", "balanced"}
 
     Returns
     -------
@@ -187,7 +216,7 @@ def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: b
                                       class_weight=class_weight, params=params)
                 model.fit(X[t][tr], y[tr])
                 pred = np.asarray(model.predict(X[:, te].reshape(-1, X.shape[2])))
-                acc[t] += (pred.reshape(n_win, te.size) == y[te]).mean(-1)
+                acc[t] += _scores(pred.reshape(n_win, te.size), y[te], metric)
     return acc / plan.test_slots.size
 
 
@@ -221,8 +250,8 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
     alpha : float
         FDR level (Benjamini-Hochberg across windows) for ``significant``.
     generalization : bool
-        Also compute the temporal generalisation matrix of every classifier (scikit-learn
-        pipelines of the same name, one fit per window and test split).
+        Also compute the temporal generalisation matrix of ``metric`` for every classifier
+        (scikit-learn pipelines of the same name, one fit per window and test split).
     params : dict, optional
         Hyper-parameters per classifier name, e.g. ``{"linear-svm": {"C": 0.1}}``.
     progress : callable(done, total), optional
@@ -264,7 +293,8 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
         t1 = time.perf_counter()
         gen = {c.name: _generalization(X, plan, c.name, standardize=standardize,
                                        class_weight=class_weight,
-                                       params=extra.get(c.name, {}), seed=plan.seed)
+                                       params=extra.get(c.name, {}), seed=plan.seed,
+                                       metric=metric)
                for c in clfs}
         timing["generalization_s"] = time.perf_counter() - t1
     L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds

@@ -105,7 +105,9 @@ def test_generalization_diagonal_matches_batched_accuracy(planted):
     gen = res.generalization["linear-svm"]
     W = res.times.size
     assert gen.shape == (W, W)
-    np.testing.assert_allclose(np.diag(gen), res.test_accuracy[0].mean(-1), atol=0.02)
+    # The matrix holds the tested metric (balanced here): its diagonal is the batched
+    # kernels' balanced accuracy, computed by scikit-learn pipelines fit independently.
+    np.testing.assert_allclose(np.diag(gen), res.test_balanced[0].mean(-1), atol=0.02)
     late = np.flatnonzero((res.times >= ONSET + 0.3) & (res.times <= ONSET + 1.0))
     # The outcome code persists: a decoder trained in one signal window works in the next.
     assert gen[late[0], late[1]] > 0.7 and gen[late[1], late[0]] > 0.7
@@ -139,3 +141,19 @@ def test_typed_errors(kwargs, match):
     with pytest.raises(ParameterError, match=match) as info:
         decode_timecourse(ep, None, **{"classifiers": "linear-svm", **kwargs})
     assert info.value.fix
+
+
+def test_null_columns_describe_the_tested_metric(null_run):
+    """timecourse.csv's null_mean/null_p95 are the null of the tested statistic (balanced
+    accuracy here), which sits at chance on a session where nothing was planted."""
+    res = null_run
+    rows = res.rows()
+    assert {r["metric"] for r in rows} == {"balanced"}
+    null_mean = np.array([r["null_mean"] for r in rows])
+    np.testing.assert_allclose(null_mean, res.null_balanced[0].mean(-1))
+    np.testing.assert_allclose([r["null_p95"] for r in rows],
+                               np.percentile(res.null_balanced[0], 95, axis=-1))
+    assert np.abs(null_mean - 0.5).max() < 0.03
+    # The plain-accuracy null of the same permutations sits elsewhere (the classes are
+    # imbalanced), so a band drawn from it would not be the chance level of the curve.
+    assert abs(res.null_accuracy[0].mean() - 0.5) > 0.05
