@@ -83,9 +83,12 @@ def _best_unit_entries(analysis: str, results, metric: str, unit_name) -> list[d
 
 
 def single_cell_entries(results, metric: str = "accuracy") -> list[dict]:
-    """The best single cell per classifier, tested against the best cell of each permutation."""
+    """The best single cell per classifier, tested against the best cell of each permutation.
+
+    ``unit`` names the cell by its id (``cell C007``), as cells.csv's ``cell_id`` does.
+    """
     return _best_unit_entries("single-cell", results, metric,
-                              lambda c: f"cell {c} ({results.cell_ids[c]})")
+                              lambda c: f"cell {results.cell_ids[c]}")
 
 
 def population_entries(results, metric: str = "accuracy") -> list[dict]:

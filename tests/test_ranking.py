@@ -37,7 +37,7 @@ def test_best_cell_is_tested_against_the_best_cell_of_each_permutation():
                           cv_accuracy=np.full((1, n_cells, S, 2), 0.5), null_accuracy=null,
                           null_balanced=null)
     (row,) = single_cell_entries(res)
-    assert row["unit"].startswith("cell 7")
+    assert row["unit"] == "cell C7"          # named by its id, not its index
     naive = (1 + np.sum(null[0, 7] >= 0.62)) / (1 + P)
     corrected = (1 + np.sum(null[0].max(0) >= 0.62)) / (1 + P)
     assert naive < 0.05 < corrected
