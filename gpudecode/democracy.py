@@ -18,12 +18,17 @@ the whole two-level procedure, so the null includes the per-cell fits.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+
+try:  # installed with scikit-learn, but not a declared dependency: optional
+    from threadpoolctl import threadpool_limits
+except Exception:
+    threadpool_limits = None
 
 from .backend import Backend
 from .classifiers import get_classifier
@@ -291,7 +296,8 @@ def _stack_labelset(pred: np.ndarray, y: np.ndarray, plan: SplitPlan, names: lis
     from sklearn.exceptions import ConvergenceWarning
     out = np.full((len(names), plan.n_shuffles, plan.test_idx_.shape[1]), -1, dtype=np.int32)
     # Each stacker fit is tiny: multi-threaded BLAS / OpenMP only adds overhead to it.
-    with threadpool_limits(1), warnings.catch_warnings():
+    limits = threadpool_limits(1) if threadpool_limits is not None else contextlib.nullcontext()
+    with limits, warnings.catch_warnings():
         # Constant vote columns and slow convergence on tiny folds are expected here.
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)

@@ -755,11 +755,15 @@ def _roi_masks(n_cells: int, seed: int, size: int = 32) -> np.ndarray:
 
 def _write_nwb(path: Path, session: Session, truth: dict) -> None:
     """NWB 2.x via pynwb: ophys traces with timestamps, ROIs, trials table, event annotations."""
-    from hdmf.backends.hdf5.h5_utils import H5DataIO
-    from pynwb import NWBHDF5IO, NWBFile
-    from pynwb.file import Subject
-    from pynwb.misc import AnnotationSeries
-    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel
+    try:  # pynwb (and hdmf, its dependency) are optional
+        from hdmf.backends.hdf5.h5_utils import H5DataIO
+        from pynwb import NWBHDF5IO, NWBFile
+        from pynwb.file import Subject
+        from pynwb.misc import AnnotationSeries
+        from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel
+    except Exception as exc:
+        raise ParameterError(f"NWB output needs pynwb ({exc})", field="formats",
+                             fix="pip install pynwb, or leave nwb out of the formats") from None
 
     start = datetime(2024, 1, 1, 9, 0, tzinfo=timezone.utc) + timedelta(days=int(session.day or 1))
     nwb = NWBFile(
