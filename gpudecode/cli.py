@@ -626,7 +626,12 @@ def demo(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app, turning bad input into one line and exit status 2."""
+    """Entry point: run the app; bad input and usage errors print one line and exit with 2.
+
+    Usage errors are typer's (its vendored click's) exceptions, all subclasses of
+    ``typer.TyperException``: they print the command's usage and one error line. Ctrl-C
+    prints ``interrupted`` and exits with 130. Running out of memory is one line too.
+    """
     def _show_warning(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
@@ -640,17 +645,30 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
+        code = 130
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        err.print(f"[red]error:[/red] out of memory{escape(detail)}; the problem is too large "
+                  "for this machine: use fewer --permutations, --shuffles or cells",
+                  highlight=False, soft_wrap=True)
+        return 2
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument, ...
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            err.print(f"error: {exc.format_message()}", markup=False, highlight=False,
+                      soft_wrap=True)
+        return exc.exit_code if exc.exit_code else 2
+    except typer.Abort:
+        err.print("aborted")
+        return 1
+    # Without standalone mode typer returns Exit's code (0 for --help; 130 for Ctrl-C, which
+    # it turns into Exit(130)), or the command's return value (None).
+    if code == 130:
         err.print("interrupted")
         return 130
-    except Exception as exc:  # click's own usage errors
-        import click
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return 2
-        if isinstance(exc, click.exceptions.Abort):
-            return 1
-        raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
