@@ -43,10 +43,11 @@ def _pair(text: str | None, option: str) -> tuple[float, float] | None:
 
 # Options shared by every command that reads a session.
 EventsOpt = typer.Option(None, "--events", "-e", help="Behavioural event log (CSV, ABET II, Arduino, NWB).")
-FormatOpt = typer.Option("auto", "--format", help="Traces format: auto, gpudecode, csv, nwb, caiman, suite2p, matlab.")
+FormatOpt = typer.Option("auto", "--format", help="Traces format: auto, gpudecode, csv, text, nwb, caiman, suite2p, matlab.")
 EventsFormatOpt = typer.Option("auto", "--events-format", help="Events format: auto, csv, abet, arduino, nwb.")
 SignalOpt = typer.Option(None, "--signal", help="Which trace to read (C, S, F, spks, ...).")
 RateOpt = typer.Option(None, "--frame-rate", help="Frame rate in Hz for files without frame times.")
+FrameTimesOpt = typer.Option(None, "--frame-times", help="File with one frame time in seconds per line (gaps between trials allowed); replaces the file's own times.")
 TrustOpt = typer.Option(False, "--trust-pickle", help="suite2p: unpickle ops.npy for the frame rate (runs code).")
 RejectedOpt = typer.Option(False, "--keep-rejected", help="Keep cells the pipeline rejected.")
 OffsetOpt = typer.Option(0.0, "--event-offset", help="Seconds added to event times (behaviour -> imaging clock).")
@@ -57,12 +58,12 @@ GapOpt = typer.Option(0, "--interpolate-gaps", help="Fill NaN/inf runs up to N f
 
 
 def _load(path, events, fmt, events_fmt, signal, rate, trust, keep_rejected, offset,
-          sync_event, sync_pulses, sync_channel, max_gap):
+          sync_event, sync_pulses, sync_channel, max_gap, frame_times=None):
     from .io import load_session
     return load_session(path, events, fmt, events_format=events_fmt, signal=signal,
                         frame_rate=rate, trust_pickle=trust, keep_rejected=keep_rejected,
                         event_offset=offset, sync_event=sync_event, sync_pulses=sync_pulses,
-                        sync_channel=sync_channel, max_gap=max_gap)
+                        sync_channel=sync_channel, max_gap=max_gap, frame_times=frame_times)
 
 
 @app.command()
@@ -97,13 +98,15 @@ def info(
     events: Optional[Path] = EventsOpt, format: str = FormatOpt,
     events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
     frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
+    frame_times: Optional[Path] = FrameTimesOpt,
     keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
     sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
     sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
 ):
     """What was read: cells, frames, duration, frame rate, events and the span of each clock."""
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
-              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
+              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
+              frame_times)
     _print_info(s)
 
 
@@ -111,6 +114,10 @@ def _print_info(s) -> None:
     out.print(repr(s), markup=False)
     t = Table(show_header=False, box=None)
     t.add_row("traces", f"{s.source.get('traces')} (format {s.source.get('format')})")
+    if s.source.get("orientation"):
+        t.add_row("read as", f"{s.source['orientation']} in the file")
+    if s.source.get("frame_times"):
+        t.add_row("frame times", str(s.source["frame_times"]))
     t.add_row("events", str(s.source.get("events") or "(none / stored with the traces)"))
     t.add_row("cells", str(s.n_cells))
     t.add_row("frames", str(s.n_frames))
@@ -160,6 +167,7 @@ def epochs(
     events: Optional[Path] = EventsOpt, format: str = FormatOpt,
     events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
     frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
+    frame_times: Optional[Path] = FrameTimesOpt,
     keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
     sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
     sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
@@ -168,7 +176,8 @@ def epochs(
     spec = _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
                               exclude, exclude_within)
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
-              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
+              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
+              frame_times)
     _print_epochs(s, spec, folds, window, step, device)
 
 
@@ -287,6 +296,7 @@ def decode(
     events: Optional[Path] = EventsOpt, format: str = FormatOpt,
     events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
     frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
+    frame_times: Optional[Path] = FrameTimesOpt,
     keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
     sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
     sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
@@ -299,7 +309,8 @@ def decode(
     spec = _spec_or_target(anchor, target, targets_file, pre, post, label, label_events,
                            label_window, label_attr, exclude, exclude_within)
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
-              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps)
+              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
+              frame_times)
     run_decode(s, spec, out_dir, config, top=top, report=report)
 
 

@@ -31,6 +31,19 @@ def _names(text) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.strip() for s in items if s.strip()))
 
 
+def _unit_interval(value, option: str, *, closed: bool, fix: str) -> float:
+    """``value`` as a float in [0, 1] (``closed``) or (0, 1); NaN and text are errors."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = float("nan")
+    inside = (0.0 <= out <= 1.0) if closed else (0.0 < out < 1.0)
+    if not inside:  # also catches NaN
+        bounds = "between 0 and 1" if closed else "strictly between 0 and 1"
+        raise ParameterError(f"{option} must be {bounds}, got {value!r}", field=option, fix=fix)
+    return out
+
+
 @dataclass
 class DecodeConfig:
     """Every parameter of a decode run (see ``gpudecode decode --help``)."""
@@ -74,6 +87,11 @@ class DecodeConfig:
         if self.summed_window is not None:
             self.summed_window = tuple(float(v) for v in self.summed_window)
         check_scoring(self.metric, self.class_weight)
+        self.threshold = _unit_interval(self.threshold, "--threshold", closed=True,
+                                        fix="give the accuracy a shuffle must exceed, "
+                                            "between 0 and 1, e.g. --threshold 0.8")
+        self.alpha = _unit_interval(self.alpha, "--alpha", closed=False,
+                                    fix="give the false discovery rate, e.g. --alpha 0.05")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -132,19 +132,18 @@ class TrialSpec:
         set_(self, "anchors", tuple(dict.fromkeys(anchors)))
         pre = _finite_float(self.pre, "pre")
         post = _finite_float(self.post, "post")
-        if pre + post <= 0:
-            raise ParameterError(
-                f"the window [-pre, +post] = [{-pre:g}, {post:g}] s is empty (pre + post = "
-                f"{pre + post:g} s)", field="pre",
-                fix="make pre + post positive, e.g. --pre 1 --post 1")
-        for name, value in (("pre", pre), ("post", post)):
+        window = f"the window [-pre, +post] = [{-pre:g}, {post:g}] s"
+        empty = pre + post <= 0
+        for name, value, side in (("pre", pre, "before"), ("post", post, "after")):
             if value < 0:
                 raise ParameterError(
-                    f"{name} is {value:g} s; it counts seconds {'before' if name == 'pre' else 'after'} "
-                    f"the anchor and must be >= 0 (the window is [-pre, +post] = "
-                    f"[{-pre:g}, {post:g}] s)", field=name,
+                    f"{name} is {value:g} s; it counts seconds {side} the anchor and must be "
+                    f">= 0 ({window}{' is empty' if empty else ''})", field=name,
                     fix=f"give a positive number: --{name} {abs(value):g} means {abs(value):g} s "
-                        f"{'before' if name == 'pre' else 'after'} the anchor")
+                        f"{side} the anchor")
+        if empty:
+            raise ParameterError(f"{window} is empty (pre + post = 0 s)", field="pre",
+                                 fix="make pre + post positive, e.g. --pre 1 --post 1")
         set_(self, "pre", pre)
         set_(self, "post", post)
 

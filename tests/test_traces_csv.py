@@ -203,3 +203,69 @@ def test_unknown_status_word(tmp_path):
 def test_duplicate_cell_names(tmp_path):
     with pytest.raises(FormatError, match="more than once"):
         read_traces_csv(_write(tmp_path, "time, C0, C0\n0, 1, 2\n"))
+
+
+# ---------------------------------------------------------------- almost-right inputs
+
+
+def _semicolon_csv(path, times, values, decimal_comma):
+    """A European spreadsheet export: ';' separators (stdlib csv writer), maybe decimal commas."""
+    import csv
+
+    def fmt(v):
+        text = repr(float(v))
+        return text.replace(".", ",") if decimal_comma else text
+
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter=";", lineterminator="\r\n")
+        w.writerow(["Time (s)"] + [f"C{j}" for j in range(values.shape[0])])
+        for i, t in enumerate(times):
+            w.writerow([fmt(t)] + [fmt(v) for v in values[:, i]])
+    return path
+
+
+@pytest.mark.parametrize("decimal_comma", [False, True])
+def test_semicolon_separated_csv_is_read(tmp_path, decimal_comma):
+    rng = np.random.default_rng(2)
+    values, times = rng.normal(size=(3, 50)), np.arange(50) / 20.0
+    path = _semicolon_csv(tmp_path / "traces.csv", times, values, decimal_comma)
+    assert sniff_traces_format(path) == "csv"
+    d = read_traces_csv(path)
+    assert d.cell_ids == ["C0", "C1", "C2"]
+    np.testing.assert_array_equal(d.frame_times, times)
+    np.testing.assert_array_equal(d.traces, values.astype(np.float32))
+
+
+def test_semicolon_csv_bad_value_names_line(tmp_path):
+    path = _write(tmp_path, "time;C0\n0,0;1,5\n0,1;abc\n")
+    with pytest.raises(FormatError, match=r"line 3, column 2 \('C0'\): 'abc' is not a number"):
+        read_traces_csv(path)
+
+
+def test_long_first_column_name_is_capped(tmp_path):
+    name = "T" * 5000
+    path = _write(tmp_path, f"{name},C0\n0,1\n1,2\n")
+    with pytest.raises(FormatError) as exc:
+        read_traces_csv(path)
+    msg = str(exc.value)
+    assert "(5,000 characters)" in msg and len(msg) < 400
+
+
+def test_time_column_in_milliseconds_is_named(tmp_path):
+    """A 3.7 Hz recording with its time column in ms reads as 0.0037 Hz."""
+    from gpudecode.errors import FrameTimesError
+    from gpudecode.io import load_session
+    times_ms = np.arange(200) * 270.0
+    write_traces_csv(tmp_path / "traces.csv", np.ones((2, 200)), times_ms)
+    with pytest.raises(FrameTimesError) as exc:
+        load_session(tmp_path / "traces.csv")
+    msg = str(exc.value)
+    assert "traces.csv" in msg and "[time]" in msg and "0.0037 Hz" in msg
+    assert "looks like milliseconds" in msg and "3.704 Hz" in msg and "divide" in msg
+
+
+def test_time_column_in_seconds_at_slow_rates_is_fine(tmp_path):
+    """0.5 Hz volumetric imaging (2 s per volume) is slow but real."""
+    from gpudecode.io import load_session
+    write_traces_csv(tmp_path / "traces.csv", np.ones((2, 50)), np.arange(50) * 2.0)
+    assert load_session(tmp_path / "traces.csv").frame_rate == pytest.approx(0.5)

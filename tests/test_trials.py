@@ -277,7 +277,10 @@ def test_session_without_events():
 @pytest.mark.parametrize("kwargs, field, words", [
     (dict(anchors=()), "anchors", "no anchor"),
     (dict(anchors=("Correct", " ")), "anchors", "empty event name"),
-    (dict(pre=0.5, post=-0.5), "pre", "empty"),
+    (dict(pre=0.5, post=-0.5), "post", "must be >= 0"),
+    (dict(pre=-0.5, post=2.0), "pre", "seconds before the anchor"),
+    (dict(pre=-2.0, post=1.0), "pre", "is empty"),
+    (dict(pre=0.0, post=0.0), "pre", "is empty"),
     (dict(pre=float("nan")), "pre", "finite"),
     (dict(post="soon"), "post", "number of seconds"),
     (dict(label="outcome"), "label", "unknown label rule"),

@@ -97,17 +97,19 @@ def open_hdf5(path: Path, what: str = "HDF5 file", fix: str | None = None) -> h5
         return h5py.File(path, "r")
     except OSError as exc:
         detail = str(exc)
+        field = "file"
         if "truncated" in detail:
             msg = (f"the {what} is truncated (shorter than the size its header states): "
                    "an interrupted copy or download")
-            fix = fix or "copy the file again from its source"
+            fix = "copy the file again from its source"
         elif "signature" in detail:
             msg = f"the {what} is not an HDF5 file"
             fix = fix or "pass --format for its real format"
+            field = "format"
         else:
             msg = f"the {what} cannot be opened as HDF5 ({clip(detail)})"
             fix = fix or "check the file is complete and readable (copy it again)"
-        raise FormatError(msg, path=path, field="file", fix=fix) from None
+        raise FormatError(msg, path=path, field=field, fix=fix) from None
 
 
 def check_frame_rate(rate, *, path=None, field_name: str = "--frame-rate") -> float | None:

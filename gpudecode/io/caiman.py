@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 from ..errors import FormatError, GpudecodeError, ParameterError, ShapeError
-from ._base import TraceData, require_path
+from ._base import TraceData, open_hdf5, require_path
 
 __all__ = ["CAIMAN_SIGNALS", "read_caiman"]
 
@@ -56,11 +56,7 @@ def read_caiman(path: str | os.PathLike, signal: str = "C",
     if signal not in CAIMAN_SIGNALS:
         raise ParameterError(f"unknown CaImAn signal {signal!r}", path=p, field="signal",
                              fix=f"use one of: {', '.join(CAIMAN_SIGNALS)}")
-    try:
-        fh = h5py.File(p, "r")
-    except OSError as exc:
-        raise FormatError(f"not a readable HDF5 file ({exc})", path=p, field="format",
-                          fix="point to the .hdf5 file written by CaImAn's cnm.save") from None
+    fh = open_hdf5(p, "CaImAn file", fix="point to the .hdf5 file written by CaImAn's cnm.save")
     with fh:
         est = fh.get("estimates")
         if not isinstance(est, h5py.Group):

@@ -24,7 +24,7 @@ import scipy.sparse
 from scipy.io.matlab import MatlabFunction, MatlabOpaque
 
 from ..errors import FormatError, ParameterError, ShapeError
-from ._base import TraceData, require_path
+from ._base import TraceData, open_hdf5, require_path
 
 __all__ = ["CNMFE_SIGNALS", "MIN1PIPE_SIGNALS", "read_matlab"]
 
@@ -184,11 +184,7 @@ class _H5Mat:
 
     def __init__(self, path):
         self.path = path
-        try:
-            self.fh = h5py.File(path, "r")
-        except OSError as exc:
-            raise FormatError(f"not a readable MATLAB v7.3 (HDF5) file ({exc})", path=path,
-                              field="format", fix="re-save it from MATLAB") from None
+        self.fh = open_hdf5(path, "MATLAB v7.3 (HDF5) file", fix="re-save it from MATLAB")
 
     def close(self):
         self.fh.close()

@@ -21,7 +21,7 @@ except Exception:
 
 from ..errors import FormatError, FrameTimesError, ParameterError, ShapeError
 from ..session import Events
-from ._base import TraceData, require_path, times_from_rate
+from ._base import TraceData, open_hdf5, require_path, times_from_rate
 
 __all__ = ["read_nwb", "read_nwb_events"]
 
@@ -46,11 +46,7 @@ def _open_nwb(path: Path) -> h5py.File:
     if not h5py.is_hdf5(path):
         raise FormatError("not an HDF5 file, so not NWB 2.x", path=path, field="format",
                           fix="pass an NWB 2.x (.nwb, HDF5) file, or another --format")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise FormatError(f"cannot open the HDF5 file ({exc})", path=path, field="format",
-                          fix="check the file is complete (not truncated by a copy)") from None
+    f = open_hdf5(path, "NWB file", fix="check the file is complete (not truncated by a copy)")
     if "nwb_version" not in f.attrs:
         old = "nwb_version" in f
         f.close()

@@ -118,7 +118,7 @@ def _orient(data: np.ndarray, n_frames: int | None, path: Path) -> tuple[np.ndar
         raise ShapeError(
             f"there are {n_frames:,} frame times but the matrix is {n_rows:,} rows x "
             f"{n_cols:,} columns: neither axis has one value per frame", path=path,
-            field="frame_times",
+            field="--frame-times",
             fix="pass the frame-times file that belongs to this matrix (one time per frame)")
     if n_rows > n_cols:
         warnings.warn(

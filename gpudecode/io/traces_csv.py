@@ -37,8 +37,13 @@ def _norm(cell: str) -> str:
     return "".join(cell.lower().split())
 
 
-def _split(line: str, delimiter: str) -> list[str]:
-    cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+def _split(line: str, delimiter: str, path=None, line_no: int = 0) -> list[str]:
+    try:
+        cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+    except csv.Error as exc:  # e.g. a field over csv's 128 KB limit: a line with no separator
+        raise FormatError(f"line {line_no} is not a {delimiter!r}-separated row ({exc}): "
+                          f"{clip(line)}", path=path, field="row",
+                          fix="check the separator and quoting of that line") from None
     return [c.strip() for c in cells]
 
 
@@ -67,16 +72,16 @@ def _read_header(fh, p: Path):
     if line is None:
         raise FormatError("the file is empty", path=p, field="header",
                           fix="export the traces with a header row 'Time (s), C0, C1, ...'")
+    if looks_like_text_matrix(line):
+        raise FormatError(f"line {line_no} holds numbers, not a header: this looks like a "
+                          "headerless matrix (one row per cell, no time column)", path=p,
+                          field="header",
+                          fix="read it with --format text and --frame-rate HZ (or "
+                              "--frame-times FILE), or add a header row 'time, C0, C1, ...'")
     delim = _delimiter(line)
-    header = _split(line, delim)
+    header = _split(line, delim, p, line_no)
     first = _norm(header[0])
     if first not in _TIME_HEADERS:
-        if looks_like_text_matrix(line):
-            raise FormatError(f"line {line_no} holds numbers, not a header: this looks like a "
-                              "headerless matrix (one row per cell, no time column)", path=p,
-                              field="header",
-                              fix="read it with --format text and --frame-rate HZ (or "
-                                  "--frame-times FILE), or add a header row 'time, C0, C1, ...'")
         if _is_number(header[0]):
             raise FormatError(f"line {line_no} holds numbers, not a header: the first row must "
                               "name the columns", path=p, field="header",
@@ -103,7 +108,7 @@ def _read_header(fh, p: Path):
     next_no, nxt = _next_content(fh, line_no)
     statuses = None
     if nxt is not None:
-        cells = _split(nxt, delim)
+        cells = _split(nxt, delim, p, next_no)
         words = [c.lower() for c in cells[1:]]
         if "status" in cells[0].lower() or any(w in CELL_STATUSES for w in words):
             statuses = _parse_statuses(cells, names, p, next_no)
