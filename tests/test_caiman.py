@@ -225,3 +225,71 @@ def test_missing_file(tmp_path):
     with pytest.raises(InputFileError) as err:
         read_caiman(tmp_path / "absent.hdf5")
     assert "absent.hdf5" in str(err.value)
+
+
+# --- axis order -------------------------------------------------------------------------
+
+
+def _transpose_estimates(path, keys=("C", "S", "YrA")):
+    with h5py.File(path, "a") as f:
+        for key in keys:
+            data = f[f"estimates/{key}"][()]
+            del f[f"estimates/{key}"]
+            f[f"estimates/{key}"] = data.T
+
+
+def test_frames_x_cells_detected_from_a(tmp_path, arrays):
+    path = write_caiman(tmp_path / "cnm.hdf5", arrays)
+    _transpose_estimates(path)
+    with pytest.warns(UserWarning, match=r"\[estimates/C\] is stored frames x cells \(41 x 6; "
+                                         r"estimates/A has 6 components\): read as 6 cells x 41"):
+        data = read_caiman(path)
+    np.testing.assert_array_equal(data.traces, arrays["C"][ACCEPTED].astype(np.float32))
+    assert data.meta["orientation"] == "frames x cells"
+    with pytest.warns(UserWarning):
+        plus = read_caiman(path, signal="C+YrA")
+    expected = (arrays["C"].astype(np.float32) + arrays["YrA"].astype(np.float32))[ACCEPTED]
+    np.testing.assert_allclose(plus.traces, expected, rtol=1e-6)
+
+
+def test_frames_x_cells_detected_from_long_axis_without_a_or_f(tmp_path, arrays):
+    path = write_caiman(tmp_path / "cnm.hdf5", arrays)
+    _transpose_estimates(path)
+    with h5py.File(path, "a") as f:
+        del f["estimates/A"], f["estimates/f"]
+    with pytest.warns(UserWarning, match="the frame axis is the long one"):
+        data = read_caiman(path, keep_rejected=True)
+    np.testing.assert_array_equal(data.traces, arrays["C"].astype(np.float32))
+
+
+def test_more_cells_than_frames_kept_as_written_when_a_says_so(tmp_path):
+    """A short recording (30 frames, 50 components): A's component count beats the long axis."""
+    rng = np.random.default_rng(5)
+    big = {"C": rng.normal(size=(50, 30)), "S": rng.random((50, 30)),
+           "YrA": rng.normal(size=(50, 30)), "F_dff": rng.normal(size=(50, 30)),
+           "A": scipy.sparse.random(100, 50, density=0.1, format="csc", random_state=2)}
+    path = write_caiman(tmp_path / "cnm.hdf5", big, idx=None)
+    with h5py.File(path, "a") as f:
+        del f["estimates/f"]
+        f["estimates/f"] = np.ones((1, 30))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = read_caiman(path)
+    assert data.traces.shape == (50, 30) and data.meta["orientation"] == "cells x frames"
+
+
+def test_cli_reads_frames_x_cells_as_cells(tmp_path, arrays, capsys):
+    """The probe's case: a frames x cells matrix was read as thousands of 'cells' x 8 frames."""
+    from cli_checks import cli_ok
+    rng = np.random.default_rng(6)
+    long = {"C": rng.normal(size=(N_COMP, 3000)), "S": rng.random((N_COMP, 3000)),
+            "YrA": rng.normal(size=(N_COMP, 3000)), "F_dff": rng.normal(size=(N_COMP, 3000)),
+            "A": arrays["A"]}
+    path = write_caiman(tmp_path / "cnm.hdf5", long)
+    _transpose_estimates(path)
+    with h5py.File(path, "a") as f:
+        del f["estimates/f"]
+    out, err = cli_ok(["info", path], capsys)
+    assert "4 cells x 3000 frames" in out and "frames x cells" in out
+    assert "stored frames x cells (3,000 x 6" in err

@@ -136,3 +136,47 @@ def test_load_session_with_events_csv(tmp_path):
 def test_load_session_event_offset_shifts_times(tmp_path):
     s = load_session(_traces(tmp_path), events=_write(tmp_path, EVENTS), event_offset=-2.0)
     np.testing.assert_allclose(s.events.times, [1.25, 10.5, 18.0])
+
+
+# ---------------------------------------------------------------- encodings and separators
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-8-sig", "cp1252"])
+def test_excel_encodings_are_sniffed_and_read(tmp_path, encoding):
+    """Excel's 'Unicode text' is UTF-16 with a BOM; utf-16-le without BOM is not sniffable."""
+    text = "time,event,object\n1.5,Display Image,café\n2.0,Correct,\n"
+    path = tmp_path / "events.csv"
+    path.write_text(text, encoding=encoding)
+    if encoding == "utf-16-le":
+        with pytest.raises(FormatError) as exc:
+            load_events(path)
+        assert "[format]" in str(exc.value) or "binary" in str(exc.value)
+        return
+    assert sniff_events_format(path) == "csv"
+    ev = load_events(path)
+    assert ev.names.tolist() == ["Display Image", "Correct"]
+    assert ev.attrs["object"].tolist() == ["café", ""]
+
+
+@pytest.mark.parametrize("decimal", [".", ","])
+def test_semicolon_separated_events(tmp_path, decimal):
+    import csv
+    path = tmp_path / "events.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow(["time", "event", "position"])
+        w.writerow([f"1{decimal}25", "Correct", "3"])
+        w.writerow([f"0{decimal}5", "Display Image", "1"])
+    assert sniff_events_format(path) == "csv"
+    ev = load_events(path)
+    np.testing.assert_array_equal(ev.times, [0.5, 1.25])
+    assert ev.names.tolist() == ["Display Image", "Correct"]
+    np.testing.assert_array_equal(ev.attrs["position"], [1.0, 3.0])
+
+
+def test_quoted_input_is_capped(tmp_path):
+    path = _write(tmp_path, "time,event\n" + "9" * 300 + "x,Correct\n")
+    with pytest.raises(FormatError) as exc:
+        read_events_csv(path)
+    msg = str(exc.value)
+    assert "line 2" in msg and "(301 characters)" in msg and len(msg) < 300

@@ -348,3 +348,26 @@ def test_unavailable_compression_filter_names_hdf5plugin(tmp_path):
     assert "pip install hdf5plugin" in msg and "/RoiResponseSeries/data" in msg
     assert str(path) in msg
     np.testing.assert_array_equal(read_nwb(path).traces, np.ones((2, 30)))
+
+
+# ---------------------------------------------------------------- damaged files
+
+
+def test_truncated_nwb_is_one_typed_error(tmp_path, capsys):
+    """An interrupted copy: h5py's OSError becomes a FormatError naming the file."""
+    from cli_checks import cli_error
+    nwb = _nwbfile()
+    ophys, ps = _segmentation(nwb, 3)
+    _add_series(ophys, ps, np.random.default_rng(0).normal(size=(4000, 3)), starting_time=0.0,
+                rate=20.0)
+    full = _write(nwb, tmp_path / "full.nwb").read_bytes()
+    cut = tmp_path / "cut.nwb"
+    cut.write_bytes(full[:len(full) // 3])
+    (tmp_path / "full.nwb").unlink()
+    for call in (sniff_traces_format, load_session, read_nwb, read_nwb_events):
+        with pytest.raises(FormatError) as exc:
+            call(cut)
+        assert "cut.nwb" in str(exc.value) and "truncated" in str(exc.value), call
+    cli_error(["info", cut], capsys, tmp_path, "cut.nwb", "[file]", "truncated",
+              "copy the file again")
+    cli_error(["info", cut, "--format", "nwb"], capsys, tmp_path, "cut.nwb", "truncated")

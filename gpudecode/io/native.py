@@ -26,7 +26,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import FormatError, GpudecodeError, ShapeError
 from ..session import Events, Session
-from ._base import clip, open_hdf5, require_path
+from ._base import clip, open_hdf5, require_path, shorten
 
 __all__ = ["save_session", "read_session", "read_ground_truth", "FORMAT_TAG", "FORMAT_VERSION"]
 
@@ -239,7 +239,7 @@ def read_session(path: str | os.PathLike) -> Session:
 def _read_checked(f: h5py.File, path: Path) -> Session:
     version = f.attrs.get("version", FORMAT_VERSION)
     if not isinstance(version, (int, np.integer)) or int(version) > FORMAT_VERSION:
-        raise FormatError(f"layout version {clip(version, 20)}; this gpudecode reads version "
+        raise FormatError(f"layout version {shorten(version, 20)}; this gpudecode reads version "
                           f"{FORMAT_VERSION}", path=path, field="version",
                           fix="upgrade gpudecode, or rewrite the file with this version")
     traces = _numeric(f, "traces", path, 2, "float32 (n_cells, n_frames)")
