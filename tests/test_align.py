@@ -210,3 +210,12 @@ def test_load_session_event_offset(tmp_path):
     write_traces_csv(traces, np.zeros((2, 300)), np.arange(300) / 10.0)
     s = load_session(traces, events=ev, event_offset=-7.5)
     np.testing.assert_allclose(s.events.times, [2.5, 12.5])
+
+
+def test_long_bad_pulse_value_is_quoted_capped(tmp_path):
+    path = tmp_path / "pulses.txt"
+    path.write_text("1.0\n" + "7" * 3000 + "s\n")
+    with pytest.raises(FormatError) as exc:
+        read_sync_pulses(path)
+    msg = str(exc.value)
+    assert "line 2" in msg and "(3,001 characters)" in msg and len(msg) < 400

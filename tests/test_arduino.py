@@ -77,3 +77,19 @@ def test_load_session_with_arduino_log(tmp_path):
     s = load_session(traces, events=_write(tmp_path, LOG))
     assert s.events.counts()["lick"] == 1
     np.testing.assert_allclose(s.events.times[:2], [0.9, 1.52])
+
+
+def test_utf16_log_is_sniffed_and_read(tmp_path):
+    path = tmp_path / "rig.log"
+    path.write_text(LOG, encoding="utf-16")
+    assert sniff_events_format(path) == "arduino"
+    ev = load_events(path)
+    np.testing.assert_allclose(ev.times, [0.9, 1.52, 2.034, 2.5, 3.0015])
+
+
+def test_long_bad_line_is_quoted_capped(tmp_path):
+    path = _write(tmp_path, "1520\tlick\n" + "z" * 10_000 + "\n")
+    with pytest.raises(FormatError) as exc:
+        read_arduino_log(path)
+    msg = str(exc.value)
+    assert "line 2" in msg and "(10,000 characters)" in msg and len(msg) < 400

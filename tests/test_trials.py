@@ -136,6 +136,41 @@ def test_all_trials_dropped_is_a_no_trials_error_with_reasons():
     assert EVENTS_PATH in msg and "clock" in msg
 
 
+def test_most_anchors_outside_the_recording_is_a_clock_error():
+    """Events 200-490 s against a recording of 0-299.9 s: 19 of 29 anchors outside."""
+    ft = np.arange(3000) * 0.1
+    times = np.arange(200, 490, 10.0)
+    names = ["CS+", "CS-"] * 14 + ["CS+"]
+    s = _session(ft, times, names)
+    with pytest.raises(EventsError) as exc:
+        make_epochs(s, TrialSpec(("CS+", "CS-"), pre=1.0, post=2.0))
+    msg = str(exc.value)
+    assert exc.value.field == "time" and EVENTS_PATH in msg
+    assert "19 of 29 anchor events" in msg and "66%" in msg
+    assert "imaging 0.000 .. 299.900 s" in msg and "events 200.000 .. 480.000 s" in msg
+    assert "--event-offset" in msg and "--sync-event" in msg and "--sync-pulses" in msg
+    # shifted onto the imaging clock, every trial is kept without a warning
+    shifted = _session(ft, times - 195.0, names)
+    ep = _no_warnings(make_epochs, shifted, TrialSpec(("CS+", "CS-"), pre=1.0, post=2.0))
+    assert ep.n_trials == 29
+
+
+def test_half_the_anchors_outside_only_warns():
+    """The threshold is 'more than half': exactly half outside drops them with a warning."""
+    ft = np.arange(1000) * 0.1                         # 0 .. 99.9 s
+    s = _session(ft, [10.0, 20.0, 150.0, 160.0], ["A", "B", "A", "B"])
+    with pytest.warns(DroppedTrialsWarning, match="2 window outside recording"):
+        ep = make_epochs(s, TrialSpec(("A", "B"), pre=1.0, post=1.0))
+    assert ep.n_trials == 2
+
+
+def test_anchors_inside_with_windows_over_the_edge_are_not_a_clock_error():
+    """Anchors inside a short recording whose windows run over both ends: edge trials."""
+    s = _session(np.arange(40) * 0.125, [0.2, 0.4, 4.7, 4.8], ["A"] * 4)
+    with pytest.raises(NoTrialsError, match="4 window outside recording"):
+        make_epochs(s, TrialSpec("A", pre=1.0, post=1.0))
+
+
 def test_window_shorter_than_a_frame():
     s = _session(np.arange(40) * 0.125, [2.0], ["Correct"])
     with pytest.raises(ParameterError) as exc:
