@@ -17,12 +17,17 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .text import literal
+
 __all__ = [
+    "METRIC_LABELS",
     "accuracy_histograms",
+    "cell_name",
     "chance_band",
     "correlation_matrices",
     "generalization_matrix",
     "learning_curves",
+    "metric_label",
     "model_ranking",
     "significant_cells_by_session",
     "significant_stretches",
@@ -35,6 +40,8 @@ __all__ = [
 ]
 
 CHANCE_COLOR = "0.82"
+# Axis names of the statistics a run tests (``--metric``), by the names summary.json uses.
+METRIC_LABELS = {"accuracy": "accuracy", "balanced": "balanced accuracy"}
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
           "#17becf", "#7f7f7f", "#bcbd22")
 
@@ -114,53 +121,86 @@ def significant_stretches(times, significant) -> list[tuple[float, float]]:
 
 # ---------------------------------------------------------------- single cells
 
+def metric_label(metric) -> str:
+    """The axis name of a tested statistic: ``"balanced accuracy"`` or ``"accuracy"``."""
+    return METRIC_LABELS.get(str(metric), str(metric))
+
+
+def _legend_outside(fig: Figure, ax, ncols: int = 3, where: str = "lower center") -> None:
+    """The legend of ``ax``'s labelled artists outside every axes (``where``: "lower center",
+    "upper center" or "right upper"), so it never hides data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc=f"outside {where}", ncols=min(ncols, len(handles)),
+                   fontsize=7, frameon=False)
+
+
 def accuracy_histograms(test_accuracy, cv_accuracy, null_accuracy=None, *, classifier: str = "",
-                        threshold: float | None = None, bins: int = 20) -> Figure:
-    """Histograms of per-cell test and CV accuracy with the permutation chance band.
+                        threshold: float | None = None, bins: int = 20,
+                        metric: str = "accuracy") -> Figure:
+    """Histograms of the per-cell tested statistic and CV accuracy, with the chance band.
 
     Parameters
     ----------
-    test_accuracy, cv_accuracy : array_like, shape (cells,)
-        Per-cell mean accuracy over shuffles (``cells.csv`` columns).
+    test_accuracy : array_like, shape (cells,)
+        Per-cell mean over shuffles of the tested statistic on the test parts
+        (``cells.csv``'s ``balanced_accuracy`` for ``metric="balanced"``, ``test_accuracy``
+        for ``metric="accuracy"``).
+    cv_accuracy : array_like, shape (cells,)
+        Per-cell inner-CV accuracy (plain accuracy; ``cells.csv``'s ``cv_accuracy``).
     null_accuracy : array_like, shape (cells, permutations), optional
-        Per-cell null accuracies; pooled, their 2.5-97.5 percentiles are drawn as the
-        chance band on both panels.
+        Per-cell null of the tested statistic; pooled, its 2.5-97.5 percentiles are drawn as
+        the chance band of the test panel (and of the CV panel when the metric is plain
+        accuracy, the statistic CV reports).
     classifier : str
         Shown in the title.
     threshold : float, optional
-        The study's per-shuffle threshold, drawn as a dashed line.
+        The per-shuffle test-accuracy threshold of ``n_above_threshold``, drawn as a dashed
+        line where the panel shows plain accuracy.
     bins : int
         Equal-width bins over [0, 1].
+    metric : {"accuracy", "balanced"}
+        The statistic the cells were tested on; it names the test panel's axis.
     """
     test = np.asarray(test_accuracy, dtype=float)
     cv = np.asarray(cv_accuracy, dtype=float)
     band = None if null_accuracy is None else chance_band(null_accuracy)
+    tested = metric_label(metric)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    fig = _figure(8.0, 3.0)
+    fig = _figure(8.0, 3.3)
     axes = fig.subplots(1, 2, sharey=True)
     counts = {}
-    for ax, values, name, color in ((axes[0], test, "test", COLORS[0]),
-                                    (axes[1], cv, "CV", COLORS[2])):
+    panels = ((axes[0], test, "test", COLORS[0], tested, f"test {tested}, tested"),
+              (axes[1], cv, "CV", COLORS[2], "accuracy",
+               "inner-CV accuracy" + ("" if metric == "accuracy" else ", not tested")))
+    for ax, values, name, color, statistic, title in panels:
         finite = values[np.isfinite(values)]
         counts[name], _ = np.histogram(finite, bins=edges)
-        if band is not None:
+        if band is not None and statistic == tested:
             ax.axvspan(band[0], band[1], color=CHANCE_COLOR, zorder=0,
-                       label="chance (null 2.5-97.5%)")
+                       label=f"chance: null of {tested}, 2.5-97.5%")
         ax.hist(finite, bins=edges, color=color, edgecolor="white", zorder=2)
-        if threshold is not None:
-            ax.axvline(threshold, color="0.3", ls="--", lw=1, label=f"threshold {threshold:g}")
+        if threshold is not None and statistic == "accuracy" and name == "test":
+            ax.axvline(threshold, color="0.3", ls="--", lw=1,
+                       label=f"threshold {threshold:g} (per-shuffle accuracy)")
         ax.set_xlim(0, 1)
-        ax.set_xlabel(f"{name} accuracy (mean over shuffles)")
-        ax.set_title(f"{classifier}: {name} accuracy, {finite.size} cells", fontsize=10)
+        ax.set_xlabel(f"{name} {statistic} (mean over shuffles)")
+        ax.set_title(literal(f"{classifier}: {title}, {finite.size} cells"), fontsize=9)
     axes[0].set_ylabel("cells")
-    if band is not None or threshold is not None:
-        axes[0].legend(fontsize=7, loc="upper left", frameon=False)
+    _legend_outside(fig, axes[0])
     if band is None:
         fig.suptitle("no permutations: chance band not measured", fontsize=8, color="0.4")
-    fig.gpudecode_data = {"classifier": classifier, "test_accuracy": test, "cv_accuracy": cv,
-                          "chance_band": band, "bin_edges": edges, "test_counts": counts["test"],
-                          "cv_counts": counts["CV"], "threshold": threshold}
+    fig.gpudecode_data = {"classifier": classifier, "metric": metric, "test_accuracy": test,
+                          "cv_accuracy": cv, "chance_band": band, "bin_edges": edges,
+                          "test_counts": counts["test"], "cv_counts": counts["CV"],
+                          "threshold": threshold, "xlabel": axes[0].get_xlabel()}
     return fig
+
+
+def cell_name(index, cell_id=None) -> str:
+    """How a figure names a cell: its id from the input file; the 0-based index, labelled,
+    only when there is no id."""
+    return f"cell {cell_id}" if cell_id is not None else f"cell index {int(index)}"
 
 
 def top_cell_traces(data, labels, times, *, cells=None, cell_ids=None, classes=None,
@@ -175,12 +215,18 @@ def top_cell_traces(data, labels, times, *, cells=None, cell_ids=None, classes=N
     times : array_like, shape (frames,)
         Seconds relative to the anchor.
     cells : array_like of int, shape (top cells,), optional
-        Cell indices (0-based) for the titles.
+        Cell indices (0-based), named only where ``cell_ids`` is missing.
     cell_ids : array_like of str, shape (top cells,), optional
+        The cells' ids, which name them in the titles.
     classes : sequence of str, optional
         Class order (default: sorted unique labels).
     max_cells : int
         Draw at most this many top cells (one row each).
+
+    Notes
+    -----
+    Each raster's colour scale spans the 1st to 99th percentile of its values, so one
+    outlying frame does not wash out the rest.
     """
     x = np.asarray(data, dtype=float)
     labels = np.asarray([str(v) for v in labels])
@@ -192,10 +238,12 @@ def top_cell_traces(data, labels, times, *, cells=None, cell_ids=None, classes=N
     bounds = np.cumsum([int((labels == c).sum()) for c in classes])
     mean = np.full((n, len(classes), t.size), np.nan)
     sem = np.full_like(mean, np.nan)
-    fig = _figure(9.0, 2.3 * max(n, 1))
+    limits = np.full((n, 2), np.nan)
+    names = [cell_name(cells[i], None if cell_ids is None else cell_ids[i]) for i in range(n)]
+    fig = _figure(9.0, 2.3 * max(n, 1) + 0.4)
     axes = fig.subplots(max(n, 1), 2, squeeze=False, width_ratios=[1, 1.3])
     for i in range(n):
-        name = f"cell {int(cells[i])}" + (f" ({cell_ids[i]})" if cell_ids is not None else "")
+        name = literal(names[i])
         ax = axes[i, 0]
         for k, c in enumerate(classes):
             rows = x[labels == c, i, :]
@@ -205,32 +253,37 @@ def top_cell_traces(data, labels, times, *, cells=None, cell_ids=None, classes=N
             if rows.shape[0] > 1:
                 sem[i, k] = rows.std(axis=0, ddof=1) / np.sqrt(rows.shape[0])
             color = COLORS[k % len(COLORS)]
-            ax.plot(t, mean[i, k], color=color, lw=1.5, label=f"{c} (n={rows.shape[0]})")
+            ax.plot(t, mean[i, k], color=color, lw=1.5,
+                    label=literal(f"{c} (n={rows.shape[0]})"))
             ax.fill_between(t, mean[i, k] - sem[i, k], mean[i, k] + sem[i, k], color=color,
                             alpha=0.25, lw=0)
         ax.axvline(0, color="0.4", lw=0.8)
         ax.set_title(f"{name}: mean ± SEM", fontsize=9)
         ax.set_ylabel("activity")
-        ax.legend(fontsize=7, frameon=False)
         ax = axes[i, 1]
         img = x[order, i, :]
         finite = img[np.isfinite(img)]
         lo, hi = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+        hi = hi if hi > lo else lo + 1
+        limits[i] = lo, hi
         dt = (t[1] - t[0]) / 2 if t.size > 1 else 0.5
         im = ax.imshow(img, aspect="auto", interpolation="nearest", cmap="magma", vmin=lo,
-                       vmax=hi if hi > lo else lo + 1,
-                       extent=(t[0] - dt, t[-1] + dt, len(order) - 0.5, -0.5))
+                       vmax=hi, extent=(t[0] - dt, t[-1] + dt, len(order) - 0.5, -0.5))
         for b in bounds[:-1]:
             ax.axhline(b - 0.5, color="white", lw=1)
         ax.axvline(0, color="white", lw=0.8, ls=":")
         ax.set_yticks([(a + b) / 2 - 0.5 for a, b in zip(np.r_[0, bounds[:-1]], bounds)],
-                      classes, fontsize=7)
+                      [literal(c) for c in classes], fontsize=7)
         ax.set_title(f"{name}: trials x frames, sorted by class", fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.05)
+        fig.colorbar(im, ax=ax, fraction=0.05, extend="both",
+                     label="activity (1-99th pct)")
     for ax in axes[-1]:
         ax.set_xlabel("time from anchor (s)")
-    fig.gpudecode_data = {"times": t, "classes": classes, "cells": cells[:n], "mean": mean,
-                          "sem": sem, "order": order, "class_bounds": bounds}
+    if n:
+        _legend_outside(fig, axes[0, 0], ncols=len(classes), where="upper center")
+    fig.gpudecode_data = {"times": t, "classes": classes, "cells": cells[:n], "names": names,
+                          "mean": mean, "sem": sem, "order": order, "class_bounds": bounds,
+                          "color_limits": limits}
     return fig
 
 
@@ -260,7 +313,7 @@ def correlation_matrices(mean_by_class, order, *, classes=None, max_panels: int 
     for ax, p, title in zip(axes, panels, titles):
         lim = 1.0 if " - " not in title else max(float(np.nanmax(np.abs(p))), 1e-6)
         im = ax.imshow(p, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
+        ax.set_title(literal(title), fontsize=9)
         ax.set_xlabel("cell (clustered order)")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -296,15 +349,14 @@ def top_pairs(rows, *, n: int = 20) -> Figure:
         if np.isfinite(f):
             ax.text(d, yi, f" {f:.2f}", va="center", ha="left" if d >= 0 else "right",
                     fontsize=7)
-    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_yticks(y, [literal(v) for v in labels], fontsize=7)
     ax.invert_yaxis()
     ax.axvline(0, color="0.3", lw=0.8)
     ax.set_xlabel("correlation difference between classes (label: selection frequency)")
     ax.set_title(f"top {len(rows)} discriminative cell pairs", fontsize=10)
     for k, kind in enumerate(kinds):
-        ax.bar(0, 0, color=COLORS[k % len(COLORS)], label=f"higher in {kind}")
-    if kinds:
-        ax.legend(fontsize=7, frameon=False, loc="lower right")
+        ax.bar(0, 0, color=COLORS[k % len(COLORS)], label=literal(f"higher in {kind}"))
+    _legend_outside(fig, ax, ncols=len(kinds))
     fig.gpudecode_data = {"labels": labels, "corr_difference": diff,
                           "selection_frequency": freq, "class_high": high,
                           "rank": [r.get("rank") for r in rows]}
@@ -351,15 +403,16 @@ def model_ranking(rows) -> Figure:
         if s:
             ax.text(h + (e if np.isfinite(e) else 0) + 0.01, yi, "*", va="center",
                     fontsize=13, fontweight="bold", zorder=3)
-    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_yticks(y, [literal(v) for v in labels], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1.08)
-    ax.set_xlabel(("balanced accuracy" if balanced else "test accuracy")
-                  + " (mean ± SD over shuffles)\n"
-                  "grey: permutation null mean to 95th percentile; * significant (q < alpha)",
-                  fontsize=9)
+    metric = "balanced" if balanced else "accuracy"
+    ax.set_xlabel(f"test {metric_label(metric)} (mean ± SD over shuffles), the tested statistic"
+                  "\ngrey: its permutation null, mean to 95th percentile; "
+                  "* significant (BH q < alpha)", fontsize=9)
     ax.set_title("model ranking", fontsize=10)
-    fig.gpudecode_data = {"labels": labels, "analysis": [r.get("analysis") for r in rows],
+    fig.gpudecode_data = {"metric": metric, "xlabel": ax.get_xlabel(),
+                          "labels": labels, "analysis": [r.get("analysis") for r in rows],
                           "classifier": [r.get("classifier") for r in rows], "heights": height,
                           "errors": err, "null_mean": null_mean, "null_p95": null_p95,
                           "significant": sig}
@@ -367,31 +420,37 @@ def model_ranking(rows) -> Figure:
 
 
 def time_resolved(rows) -> Figure:
-    """Time-resolved accuracy (``timecourse.csv``) with chance band and significant stretches.
+    """The tested statistic per window (``timecourse.csv``) with its chance band and the
+    significant stretches.
 
     Parameters
     ----------
     rows : list of dict
-        ``timecourse.csv`` rows: time, classifier, accuracy, null_mean, null_p95,
-        significant. One line per classifier; the band spans null_mean..null_p95; a thick
-        bar under the curves marks each run of significant windows.
+        ``timecourse.csv`` rows: time, classifier, accuracy, balanced_accuracy, null_mean,
+        null_p95, significant, metric. The curve is the column of the tested statistic
+        (``balanced_accuracy`` when ``metric`` is "balanced", else ``accuracy``), the one
+        ``null_mean``..``null_p95`` (the band) and the p-values describe. One line per
+        classifier; a thick bar under the curves marks each run of significant windows
+        (per-window BH q < alpha).
     """
     by_clf: dict[str, list] = defaultdict(list)
     for r in rows:
         by_clf[str(r.get("classifier"))].append(r)
+    metric = "balanced" if rows and str(rows[0].get("metric")) == "balanced" else "accuracy"
+    column = "balanced_accuracy" if metric == "balanced" else "accuracy"
     fig = _figure(7.0, 3.6)
     ax = fig.subplots()
     data = {}
     for k, (clf, rr) in enumerate(by_clf.items()):
         rr = sorted(rr, key=lambda r: to_float(r.get("time")))
         t = _floats(rr, "time")
-        acc = _floats(rr, "accuracy")
+        score = _floats(rr, column)
         lo, hi = _floats(rr, "null_mean"), _floats(rr, "null_p95")
         sig = np.array([to_bool(r.get("significant")) for r in rr], dtype=bool)
         color = COLORS[k % len(COLORS)]
         if np.isfinite(lo).any():
             ax.fill_between(t, lo, hi, color=color, alpha=0.15, lw=0)
-        ax.plot(t, acc, color=color, lw=1.6, marker=".", ms=3, label=clf)
+        ax.plot(t, score, color=color, lw=1.6, marker=".", ms=3, label=literal(clf))
         stretches = significant_stretches(t, sig)
         ybar = 0.02 + 0.03 * k
         for a, b in stretches:
@@ -399,29 +458,32 @@ def time_resolved(rows) -> Figure:
                 ax.plot([a], [ybar], "s", color=color, ms=4)
             else:
                 ax.hlines(ybar, a, b, color=color, lw=4)
-        data[clf] = {"times": t, "accuracy": acc, "null_mean": lo, "null_p95": hi,
+        data[clf] = {"times": t, "score": score, "null_mean": lo, "null_p95": hi,
                      "significant": sig, "stretches": stretches}
     ax.axvline(0, color="0.4", lw=0.8)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("window centre, time from anchor (s)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("time-resolved decoding (shaded: null mean..95th pct; bars: significant)",
-                 fontsize=9)
-    if data:
-        ax.legend(fontsize=8, frameon=False)
-    fig.gpudecode_data = data
+    ax.set_ylabel(f"test {metric_label(metric)} (tested)")
+    ax.set_title(f"time-resolved decoding; shaded: null of {metric_label(metric)}, mean to "
+                 "95th pct; bars: significant windows", fontsize=8)
+    _legend_outside(fig, ax, ncols=1, where="right upper")
+    fig.gpudecode_data = {"metric": metric, "column": column, "ylabel": ax.get_ylabel(),
+                          "classifiers": data}
     return fig
 
 
-def generalization_matrix(matrix, times, *, classifier: str = "") -> Figure:
-    """Temporal generalisation: accuracy of a decoder trained at one time, tested at another.
+def generalization_matrix(matrix, times, *, classifier: str = "",
+                          metric: str = "accuracy") -> Figure:
+    """Temporal generalisation: a decoder trained at one time, tested at another.
 
     Parameters
     ----------
     matrix : array_like, shape (windows, windows)
-        Train-time rows x test-time columns.
+        Train-time rows x test-time columns: mean test score over shuffles.
     times : array_like, shape (windows,)
         Window centres (s).
+    metric : {"accuracy", "balanced"}
+        The statistic in ``matrix`` (the run's ``--metric``); it labels the colour bar.
     """
     m = np.asarray(matrix, dtype=float)
     t = np.asarray(times, dtype=float)
@@ -433,9 +495,9 @@ def generalization_matrix(matrix, times, *, classifier: str = "") -> Figure:
     ax.plot([t[0], t[-1]], [t[0], t[-1]], color="white", lw=0.8, ls=":")
     ax.set_xlabel("test time (s)")
     ax.set_ylabel("train time (s)")
-    ax.set_title(f"temporal generalisation: {classifier}", fontsize=10)
-    fig.colorbar(im, ax=ax, label="test accuracy", shrink=0.85)
-    fig.gpudecode_data = {"matrix": m, "times": t, "classifier": classifier}
+    ax.set_title(literal(f"temporal generalisation: {classifier}"), fontsize=10)
+    fig.colorbar(im, ax=ax, label=f"test {metric_label(metric)}", shrink=0.85)
+    fig.gpudecode_data = {"matrix": m, "times": t, "classifier": classifier, "metric": metric}
     return fig
 
 
@@ -456,7 +518,8 @@ def _session_axis(rows) -> tuple[dict, list, str]:
 def _session_ticks(ax, xlabel: str, ticks: list) -> None:
     ax.set_xlabel(xlabel)
     if xlabel == "session":
-        ax.set_xticks(range(1, len(ticks) + 1), ticks, fontsize=7, rotation=45)
+        ax.set_xticks(range(1, len(ticks) + 1), [literal(v) for v in ticks], fontsize=7,
+                      rotation=45)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
@@ -492,7 +555,8 @@ def _draw_curve(ax, curve: dict, color: str, label: str) -> None:
 def _footnote(fig: Figure, lines: list[str]) -> None:
     """Write ``lines`` under the axes, reserving room for them."""
     height = min((0.15 * len(lines) + 0.1) / fig.get_figheight(), 0.4)
-    fig.text(0.01, 0.01, "\n".join(lines), fontsize=7, va="bottom", ha="left")
+    fig.text(0.01, 0.01, "\n".join(literal(v) for v in lines), fontsize=7, va="bottom",
+             ha="left")
     fig.get_layout_engine().set(rect=(0, height, 1, 1 - height))
 
 
@@ -524,40 +588,44 @@ def trend_lines(rows, *, scope: str | None = None, target: str | None = None,
 
 
 def learning_curves(rows, *, target: str, analysis: str, classifier: str,
-                    learning_rows=None) -> Figure:
+                    learning_rows=None, measure: str = "accuracy") -> Figure:
     """Behaviour and decoding accuracy by session (``cohort.csv``), like a learning curve.
 
     Parameters
     ----------
     rows : list of dict
         ``cohort.csv`` rows; those of (target, analysis, classifier) are drawn: percent_correct
-        (left) and accuracy (right) per animal (thin lines) and mean ± SEM across animals.
+        (left) and ``measure`` (right) per animal (thin lines) and mean ± SEM across animals.
     learning_rows : list of dict, optional
-        ``learning.csv`` rows; the matching scope "all" trends are written under the panels.
+        ``learning.csv`` rows; the matching scope "all" trends of ``measure`` are written
+        under the panels.
+    measure : {"accuracy", "balanced_accuracy"}
+        The ``cohort.csv`` column drawn: the statistic the sessions were tested on.
     """
     rr = [r for r in rows if str(r.get("target")) == target
           and str(r.get("analysis")) == analysis and str(r.get("classifier")) == classifier]
     xpos, ticks, xlabel = _session_axis(rr)
     behaviour = _by_session(rr, "percent_correct", xpos)
-    accuracy = _by_session(rr, "accuracy", xpos)
+    accuracy = _by_session(rr, measure, xpos)
     fig = _figure(9.0, 3.6)
     axes = fig.subplots(1, 2)
     _draw_curve(axes[0], behaviour, "0.25", "mean ± SEM")
     axes[0].set_ylabel("behaviour: percent correct")
     axes[0].set_title("behaviour", fontsize=10)
     _draw_curve(axes[1], accuracy, COLORS[0], "mean ± SEM")
-    axes[1].set_ylabel("decoding accuracy")
-    axes[1].set_title(f"{target}: {analysis} / {classifier}", fontsize=10)
+    axes[1].set_ylabel(f"decoding: test {measure.replace('_', ' ')}")
+    axes[1].set_title(literal(f"{target}: {analysis} / {classifier}"), fontsize=10)
     for ax in axes:
         _session_ticks(ax, xlabel, ticks)
     n_animals = len(accuracy["per_animal"])
-    axes[1].legend(fontsize=7, frameon=False, title=f"{n_animals} animals (thin: each)",
-                   title_fontsize=7)
+    axes[1].plot([], [], color="0.5", alpha=0.5, lw=0.8, label=f"each of {n_animals} animals")
+    _legend_outside(fig, axes[1], ncols=2, where="upper center")
     trends = trend_lines(learning_rows or [], scope="all", target=target, analysis=analysis,
-                         classifier=classifier, measure="accuracy")
+                         classifier=classifier, measure=measure)
     if trends:
         _footnote(fig, trends)
     fig.gpudecode_data = {"target": target, "analysis": analysis, "classifier": classifier,
+                          "measure": measure, "ylabel": axes[1].get_ylabel(),
                           "x_axis": xlabel, "behaviour": behaviour, "accuracy": accuracy,
                           "trends": trends}
     return fig
@@ -584,14 +652,13 @@ def significant_cells_by_session(rows, *, target: str, learning_rows=None) -> Fi
     for k, clf in enumerate(sorted({str(r.get("classifier")) for r in rr})):
         curve = _by_session([r for r in rr if str(r.get("classifier")) == clf],
                             "n_significant_cells", xpos)
-        _draw_curve(ax, curve, COLORS[k % len(COLORS)], clf)
+        _draw_curve(ax, curve, COLORS[k % len(COLORS)], literal(clf))
         data[clf] = curve
     _session_ticks(ax, xlabel, ticks)
     ax.set_ylabel("significant cells (q < alpha)")
-    ax.set_title(f"{target}: significant single cells by session (mean ± SEM; thin: animals)",
-                 fontsize=9)
-    if data:
-        ax.legend(fontsize=7, frameon=False)
+    ax.set_title(literal(f"{target}: significant single cells by session (mean ± SEM; "
+                         "thin: animals)"), fontsize=9)
+    _legend_outside(fig, ax, ncols=1, where="right upper")
     trends = trend_lines(learning_rows or [], scope="all", target=target,
                          measure="n_significant_cells")
     if trends:

@@ -61,6 +61,25 @@ def test_accuracy_histograms_bar_heights_are_the_cells():
     assert fig.gpudecode_data["chance_band"] is None
 
 
+def test_accuracy_histograms_name_the_tested_metric():
+    """metric=balanced: the test panel is labelled balanced accuracy and carries the band;
+    the CV panel (plain accuracy, not tested) has no band and says so."""
+    test = RNG.uniform(0.3, 0.95, 30)
+    null = RNG.normal(0.5, 0.05, (30, 50))
+    fig = F.accuracy_histograms(test, test, null, classifier="lda", threshold=0.8,
+                                metric="balanced")
+    test_ax, cv_ax = fig.axes[:2]
+    assert test_ax.get_xlabel() == "test balanced accuracy (mean over shuffles)"
+    assert cv_ax.get_xlabel() == "CV accuracy (mean over shuffles)"
+    assert "not tested" in cv_ax.get_title()
+    labels = lambda ax: [p.get_label() for p in ax.patches if p.get_label().startswith("chance")]
+    assert labels(test_ax) == ["chance: null of balanced accuracy, 2.5-97.5%"]
+    assert labels(cv_ax) == []
+    # The accuracy threshold line is not drawn on a balanced-accuracy axis.
+    assert not [ln for ln in test_ax.lines if ln.get_label().startswith("threshold")]
+    assert test_ax.get_legend() is None and fig.legends
+
+
 def test_top_cell_traces_mean_sem_and_raster_order():
     labels = np.array(["b", "a", "b", "a", "a", "b", "a"])
     data = RNG.normal(size=(7, 2, 9))
@@ -132,12 +151,39 @@ def test_time_resolved_line_band_and_stretch():
                          "accuracy": str(0.5 + shift + 0.05 * k), "null_mean": "0.5",
                          "null_p95": "0.6", "significant": str(k >= 3)})
     fig = F.time_resolved(rows[::-1])
-    d = fig.gpudecode_data
+    d = fig.gpudecode_data["classifiers"]
     np.testing.assert_allclose(d["lda"]["times"], t)
-    np.testing.assert_allclose(d["lda"]["accuracy"], 0.5 + 0.05 * np.arange(t.size))
+    np.testing.assert_allclose(d["lda"]["score"], 0.5 + 0.05 * np.arange(t.size))
     assert d["tree"]["stretches"] == [(t[3], t[-1])]
     line = next(ln for ln in fig.axes[0].lines if ln.get_label() == "lda")
-    np.testing.assert_allclose(line.get_ydata(), d["lda"]["accuracy"])
+    np.testing.assert_allclose(line.get_ydata(), d["lda"]["score"])
+    # Rows without a metric column (plain accuracy) are drawn and labelled as accuracy.
+    assert fig.gpudecode_data["metric"] == "accuracy"
+    assert fig.axes[0].get_ylabel() == "test accuracy (tested)"
+
+
+def test_time_resolved_draws_the_tested_metric_and_its_null():
+    """With metric=balanced the curve is balanced_accuracy (not accuracy), the band is the
+    null columns (the balanced null), and the axis and title say balanced accuracy."""
+    t = np.arange(6) * 0.25
+    rows = [{"time": str(ti), "classifier": "lda", "accuracy": "0.9",
+             "balanced_accuracy": str(0.5 + 0.04 * k), "null_mean": str(0.49 + 0.001 * k),
+             "null_p95": "0.58", "significant": "False", "metric": "balanced"}
+            for k, ti in enumerate(t)]
+    fig = F.time_resolved(rows)
+    d = fig.gpudecode_data
+    assert d["metric"] == "balanced" and d["column"] == "balanced_accuracy"
+    curve = d["classifiers"]["lda"]
+    np.testing.assert_allclose(curve["score"], 0.5 + 0.04 * np.arange(6))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "test balanced accuracy (tested)"
+    assert "null of balanced accuracy" in ax.get_title()
+    (band,) = ax.collections[:1]
+    lower = band.get_paths()[0].vertices[:, 1]
+    assert lower.min() == pytest.approx(0.49) and lower.max() == pytest.approx(0.58)
+    line = next(ln for ln in ax.lines if ln.get_label() == "lda")
+    np.testing.assert_allclose(line.get_ydata(), curve["score"])
+    assert ax.get_legend() is None and fig.legends      # the legend is outside the axes
 
 
 def test_generalization_matrix():
@@ -187,3 +233,64 @@ def test_significant_cells_by_session_and_session_axis_without_days():
     d = fig.gpudecode_data
     assert d["x_axis"] == "session"
     np.testing.assert_allclose(d["by_classifier"]["lda"]["mean"], [2, 3, 4, 5.5])
+
+
+NASTY = ["$x$", "$$", "$\\foo$", "\x1b]0;title\x07C1", "\x1b[2JC2", "a$b"]
+
+
+def _render(fig):
+    import io
+    fig.savefig(io.BytesIO(), format="png")
+    fig.savefig(io.BytesIO(), format="svg")
+
+
+def _texts(fig):
+    from matplotlib.text import Text
+    return [t.get_text() for t in fig.findobj(Text)]
+
+
+def test_names_are_drawn_literally():
+    """Cell, class and classifier names from files never reach mathtext or the renderer as
+    control characters: figures with '$$' or '$\\foo$' in names are written, and show '$'."""
+    from gpudecode.text import literal, printable
+    assert printable("\x1b]0;title\x07C1") == "C1" and printable("\x1b[2JC2\r\n") == "C2"
+    assert literal("$x$") == r"\$x\$"
+    labels = np.array(["$$", "$\\foo$"] * 4)
+    data = RNG.normal(size=(8, 3, 5))
+    fig = F.top_cell_traces(data, labels, np.linspace(0, 1, 5), cells=[0, 1, 2],
+                            cell_ids=NASTY[:3], classes=["$$", "$\\foo$"])
+    _render(fig)
+    rows = [{"rank": str(k), "cell_id_i": NASTY[k], "cell_id_j": NASTY[-1 - k],
+             "selection_frequency": "1", "corr_difference": "0.1", "class_high": "$$"}
+            for k in range(3)]
+    figs = [fig, F.top_pairs(rows),
+            F.correlation_matrices(RNG.uniform(-1, 1, (2, 3, 3)), [0, 1, 2],
+                                   classes=["$$", "\x1b[2Jb"]),
+            F.model_ranking([{"analysis": "single-cell", "classifier": "lda",
+                              "unit": f"cell {NASTY[2]}", "test_accuracy": "0.7",
+                              "test_std": "0.1", "null_mean": "0.5", "null_p95": "0.6",
+                              "significant": "True", "rank": "1"}]),
+            F.accuracy_histograms([0.5], [0.5], classifier="$\\foo$")]
+    for f in figs:
+        _render(f)
+        drawn = "".join(_texts(f))
+        assert "\x1b" not in drawn and "\x07" not in drawn
+    assert r"cell \$\foo\$: mean ± SEM" in _texts(figs[0])     # drawn as "cell $\foo$"
+    assert fig.gpudecode_data["names"][0] == "cell $x$"        # the data keeps the id
+
+
+def test_top_cells_are_named_by_id_and_rasters_ignore_outliers():
+    data = RNG.normal(size=(20, 2, 30))
+    data[3, 0, 7] = 1e4                                  # one outlying frame
+    labels = np.array(["a", "b"] * 10)
+    fig = F.top_cell_traces(data, labels, np.linspace(-1, 1, 30), cells=[38, 4],
+                            cell_ids=["cell40", "C05"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "cell cell40: mean ± SEM" in titles and not any("38" in t for t in titles)
+    vmin, vmax = fig.axes[1].images[0].get_clim()
+    assert (vmin, vmax) == pytest.approx(tuple(np.percentile(data[:, 0], [1, 99])))
+    assert vmax < 10
+    no_ids = F.top_cell_traces(data, labels, np.linspace(-1, 1, 30), cells=[38, 4])
+    assert no_ids.gpudecode_data["names"] == ["cell index 38", "cell index 4"]
+    for f in (fig, no_ids):
+        assert all(ax.get_legend() is None for ax in f.axes) and f.legends
