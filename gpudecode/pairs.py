@@ -17,6 +17,7 @@ from sklearn.feature_selection import f_classif
 
 from .correlations import pair_index
 from .errors import ShapeError
+from .sklearn_warnings import summarize_constant_features
 from .splits import SplitPlan
 
 __all__ = ["PAIRS_COLUMNS", "discriminative_pairs", "mean_correlation_by_class",
@@ -70,7 +71,8 @@ def discriminative_pairs(features: np.ndarray, plan: SplitPlan, cell_ids=None, *
     y = plan.Y_[0]
     chosen = np.zeros(n_p)
     f_sum = np.zeros(n_p)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), \
+            summarize_constant_features("cell pairs", "the pair F-test (f_classif)", n_p):
         warnings.simplefilter("ignore", RuntimeWarning)  # constant pairs give F = nan
         for s in plan.test_slots:
             tr = plan.train_idx_[s, :plan.n_train_[s]]

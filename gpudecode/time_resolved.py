@@ -21,6 +21,7 @@ from .errors import ParameterError
 from .estimators import POPULATION_CLASSIFIERS, make_pipeline
 from .features import timecourse_features
 from .single_cell import run_batched
+from .sklearn_warnings import summarize_constant_features
 from .splits import SplitPlan, check_scoring, fitted_plan
 from .stats import fdr_bh, permutation_pvalues
 from .trials import Epochs
@@ -204,7 +205,9 @@ def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: b
     n_win = X.shape[0]
     y = plan.Y_[0]
     acc = np.zeros((n_win, n_win))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), \
+            summarize_constant_features("cells", f"the temporal generalisation {name} fits",
+                                        X.shape[2]):
         from sklearn.exceptions import ConvergenceWarning
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
