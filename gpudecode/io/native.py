@@ -244,6 +244,15 @@ def _read_checked(f: h5py.File, path: Path) -> Session:
                           fix="upgrade gpudecode, or rewrite the file with this version")
     traces = _numeric(f, "traces", path, 2, "float32 (n_cells, n_frames)")
     frame_times = _numeric(f, "frame_times", path, 1, "float64 seconds (n_frames,)")
+    if traces.shape[1] != frame_times.size:
+        if traces.shape[0] == frame_times.size:
+            raise ShapeError(f"traces have shape {traces.shape} but there are {frame_times.size} "
+                             "frame times: the matrix is stored frames x cells", path=path,
+                             field="traces", fix="transpose the matrix to cells x frames and "
+                                                 "save it again (save_session)")
+        raise ShapeError(f"traces have {traces.shape[1]} frames but there are "
+                         f"{frame_times.size} frame times", path=path, field="frame_times",
+                         fix=f"give one time per frame (column); {_REWRITE}")
     cell_ids = _column(f, "cell_ids", path, traces.shape[0], "cell (trace row)")
     times = _numeric(f, "events/time", path, 1, "float64 seconds (n_events,)")
     names = _column(f, "events/name", path, times.size, "event time")
