@@ -424,8 +424,9 @@ def make_epochs(session: Session, spec: TrialSpec) -> Epochs:
     EventsError
         The session has no events, or more than half of the anchor events
         (:data:`MAX_OUTSIDE_FRACTION`) lie outside the recording (before its first or after
-        its last frame): the event times are not on the imaging clock (the message gives both clocks' spans and
-        suggests ``--event-offset`` / ``--sync-event`` + ``--sync-pulses``).
+        its last frame): the event times are not on the imaging clock (the message gives
+        both clocks' spans and suggests ``--event-offset`` / ``--sync-event`` +
+        ``--sync-pulses``).
     AnchorError
         An anchor or label event name, or the label attribute column, does not exist.
     ParameterError

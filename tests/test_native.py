@@ -112,7 +112,8 @@ BAD_FILES = {
     "string traces": (_replace("traces", np.full((5, 200), "1.0", dtype=object), dtype=_STR),
                       FormatError, "traces", "text values"),
     "compound traces": (_replace("traces", _COMPOUND), FormatError, "traces", "compound (re, im)"),
-    "traces as a group": (_group_instead("traces"), FormatError, "traces", "a group where a dataset"),
+    "traces as a group": (_group_instead("traces"), FormatError, "traces",
+                          "a group where a dataset"),
     "1-D traces": (_replace("traces", np.zeros(200)), ShapeError, "traces", "expected 2-D"),
     "string frame_times": (_replace("frame_times", np.array(["0.1"] * 200, dtype=object),
                                     dtype=_STR), FormatError, "frame_times", "text values"),
@@ -192,5 +193,6 @@ def test_damaged_compressed_chunk(tmp_path, capsys):
     path.write_bytes(bytes(raw))
     with pytest.raises(FormatError) as exc:
         load_session(path)
-    assert "s.h5" in str(exc.value) and "[file]" in str(exc.value) and "copy it again" in str(exc.value)
+    msg = str(exc.value)
+    assert "s.h5" in msg and "[file]" in msg and "copy it again" in msg
     cli_error(["info", path], capsys, tmp_path, "s.h5", "could not be read")

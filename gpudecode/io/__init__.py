@@ -68,7 +68,7 @@ def _first_content_line(p: Path) -> str:
 
 
 def _decode_head(head: bytes) -> str:
-    """The start of a text file as str: UTF-16 by its BOM, else UTF-8 (BOM optional), else cp1252."""
+    """The start of a text file as str: UTF-16 by its BOM, else UTF-8 (BOM optional) or cp1252."""
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return head.decode("utf-16", errors="replace")
     try:
@@ -271,7 +271,8 @@ def _check_offset(event_offset, path) -> float:
     if not np.isfinite(value):
         raise ParameterError(f"the event offset must be a finite number of seconds, got "
                              f"{event_offset!r}", path=path, field="--event-offset",
-                             fix="pass seconds added to every event time, e.g. --event-offset -12.5")
+                             fix="pass seconds added to every event time, "
+                                 "e.g. --event-offset -12.5")
     return value
 
 

@@ -197,8 +197,9 @@ def _day_attr(f: h5py.File, path) -> int | None:
     day = None
     if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
         day = int(value)
-    elif isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
-        day = int(value)
+    elif isinstance(value, (float, np.floating)) and np.isfinite(value):
+        if float(value).is_integer():
+            day = int(value)
     if day is None:
         shown = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
         raise FormatError(f"the file attribute 'day' is {clip(shown, 40)}, not a whole number",

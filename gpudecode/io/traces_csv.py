@@ -200,8 +200,8 @@ def read_traces_csv(path: str | os.PathLike, keep_rejected: bool = False) -> Tra
     other header cells are the cell names. An optional second header row starting with
     ``Time(s)/Cell Status`` gives each cell's status. Separators are ``,`` (spaces after
     them are fine), tabs, or ``;`` (a header with semicolons and no commas: European
-    spreadsheet exports; commas in the values are then decimal marks, ``0,5`` = 0.5). Empty values and ``nan`` read as NaN (the Session later
-    reports or interpolates them).
+    spreadsheet exports; commas in the values are then decimal marks, ``0,5`` = 0.5).
+    Empty values and ``nan`` read as NaN (the Session later reports or interpolates them).
 
     Cell statuses: ``rejected`` cells are dropped unless ``keep_rejected``; ``accepted``
     and ``undecided`` cells are kept. Undecided cells are kept because Inscopix marks every
