@@ -21,6 +21,7 @@ __all__ = [
     "TooFewTrialsError",
     "DeviceError",
     "ParameterError",
+    "OutputError",
 ]
 
 
@@ -108,3 +109,7 @@ class DeviceError(GpudecodeError):
 
 class ParameterError(GpudecodeError):
     """An option has a value that cannot work."""
+
+
+class OutputError(GpudecodeError):
+    """The output folder cannot be written, is in use, or would overwrite an input."""
