@@ -308,6 +308,9 @@ def decode(
                      time_step, time_unit, generalization)
     spec = _spec_or_target(anchor, target, targets_file, pre, post, label, label_events,
                            label_window, label_attr, exclude, exclude_within)
+    from .outputs import check_output_folder
+    check_output_folder(out_dir, [p for p in (path, events, sync_pulses, frame_times,
+                                              targets_file) if p])  # before reading or computing
     s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
               keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
               frame_times)
@@ -342,7 +345,8 @@ def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = 
             if status is not None:
                 status.update(f"decoding: {stage}")
             out.print(f"- {stage}", markup=False)
-        res = decode_session(s, spec, config, out_dir, backend=backend, progress=progress)
+        res = decode_session(s, spec, config, out_dir, backend=backend, progress=progress,
+                             report=report)
     summary = res.summary
     ep = res.epochs
     out.print(f"{ep.n_trials} trials ({', '.join(f'{k}: {v}' for k, v in ep.counts().items())}) x "
@@ -385,10 +389,8 @@ def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = 
             f"{r['cell_id_i']}-{r['cell_id_j']} ({r['selection_frequency']:.0%})"
             for r in res.pairs[:5]), markup=False)
     out_dir = Path(out_dir)
-    if report:
-        from .report import write_report
-        path = write_report(out_dir)
-        out.print(f"report: {path}", markup=False)
+    if report:  # drawn into the result folder before it was put in place
+        out.print(f"report: {out_dir / 'report.html'}", markup=False)
     out.print(f"wrote {', '.join(summary['files'])} to {out_dir} in "
               f"{summary['timing_s']['total_s']:.1f} s", markup=False)
     return res

@@ -11,11 +11,22 @@ Layout of a cohort folder::
     DIR/failures.csv                   sessions that failed, with the error
     DIR/cohort.json                    parameters, versions, device, timing, counts
 
-Each task writes its folder under a temporary name and renames it into place, so a session
-folder is either complete or absent. Its ``summary.json`` records ``input_hash``: a hash of
-the input files (path, size, modification time), the trial spec, the decode parameters and
-the gpudecode version. A rerun skips folders whose hash matches and redoes the others, so
-killing a run at any moment loses at most the sessions in flight.
+Each task builds its folder under a temporary sibling name and swaps it in with one atomic
+step (see :class:`gpudecode.atomic.StagedFolder`), so a session folder is either complete or
+absent. Its ``summary.json`` records ``input_hash``: a SHA-256 of the *content* of the input
+files (traces file or every file of a traces folder, events, sync pulses), the reader
+options, the trial spec, the decode parameters and the gpudecode version (file paths, sizes
+and times are not part of it: moving the data does not redo a session, editing it does).
+A rerun skips folders whose hash matches and whose files are all there unchanged (sizes and
+SHA-256 listed in ``summary.json``) and redoes the others, so killing a run at any moment
+loses at most the sessions in flight. A session whose rerun fails is listed in
+``failures.csv`` and its old folder is removed: it described inputs that have changed.
+
+The cohort tables list only the sessions of this run that are complete and current, and
+``cohort.json`` (written last) records the tables' sizes and SHA-256 and the run id of every
+session folder they were built from (``gpudecode report`` checks both). One run at a time:
+``DIR/.gpudecode.lock`` names the process holding the folder, and a second run on the same
+``--out`` stops at once and says who holds it.
 """
 
 from __future__ import annotations
@@ -33,37 +44,58 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GpudecodeError, ParameterError
+from .errors import GpudecodeError, OutputError, ParameterError
 
-__all__ = ["COHORT_COLUMNS", "CohortRun", "run_cohort", "input_hash", "collect_cohort",
-           "session_task", "SCHEDULERS"]
+__all__ = ["COHORT_COLUMNS", "COHORT_TABLES", "CohortRun", "run_cohort", "input_hash",
+           "collect_cohort", "session_task", "SCHEDULERS", "LOCK_NAME"]
 
 COHORT_COLUMNS = ("animal", "session", "day", "target", "analysis", "classifier", "accuracy",
                   "balanced_accuracy", "p_value", "n_significant_cells", "percent_correct",
                   "n_trials")
 FAILURE_COLUMNS = ("animal", "session", "target", "error_type", "error")
 SCHEDULERS = ("local", "synchronous", "tcp://HOST:PORT", "cuda")
+# Every table a cohort run writes into DIR (cohort.json last).
+COHORT_TABLES = ("cohort.csv", "cells.csv", "learning.csv", "stability.csv", "pair_overlap.csv",
+                 "failures.csv", "cohort.json")
+LOCK_NAME = ".gpudecode.lock"
+HASH_BLOCK_BYTES = 1 << 20
+# Reader options that shape a session's numbers (the file paths do not: their content does).
+_LOAD_KEYS = ("format", "events_format", "animal", "session", "day", "sync_event",
+              "event_offset", "frame_rate", "signal")
 
 
-def _file_fingerprint(path) -> list:
+def _content_digest(path) -> list:
+    """SHA-256 of a file's content (1 MiB blocks), or of every file of a folder by name."""
     if path is None:
         return [None]
     p = Path(path)
     if p.is_dir():
-        return [[str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns]
-                for f in sorted(p.rglob("*")) if f.is_file()]
-    st = p.stat()
-    return [str(p.resolve()), st.st_size, st.st_mtime_ns]
+        return [[str(f.relative_to(p)), _sha256(f)] for f in sorted(p.rglob("*")) if f.is_file()]
+    return [_sha256(p)]
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(HASH_BLOCK_BYTES):
+            h.update(block)
+    return h.hexdigest()
 
 
 def input_hash(entry, spec, config) -> str:
-    """Hash of what determines a session's results: files, trial spec, parameters, version."""
+    """Hash of what determines a session's results: the content of its input files, the
+    reader options, the trial spec, the parameters and the gpudecode version.
+
+    The files are read in full (SHA-256, 1 MiB blocks; about 2 s per GB from the page cache,
+    8 s per GB from a cold disk on a 2-core test machine), so an edit that keeps a file's
+    size and modification time is seen; the paths are not part of the hash.
+    """
     from . import __version__
-    files = [_file_fingerprint(getattr(entry, k)) for k in
-             ("traces", "events", "sync_pulses", "registration")]
-    blob = json.dumps({"files": files, "load": {k: str(v) for k, v in
-                                                entry.load_kwargs().items()},
-                       "spec": asdict(spec), "config": config.as_dict(),
+    files = [_content_digest(getattr(entry, k)) for k in ("traces", "events", "sync_pulses")]
+    load = entry.load_kwargs()
+    blob = json.dumps({"files": files, "load": {k: str(load.get(k)) for k in _LOAD_KEYS},
+                       "spec": spec if isinstance(spec, dict) else asdict(spec),
+                       "config": config.as_dict(),
                        "version": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -77,20 +109,46 @@ def _behaviour(session) -> dict:
 
 
 def _done(folder: Path, digest: str) -> bool:
+    """The folder holds a complete run of these inputs: hash matches, files all unchanged."""
+    from .outputs import check_one_run
     try:
         with open(folder / "summary.json") as fh:
-            return json.load(fh).get("input_hash") == digest
-    except (OSError, ValueError):
+            if json.load(fh).get("input_hash") != digest:
+                return False
+        check_one_run(folder)
+    except (OSError, ValueError):                 # FormatError is a ValueError
         return False
+    return True
+
+
+def _session_key(animal: str, session: str, target: str) -> str:
+    return f"{animal}/{session}/{target}"
+
+
+def _remove_folder(folder: Path) -> None:
+    """Take a session folder out of view in one step (rename), then delete it."""
+    if not folder.exists():
+        return
+    aside = folder.parent / f".{folder.name}.gone-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(folder, aside)
+    except OSError:
+        aside = folder
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def session_task(entry, target_name: str, spec, config, out_dir: str) -> dict:
     """Decode one session x target into ``out_dir/<animal>/<session>/<target>`` (a Dask task).
 
+    The folder is replaced in one atomic step (:func:`gpudecode.pipeline.decode_session`).
+    When the inputs changed and the rerun fails, the old folder is removed before the error
+    is raised: it no longer describes the inputs.
+
     Returns
     -------
     dict
-        ``{"animal", "session", "target", "status": "done" | "skipped", "seconds"}``.
+        ``{"animal", "session", "target", "status": "done" | "skipped", "seconds",
+        "input_hash"}``.
     """
     from .backend import Backend
     from .io import load_session
@@ -98,28 +156,21 @@ def session_task(entry, target_name: str, spec, config, out_dir: str) -> dict:
 
     t0 = time.perf_counter()
     final = Path(out_dir) / entry.animal / entry.session / target_name
-    digest = input_hash(entry, spec, config)
     info = {"animal": entry.animal, "session": entry.session, "target": target_name}
-    if _done(final, digest):
-        return {**info, "status": "skipped", "seconds": 0.0}
-    session = load_session(**entry.load_kwargs())
-    tmp = final.parent / f".{target_name}.tmp-{uuid.uuid4().hex[:8]}"
     try:
-        decode_session(session, spec, config, tmp, backend=Backend.from_device(config.device),
+        digest = input_hash(entry, spec, config)
+        if _done(final, digest):
+            return {**info, "status": "skipped", "seconds": 0.0, "input_hash": digest}
+        session = load_session(**entry.load_kwargs())
+        decode_session(session, spec, config, final, backend=Backend.from_device(config.device),
                        extra_summary={"input_hash": digest, "target": target_name,
                                       "manifest_entry": entry.as_dict(),
                                       "behaviour": _behaviour(session)})
-        if final.exists():
-            old = final.parent / f".{target_name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return {**info, "status": "done", "seconds": time.perf_counter() - t0}
+    except Exception:
+        _remove_folder(final)
+        raise
+    return {**info, "status": "done", "seconds": time.perf_counter() - t0,
+            "input_hash": digest}
 
 
 class CohortRun:
@@ -181,8 +232,36 @@ def _check_scheduler(scheduler: str) -> str:
 
 
 def _failure(info: dict, exc: BaseException) -> dict:
-    text = str(exc).replace("\n", " ")
+    text = " ".join(str(exc).split()) or repr(exc)
     return {**info, "error_type": type(exc).__name__, "error": text}
+
+
+def _check_cohort_out(out: Path, entries, targets: list[str], manifest) -> None:
+    """No input may be a file the cohort writes (a table, or inside a session folder)."""
+    from .outputs import _inside
+    written = [out / name for name in (*COHORT_TABLES, "report.html", "figures")]
+    written += [out / e.animal / e.session / t for e in entries for t in targets]
+    inputs = [] if manifest is None else [Path(manifest)]
+    for e in entries:
+        inputs += [p for p in (e.traces, e.events, e.sync_pulses, e.registration)
+                   if p is not None]
+    for p in inputs:
+        for w in written:
+            if _inside(p, w):
+                raise OutputError(f"the input {p} would be overwritten by the cohort's {w}",
+                                  path=out, field="--out",
+                                  fix="choose another --out, or move the input out of it")
+
+
+def _clean_session_leftovers(out: Path, jobs) -> None:
+    """Temporary folders of tasks killed mid-write (this version's and older ones')."""
+    from .atomic import clean_leftovers
+    for e, name, _ in jobs:
+        final = out / e.animal / e.session / name
+        clean_leftovers(final)
+        for pattern in (f".{name}.tmp-*", f".{name}.old-*", f".{name}.gone-*"):
+            for stale in final.parent.glob(pattern):
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
@@ -210,20 +289,45 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
     Returns
     -------
     CohortRun
+
+    Raises
+    ------
+    OutputError
+        Before any session runs: ``out_dir`` is a file or read-only, another run holds it,
+        or an input would be overwritten. A full disk while writing the tables.
+
+    Notes
+    -----
+    A session that fails for any reason (an ``Exception``: bad input, a bug, a lost worker)
+    is listed in ``failures.csv`` and the others go on; ``KeyboardInterrupt`` stops the run.
     """
+    from .atomic import FolderLock
     from .manifest import read_manifest
+    from .outputs import check_writable_folder, writing_results
 
     scheduler = _check_scheduler(scheduler)
     entries = read_manifest(manifest) if not isinstance(manifest, list) else manifest
     if not targets:
         raise ParameterError("no target to decode", field="--target",
                              fix="pass --target outcome (or --anchor with label options)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_folder(out_dir, what="the cohort folder")
+    target_names = [name for name, _ in targets]
+    _check_cohort_out(out, entries, target_names,
+                      None if isinstance(manifest, list) else manifest)
+    with writing_results(out):
+        out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out / LOCK_NAME, out):
+        return _run_locked(manifest, entries, out, targets, config, scheduler, n_workers,
+                           progress, n_permutations_trend)
+
+
+def _run_locked(manifest, entries, out, targets, config, scheduler, n_workers, progress,
+                n_permutations_trend) -> CohortRun:
+    from .outputs import writing_results
+
     jobs = [(e, name, spec) for e in entries for name, spec in targets]
-    for e, name, _ in jobs:                     # leftovers of a run killed mid-write
-        for stale in (out / e.animal / e.session).glob(f".{name}.*-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    with writing_results(out):
+        _clean_session_leftovers(out, jobs)
     t0 = time.perf_counter()
     results, failures = [], []
 
@@ -232,7 +336,7 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
         info = {"animal": entry.animal, "session": entry.session, "target": name}
         if exc is not None:
             failures.append(_failure(info, exc))
-            result = {**info, "status": "failed", "error": str(exc)}
+            result = {**info, "status": "failed", "error": failures[-1]["error"]}
         results.append(result)
         if progress is not None:
             progress(len(results), len(jobs), result)
@@ -240,9 +344,11 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
     if scheduler == "synchronous":
         for job in jobs:
             try:
-                record(job, session_task(job[0], job[1], job[2], config, str(out)))
-            except (GpudecodeError, OSError, ValueError, RuntimeError) as exc:
+                result = session_task(job[0], job[1], job[2], config, str(out))
+            except Exception as exc:  # every failing session is recorded; Ctrl-C stops
                 record(job, exc=exc)
+            else:
+                record(job, result)
     else:
         client, cluster, as_completed = _client(scheduler, n_workers)
         try:
@@ -253,26 +359,35 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
             for fut in as_completed(futures):
                 job = futures[fut]
                 try:
-                    record(job, fut.result())
+                    result = fut.result()
                 except Exception as exc:  # a worker's error or a lost worker
                     record(job, exc=exc)
+                else:
+                    record(job, result)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
     seconds = time.perf_counter() - t0
-    files = collect_cohort(out, entries, [name for name, _ in targets], config,
-                           failures=failures, n_permutations=n_permutations_trend)
-    summary = {"command": "cohort", "manifest": str(manifest) if not isinstance(manifest, list)
-               else None, "n_sessions": len(entries), "targets": [n for n, _ in targets],
-               "config": config.as_dict(), "scheduler": scheduler, "n_workers": n_workers,
-               "n_tasks": len(jobs), "n_done": sum(r["status"] == "done" for r in results),
-               "n_skipped": sum(r["status"] == "skipped" for r in results),
-               "n_failed": len(failures), "seconds": seconds,
-               "device": _device(config.device),
-               "tasks": results}
-    from .outputs import write_summary
-    write_summary(out / "cohort.json", summary)
+    current = {_session_key(r["animal"], r["session"], r["target"]): r["input_hash"]
+               for r in results if r.get("status") in ("done", "skipped")}
+    with writing_results(out):
+        files, session_runs = _collect(out, entries, [name for name, _ in targets], config,
+                                       failures=failures, n_permutations=n_permutations_trend,
+                                       current=current)
+        from .outputs import file_manifest, new_run_id, write_summary
+        summary = {"command": "cohort", "run_id": new_run_id(),
+                   "manifest": str(manifest) if not isinstance(manifest, list) else None,
+                   "n_sessions": len(entries), "targets": [n for n, _ in targets],
+                   "config": config.as_dict(), "scheduler": scheduler, "n_workers": n_workers,
+                   "n_tasks": len(jobs), "n_done": sum(r["status"] == "done" for r in results),
+                   "n_skipped": sum(r["status"] == "skipped" for r in results),
+                   "n_failed": len(failures), "seconds": seconds,
+                   "device": _device(config.device),
+                   "tasks": results,
+                   "file_manifest": file_manifest(out, [p.name for p in files]),
+                   "session_runs": session_runs}
+        write_summary(out / "cohort.json", summary)
     files.append(out / "cohort.json")
     return CohortRun(results, failures, files, seconds, scheduler)
 
@@ -299,27 +414,67 @@ def _num(v) -> float:
 
 
 def collect_cohort(out_dir, entries, targets: list[str], config, *, failures=(),
-                   n_permutations: int = 10000) -> list[Path]:
-    """Build the cohort tables from the finished session folders (fresh or resumed)."""
+                   n_permutations: int = 10000, current: dict | None = None) -> list[Path]:
+    """Build the cohort tables from the complete, current session folders.
+
+    Parameters
+    ----------
+    current : dict, optional
+        ``"animal/session/target" -> input hash`` of the sessions this run finished or found
+        done; only folders whose ``summary.json`` has that hash go into the tables. Default:
+        the hash of each entry's inputs now (read in full).
+
+    Returns
+    -------
+    list of Path
+        The tables written. Tables this run has no rows for (``stability.csv``,
+        ``pair_overlap.csv``) are removed, so none is left from an earlier run.
+    """
+    return _collect(out_dir, entries, targets, config, failures=failures,
+                    n_permutations=n_permutations, current=current)[0]
+
+
+def _collect(out_dir, entries, targets: list[str], config, *, failures=(),
+             n_permutations: int = 10000, current: dict | None = None
+             ) -> tuple[list[Path], dict]:
     from .learning import cell_stability, pair_overlap, trend_test
     from .manifest import read_registration
     from .outputs import write_csv
 
     out = Path(out_dir)
+    failures = list(failures)
     cohort_rows, cell_rows = [], []
+    session_runs: dict[str, str] = {}
     sig_by_animal: dict[str, list] = {}
     pairs_by_animal: dict[str, list] = {}
     for entry in entries:
         reg = read_registration(entry.registration) if entry.registration else None
         for target in targets:
             folder = out / entry.animal / entry.session / target
-            if not (folder / "summary.json").exists():
+            key = _session_key(entry.animal, entry.session, target)
+            if current is not None and key not in current:
+                continue                          # failed in this run (see failures.csv)
+            try:
+                with open(folder / "summary.json") as fh:
+                    summary = json.load(fh)
+                want = (current[key] if current is not None else
+                        input_hash(entry, summary["trial_spec"], config))
+                if summary.get("input_hash") != want:
+                    continue                      # from other inputs or parameters
+                cells = (_read_csv(folder / "cells.csv") if (folder / "cells.csv").exists()
+                         else [])
+                models = _read_csv(folder / "models.csv")
+                pairs_rows = (_read_csv(folder / "pairs.csv") if (folder / "pairs.csv").exists()
+                              else None)
+            except (OSError, ValueError, KeyError) as exc:
+                if current is not None:           # finished this run, unreadable now
+                    failures.append(_failure({"animal": entry.animal,
+                                              "session": entry.session, "target": target},
+                                             exc))
                 continue
-            with open(folder / "summary.json") as fh:
-                summary = json.load(fh)
+            session_runs[key] = summary.get("run_id")
             pct = summary.get("behaviour", {}).get("percent_correct")
             n_trials = ";".join(f"{k}:{v}" for k, v in summary.get("trial_counts", {}).items())
-            cells = _read_csv(folder / "cells.csv") if (folder / "cells.csv").exists() else []
             sig_ids = {r["cell_id"] for r in cells if r.get("significant") == "True"}
             day = "" if entry.day is None else entry.day
             base = {"animal": entry.animal, "session": entry.session, "day": day,
@@ -327,7 +482,7 @@ def collect_cohort(out_dir, entries, targets: list[str], config, *, failures=(),
             for r in cells:
                 cohort_id = reg.get(str(r["cell_id"]), "") if reg is not None else ""
                 cell_rows.append({**base, "cohort_cell_id": cohort_id, **r})
-            for m in _read_csv(folder / "models.csv"):
+            for m in models:
                 cohort_rows.append({**base, "analysis": m["analysis"],
                                     "classifier": m["classifier"],
                                     "accuracy": _num(m["test_accuracy"]),
@@ -340,9 +495,9 @@ def collect_cohort(out_dir, entries, targets: list[str], config, *, failures=(),
                 sig_by_animal.setdefault(f"{entry.animal}|{target}", []).append({
                     "session": entry.session, "cells": registered,
                     "significant": {reg[c] for c in sig_ids if c in reg}})
-                if (folder / "pairs.csv").exists():
+                if pairs_rows is not None:
                     pairs = [(reg.get(p["cell_id_i"]), reg.get(p["cell_id_j"]))
-                             for p in _read_csv(folder / "pairs.csv")]
+                             for p in pairs_rows]
                     pairs = [p for p in pairs if None not in p]
                     pairs_by_animal.setdefault(f"{entry.animal}|{target}", []).append({
                         "session": entry.session, "cells": registered, "pairs": pairs})
@@ -381,7 +536,9 @@ def collect_cohort(out_dir, entries, targets: list[str], config, *, failures=(),
         if rows:
             write_csv(out / name, rows, tuple(rows[0]))
             files.append(out / name)
-    write_csv(out / "failures.csv", list(failures), FAILURE_COLUMNS)
+        else:
+            (out / name).unlink(missing_ok=True)      # none left from an earlier run
+    write_csv(out / "failures.csv", failures, FAILURE_COLUMNS)
     files.append(out / "failures.csv")
-    return files
+    return files, session_runs
 

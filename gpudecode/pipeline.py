@@ -3,8 +3,9 @@
 :func:`decode_session` is what ``gpudecode decode`` and each cohort task run. It takes a
 :class:`DecodeConfig` (every parameter needed to rerun, recorded in ``summary.json``), runs the
 analyses on one split plan so all models are paired, and writes ``summary.json``,
-``cells.csv``, ``models.csv``, ``timecourse.csv``, ``pairs.csv`` and ``results.h5``, each
-atomically. ``summary.json`` is written last: its presence means the folder is complete.
+``cells.csv``, ``models.csv``, ``timecourse.csv``, ``pairs.csv`` and ``results.h5`` into a
+temporary folder that replaces the result folder as a whole in one step: a folder holds one
+complete run. ``summary.json`` lists the other files with their sizes and SHA-256.
 """
 
 from __future__ import annotations
@@ -207,8 +208,14 @@ def _top_cells(outcome: DecodeOutcome, n: int) -> np.ndarray:
 def decode_session(session, spec, config: DecodeConfig, out_dir, *,
                    backend: Backend | None = None,
                    progress: Callable[[str], None] | None = None,
-                   extra_summary: dict | None = None) -> DecodeOutcome:
+                   extra_summary: dict | None = None, report: bool = False,
+                   inputs=()) -> DecodeOutcome:
     """Cut epochs from ``session`` with ``spec``, run ``config``, write the result folder.
+
+    The folder is checked before any computation (:func:`gpudecode.outputs.check_output_folder`),
+    built whole under a temporary sibling name and swapped in at the end in one atomic step
+    (:class:`gpudecode.atomic.StagedFolder`): an interrupted or failed run leaves ``out_dir``
+    as it was, and a rerun leaves no file of the earlier run.
 
     Parameters
     ----------
@@ -216,60 +223,99 @@ def decode_session(session, spec, config: DecodeConfig, out_dir, *,
     spec : TrialSpec
     config : DecodeConfig
     out_dir : path
-        Created if missing; ``summary.json`` is written last.
+        The result folder: absent, empty or an earlier gpudecode result (replaced as a
+        whole). ``summary.json`` lists the other files with their sizes and SHA-256.
+    report : bool
+        Also draw ``figures/`` and ``report.html`` into the folder before it is swapped in.
+        A failing report does not cost the results: they are put in place, then the
+        report's error is raised.
+    inputs : iterable of path
+        Input files besides those in ``session.source`` (e.g. a targets file); none may be
+        inside ``out_dir``.
 
     Returns
     -------
     DecodeOutcome
     """
-    from .outputs import write_cells_csv, write_csv, write_results_h5, write_summary
+    from .atomic import StagedFolder
+    from .outputs import (check_output_folder, file_manifest, input_paths, new_run_id,
+                          write_cells_csv, write_csv, write_results_h5, write_summary,
+                          writing_results)
     from .pairs import PAIRS_COLUMNS
     from .ranking import MODELS_COLUMNS
     from .time_resolved import TIMECOURSE_COLUMNS
     from .trials import make_epochs
 
     t0 = time.perf_counter()
+    final = check_output_folder(out_dir, [*input_paths(session), *inputs])
     backend = backend or Backend.from_device(config.device)
-    ep = make_epochs(session, spec)
-    ep.check_min_trials(config.folds if config.folds else 2,
-                        path=session.source.get("events") or session.source.get("traces"))
-    outcome = decode_epochs(ep, config, backend, progress)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    if outcome.single_cell is not None:
-        write_cells_csv(out_dir / "cells.csv", outcome.single_cell)
-        written.append("cells.csv")
-    write_csv(out_dir / "models.csv", outcome.models, MODELS_COLUMNS)
-    written.append("models.csv")
-    if outcome.timecourse is not None:
-        write_csv(out_dir / "timecourse.csv", outcome.timecourse.rows(), TIMECOURSE_COLUMNS)
-        written.append("timecourse.csv")
-    if outcome.pairs:
-        write_csv(out_dir / "pairs.csv", outcome.pairs, PAIRS_COLUMNS)
-        written.append("pairs.csv")
-    run_params = {"config": config.as_dict()}
-    write_results_h5(out_dir / "results.h5", epochs=ep, plan=outcome.plan,
-                     single_cell=outcome.single_cell, population=outcome.population,
-                     timecourse=outcome.timecourse, correlation=outcome.summary["correlation"],
-                     top_cells=_top_cells(outcome, config.n_top_cells), params=run_params)
-    written.append("results.h5")
-    elapsed = time.perf_counter() - t0
-    summary = {
-        "command": "decode",
-        "inputs": session.source, "animal": session.animal, "session": session.session,
-        "day": session.day, "n_cells": session.n_cells, "n_frames": session.n_frames,
-        "frame_rate_hz": session.frame_rate, "trial_spec": dataclasses.asdict(spec),
-        "n_trials": ep.n_trials, "trial_counts": ep.counts(), "dropped_trials": ep.dropped,
-        "analyses": list(config.analyses), "config": config.as_dict(),
-        "single_cell": outcome.single_cell.params if outcome.single_cell is not None else None,
-        "population": {r.analysis: r.params for r in outcome.population},
-        "time_resolved": outcome.timecourse.params if outcome.timecourse is not None else None,
-        "device": outcome.backend.as_dict(),
-        "timing_s": {**outcome.summary["timing_s"], "total_s": elapsed},
-        "files": written + ["summary.json"],
-        **(extra_summary or {}),
-    }
-    write_summary(out_dir / "summary.json", summary)
-    outcome.summary = summary
+    with StagedFolder(final) as stage:
+        ep = make_epochs(session, spec)
+        ep.check_min_trials(config.folds if config.folds else 2,
+                            path=session.source.get("events") or session.source.get("traces"))
+        outcome = decode_epochs(ep, config, backend, progress)
+        folder = stage.path
+        written = []
+        with writing_results(final):
+            if outcome.single_cell is not None:
+                write_cells_csv(folder / "cells.csv", outcome.single_cell)
+                written.append("cells.csv")
+            write_csv(folder / "models.csv", outcome.models, MODELS_COLUMNS)
+            written.append("models.csv")
+            if outcome.timecourse is not None:
+                write_csv(folder / "timecourse.csv", outcome.timecourse.rows(),
+                          TIMECOURSE_COLUMNS)
+                written.append("timecourse.csv")
+            if outcome.pairs:
+                write_csv(folder / "pairs.csv", outcome.pairs, PAIRS_COLUMNS)
+                written.append("pairs.csv")
+            run_params = {"config": config.as_dict()}
+            write_results_h5(folder / "results.h5", epochs=ep, plan=outcome.plan,
+                             single_cell=outcome.single_cell, population=outcome.population,
+                             timecourse=outcome.timecourse,
+                             correlation=outcome.summary["correlation"],
+                             top_cells=_top_cells(outcome, config.n_top_cells), params=run_params)
+            written.append("results.h5")
+            elapsed = time.perf_counter() - t0
+            summary = {
+                "command": "decode", "run_id": new_run_id(),
+                "inputs": session.source, "animal": session.animal, "session": session.session,
+                "day": session.day, "n_cells": session.n_cells, "n_frames": session.n_frames,
+                "frame_rate_hz": session.frame_rate, "trial_spec": dataclasses.asdict(spec),
+                "n_trials": ep.n_trials, "trial_counts": ep.counts(), "dropped_trials": ep.dropped,
+                "analyses": list(config.analyses), "config": config.as_dict(),
+                "single_cell": (outcome.single_cell.params if outcome.single_cell is not None
+                                else None),
+                "population": {r.analysis: r.params for r in outcome.population},
+                "time_resolved": (outcome.timecourse.params if outcome.timecourse is not None
+                                  else None),
+                "device": outcome.backend.as_dict(),
+                "timing_s": {**outcome.summary["timing_s"], "total_s": elapsed},
+                "files": written + ["summary.json"],
+                **(extra_summary or {}),
+                "file_manifest": file_manifest(folder, written),
+            }
+            write_summary(folder / "summary.json", summary)
+        outcome.summary = summary
+        report_error = _write_report_into(folder, final) if report else None
+        stage.commit()
+    if report_error is not None:
+        raise report_error
     return outcome
+
+
+def _write_report_into(folder, final):
+    """Draw the report into the staged folder; on failure remove its partial files and return
+    the error (the results are put in place all the same)."""
+    import shutil
+
+    from .outputs import writing_results
+    from .report import write_report
+    try:
+        with writing_results(final):
+            write_report(folder)
+    except Exception as exc:
+        shutil.rmtree(Path(folder) / "figures", ignore_errors=True)
+        (Path(folder) / "report.html").unlink(missing_ok=True)
+        return exc
+    return None

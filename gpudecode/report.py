@@ -27,7 +27,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_path, atomic_write_text, shown_path
 from .errors import FormatError, InputFileError
 from .figures import (
     accuracy_histograms,
@@ -42,6 +42,7 @@ from .figures import (
     top_pairs,
     trend_lines,
 )
+from .outputs import check_one_run
 
 __all__ = [
     "Section",
@@ -347,6 +348,7 @@ def build_sections(result_dir) -> tuple[str, dict, list[Section]]:
     """Read a result folder: ``(kind, summary-or-cohort.json, sections)``."""
     d = Path(result_dir)
     kind = detect_folder(d)
+    check_one_run(d)                  # refuse a folder mixing files of several runs
     meta, sections = (_cohort_sections if kind == "cohort" else _session_sections)(d)
     return kind, meta, sections
 
@@ -491,11 +493,13 @@ def _kv(title: str, mapping: dict) -> str:
 
 SESSION_DATA_KEYS = ("inputs", "animal", "session", "day", "target", "n_cells", "n_frames",
                      "frame_rate_hz", "n_trials", "trial_counts", "dropped_trials", "behaviour",
-                     "analyses", "files", "input_hash", "manifest_entry")
+                     "analyses", "files", "input_hash", "manifest_entry", "run_id",
+                     "file_manifest")
 
 
 def _session_header(s: dict, d: Path) -> tuple[str, str]:
     name = " ".join(str(s[k]) for k in ("animal", "session") if s.get(k) not in (None, ""))
+    d = shown_path(d)                 # drawn in a folder not yet swapped into place
     title = f"gpudecode report: {name or d.name}"
     counts = s.get("trial_counts") or {}
     data = {**{f"input: {k}": v for k, v in (s.get("inputs") or {}).items()},
@@ -508,7 +512,7 @@ def _session_header(s: dict, d: Path) -> tuple[str, str]:
             **{f"behaviour: {k}": v for k, v in (s.get("behaviour") or {}).items()},
             "analyses": ", ".join(map(str, s.get("analyses") or [])),
             "files written": ", ".join(map(str, s.get("files") or [])),
-            "input hash": s.get("input_hash")}
+            "input hash": s.get("input_hash"), "run id": s.get("run_id")}
     data = {k: v for k, v in data.items() if v not in (None, "")}
     timing = s.get("timing_s") or {}
     total = timing.get("total_s")
@@ -579,7 +583,7 @@ def _cohort_header(meta: dict, d: Path) -> tuple[str, str]:
     blocks = [_kv("Data", data), _kv("Parameters", info.get("config") or {}), _kv("Run", run)]
     for key, value in info.items():
         if key in (*COHORT_RUN_KEYS, "config", "tasks", "versions", "device", "seconds",
-                   "argv"):
+                   "argv", "run_id", "file_manifest", "session_runs"):
             continue
         blocks.append(_kv(f"Parameters: {key}", value) if isinstance(value, dict)
                       else _kv(f"Parameters: {key}", {key: value}))

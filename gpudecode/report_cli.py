@@ -25,7 +25,12 @@ def report_command(result_dir: Path, out: Path | None = None) -> Path:
     Path
         The HTML file written.
     """
-    from .report import write_report
+    from .outputs import check_writable_folder
+    from .report import detect_folder, write_report
+    detect_folder(result_dir)
+    check_writable_folder(result_dir, what="the figures into the result folder", field="DIR")
+    if out is not None:
+        check_writable_folder(Path(out).parent, what="the report", field="--out")
     path = write_report(result_dir, out)
     figures = Path(result_dir) / "figures"
     n = len(list(figures.glob("*.png"))) if figures.is_dir() else 0
