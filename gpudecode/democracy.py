@@ -35,7 +35,7 @@ from .classifiers import get_classifier
 from .errors import ParameterError
 from .estimators import make_pipeline, parse_population_classifiers
 from .population import PopulationResults
-from .single_cell import _bytes_per_problem, plan_chunks, window_features
+from .single_cell import _bytes_per_problem, max_chunk_problems, plan_chunks, window_features
 from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
 from .stats import permutation_pvalues
 from .trials import Epochs
@@ -229,7 +229,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     max_test = plan.test_idx_.shape[1]
     per_problem = _bytes_per_problem(plan.train_idx_.shape[1], max_test, n_feat)
     budget = int(memory_fraction * backend.free_memory_bytes())
-    cell_chunk, label_chunk = plan_chunks(n_cells, L, plan.n_slots, per_problem, budget)
+    cell_chunk, label_chunk = plan_chunks(n_cells, L, plan.n_slots, per_problem, budget,
+                                          max_chunk_problems(backend))
 
     n_stk = len(names)
     test_slots = plan.test_slots

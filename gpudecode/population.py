@@ -214,6 +214,8 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
         Hyper-parameters per classifier name.
     seed : int, optional
         Seed of randomised models (default: the plan's seed).
+    progress : callable(done, total), optional
+        Called as label sets are solved, counted over all classifiers.
 
     Returns
     -------
@@ -231,7 +233,10 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
     n_feat = X.shape[1]
     t0 = time.perf_counter()
     parts, engines, timing = [], [], {}
-    for name in names:
+    for i, name in enumerate(names):
+        # progress(done, total) in label sets over all classifiers
+        step = None if progress is None else (
+            lambda d, t, i=i, L=plan.Y_.shape[0]: progress(i * L + d * L // t, len(names) * L))
         t1 = time.perf_counter()
         engine = choose_engine(name, n_feat, select_k, standardize)
         kw = {**(BATCHED_CLASSIFIERS[name].params if engine != "pipeline" else {}),
@@ -241,12 +246,14 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
         elif engine == "batched":
             res = run_batched(X[None], plan, [BATCHED_CLASSIFIERS[name]], backend=backend,
                               class_weight=class_weight, standardize=standardize,
-                              params={name: kw})
+                              params={name: kw}, progress=step)
             res = {key: value[0, 0] for key, value in res.items()}
         else:
             res = _pipeline_scores(X, plan, name, select_k=select_k, standardize=standardize,
                                    gpu=backend.is_gpu, seed=seed, class_weight=class_weight,
-                                   params=extra.get(name, {}), progress=progress)
+                                   params=extra.get(name, {}), progress=step)
+        if step is not None:
+            step(1, 1)
         parts.append(res)
         engines.append(engine)
         timing[f"{name}_s"] = time.perf_counter() - t1

@@ -14,8 +14,18 @@ from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
 from .stats import fdr_bh, permutation_pvalues
 from .trials import Epochs
 
-__all__ = ["SingleCellResults", "decode_cells", "run_batched", "window_features", "plan_chunks"]
+__all__ = ["SingleCellResults", "decode_cells", "run_batched", "window_features", "plan_chunks",
+           "max_chunk_problems"]
 
+# Problems per kernel call: a chunk takes well under a second on a laptop CPU (tens of
+# thousands of tiny fits per second), so progress is reported, and Ctrl-C honoured, that often.
+MAX_CHUNK_PROBLEMS_CPU = 1 << 14
+MAX_CHUNK_PROBLEMS_GPU = 1 << 21
+
+
+def max_chunk_problems(backend: Backend) -> int:
+    """Most problems one kernel call solves on ``backend`` (bounds a chunk's duration)."""
+    return MAX_CHUNK_PROBLEMS_GPU if backend.is_gpu else MAX_CHUNK_PROBLEMS_CPU
 
 
 def window_features(epochs: Epochs, window: int, step: int, backend: Backend) -> np.ndarray:
@@ -37,13 +47,15 @@ def _bytes_per_problem(max_train: int, max_test: int, n_features: int) -> int:
 
 
 def plan_chunks(n_cells: int, n_labelsets: int, n_slots: int, per_problem: int,
-                budget_bytes: int) -> tuple[int, int]:
-    """Chunk sizes (cells, label sets) so one chunk's problems fit in ``budget_bytes``.
+                budget_bytes: int, max_problems: int | None = None) -> tuple[int, int]:
+    """Chunk sizes (cells, label sets) so one chunk's problems fit in ``budget_bytes``
+    (and number at most ``max_problems``).
 
     Label sets are chunked first (all cells of a label set together share the most
     structure); cells are cut only when one label set for all cells is too large.
     """
-    max_problems = max(1, budget_bytes // max(1, per_problem))
+    max_problems = max(1, min(budget_bytes // max(1, per_problem),
+                              max_problems if max_problems is not None else np.inf))
     per_labelset = n_cells * n_slots
     if per_labelset <= max_problems:
         return n_cells, int(max(1, min(n_labelsets, max_problems // per_labelset)))
@@ -133,6 +145,8 @@ def run_batched(X: np.ndarray, plan: SplitPlan, clfs: list[BatchedClassifier], *
 
     The observed labels run on every slot (test splits and CV folds); the null statistic is
     the mean test accuracy over shuffles, so permuted labels run on test slots only.
+    Problems are solved in chunks that fit ``memory_fraction`` of the free memory and number
+    at most :func:`max_chunk_problems`; ``progress(done, total)`` counts solved problems.
 
     Parameters
     ----------
@@ -170,9 +184,9 @@ def run_batched(X: np.ndarray, plan: SplitPlan, clfs: list[BatchedClassifier], *
         jobs.append((1, L, test_slots))
     chunking = {}
     for l0, l1, slots in jobs:
-        chunking[l0] = list(plan_chunks(n_cells, l1 - l0, len(slots), per_problem, budget))
-    total = n_clf * sum(int(np.ceil(n_cells / chunking[l0][0])) *
-                        int(np.ceil((l1 - l0) / chunking[l0][1])) for l0, l1, _ in jobs)
+        chunking[l0] = list(plan_chunks(n_cells, l1 - l0, len(slots), per_problem, budget,
+                                        max_chunk_problems(backend)))
+    total = n_clf * n_cells * sum((l1 - l0) * len(slots) for l0, l1, slots in jobs)
     done = 0
     for ki, clf in enumerate(clfs):
         t1 = time.perf_counter()
@@ -213,7 +227,7 @@ def run_batched(X: np.ndarray, plan: SplitPlan, clfs: list[BatchedClassifier], *
                     else:
                         null_acc[ki, c0:c1, la - 1:lb - 1] = acc.mean(-1)
                         null_bal[ki, c0:c1, la - 1:lb - 1] = bal.mean(-1)
-                    done += 1
+                    done += (c1 - c0) * (lb - la) * len(slots)
                     if progress is not None:
                         progress(done, total)
                     c0 = c1
@@ -265,7 +279,7 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
     max_chunk_bytes : int, optional
         Hard cap on a chunk's memory (tests use it to force many chunks).
     progress : callable(done, total), optional
-        Called after every chunk.
+        Called after every chunk with the problems solved so far and in all.
 
     Returns
     -------
