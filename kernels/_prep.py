@@ -4,14 +4,16 @@ Every batched kernel solves, for each cell ``c``, label set ``l`` and split slot
 small problem: fit on ``X[c, train_idx[s, :n_train[s]]]`` with labels ``Y[l, ...]``, predict
 ``X[c, test_idx[s, :n_test[s]]]`` (the API in ``fit_predict_<name>``).
 
-The per-problem helpers here are plain Python functions over preallocated scratch
-arrays, written in the subset of Python that both ``numba.njit`` and
+The per-problem helpers are written once, as module-level functions over preallocated
+scratch arrays in the subset of Python that both ``numba.njit`` and
 ``numba.cuda.jit(device=True)`` compile, so a CPU kernel and its GPU twin run the same
-code. :func:`device_functions` compiles them for one target (helpers may call one another
-by name); the CPU versions are also exported at module level (``gather_standardize``,
-``gather_rows``, ``gram``, ...) for other kernels. :func:`run_blocks` runs a serial
-``njit(nogil=True)`` batch kernel on Numba's thread count; :func:`check_batch` validates a
-batch on the host.
+code. :func:`device` declares one: the module-level name is its CPU compilation
+(``njit(cache=True, nogil=True)``: Numba caches it on disk, see
+:mod:`gpudecode._numba_cache`), and :func:`device_namespace` compiles the same source for
+the GPU, where helpers reach one another's GPU twins by the same names. CPU batch kernels
+are module-level :func:`cpu_jit` functions (cached on disk, GIL released).
+:func:`run_blocks` runs a serial batch kernel on Numba's thread count;
+:func:`check_batch` validates a batch on the host.
 
 Rules for code compiled for both targets: no array creation, ``float()`` around reads of
 float32 data (so sums run in float64 in the CUDA simulator too), no exceptions.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import sys
 import types
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
@@ -33,9 +36,10 @@ from numba import njit
 from ..errors import NonFiniteError, ParameterError, ShapeError
 
 __all__ = [
-    "check_batch", "check_batch_shapes", "check_positive", "check_max_iter", "device_jit",
-    "device_functions", "gather_standardize", "gather_rows", "gram", "count_classes", "cholesky",
-    "cholesky_solve", "run_blocks", "RCOND",
+    "check_batch", "check_batch_shapes", "check_positive", "check_max_iter", "cpu_jit", "device",
+    "device_jit", "device_namespace", "device_functions", "gather_standardize", "gather_rows",
+    "dot_rows", "dot_vr", "gram", "count_classes", "cholesky", "cholesky_solve",
+    "predict_single", "argmax_predict", "run_blocks", "RCOND",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -44,9 +48,109 @@ RCOND = 1e-10
 """Relative pivot / eigenvalue cutoff below which a symmetric matrix is treated as singular."""
 
 
+# ----------------------------------------------------------------------------- two targets
+
+_SOURCES: dict[tuple[str, str], types.FunctionType] = {}
+
+
+def cpu_jit(**options):
+    """``njit`` for a CPU kernel: cached on disk (Numba's cache directory), GIL released.
+
+    Extra ``options`` (``parallel=True``, ``fastmath=...``, ``inline="always"``) are passed on.
+    """
+    return njit(cache=True, nogil=True, **options)
+
+
+def device(fn=None, *, inline: bool = False):
+    """Declare a per-problem function written for both targets; return its CPU compilation.
+
+    The module-level name becomes ``cpu_jit()(fn)`` (``inline=True``: inlined into its CPU
+    callers, for small hot helpers), so CPU kernels call it directly and Numba caches it
+    on disk; the plain source is kept for the GPU twin, see :func:`device_namespace`.
+    Device functions call one another by their module-level names (also across modules,
+    e.g. ``from ._prep import dot_rows``).
+    """
+    if fn is None:
+        return functools.partial(device, inline=inline)
+    _SOURCES[(fn.__module__, fn.__name__)] = fn
+    return (cpu_jit(inline="always") if inline else cpu_jit())(fn)
+
+
+def _source_key(value):
+    """``(module, name)`` of a dispatcher made by :func:`device`, else None."""
+    py_func = getattr(value, "py_func", None)
+    if py_func is None:
+        return None
+    key = (py_func.__module__, py_func.__name__)
+    return key if _SOURCES.get(key) is py_func else None
+
+
+def device_jit(target: str):
+    """Decorator compiling a plain per-problem function for ``"cpu"`` or ``"cuda"`` (device).
+
+    The cuda decorator is ``numba.cuda.jit(device=True)``; it is only requested by the
+    ``*_cuda`` kernel modules, which import numba.cuda themselves.
+    """
+    if target == "cpu":
+        return cpu_jit()
+    if target == "cuda":
+        from numba import cuda  # reached only from the *_cuda modules
+        return cuda.jit(device=True)
+    raise ValueError(f"unknown target {target!r}")
+
+
+@functools.cache
+def _target_scope(module_name: str, target: str) -> dict:
+    """Globals of ``module_name`` with every :func:`device` function replaced by its twin.
+
+    The module's own device functions are compiled for ``target`` from copies whose
+    globals are this scope (so they call one another's twins by name); device functions
+    imported from other modules map to the twins in those modules' scopes.
+    """
+    module = sys.modules[module_name]
+    jit = device_jit(target)
+    scope = dict(vars(module))
+    own = {}
+    for name, value in vars(module).items():
+        key = _source_key(value)
+        if key is None:
+            continue
+        home, fname = key
+        if home != module_name:
+            scope[name] = _target_scope(home, target)[fname]
+            continue
+        if fname not in own:
+            src = _SOURCES[key]
+            own[fname] = jit(types.FunctionType(src.__code__, scope, src.__name__,
+                                                src.__defaults__, src.__closure__))
+        scope[name] = own[fname]
+    return scope
+
+
+def device_namespace(module_name: str, target: str) -> SimpleNamespace:
+    """The :func:`device` functions defined in ``module_name``, compiled for ``target``.
+
+    ``"cpu"``: the module's own (disk-cached) dispatchers. ``"cuda"``:
+    ``numba.cuda.jit(device=True)`` twins from the same source, made once per process.
+    """
+    module = sys.modules[module_name]
+    own = [name for name, value in vars(module).items()
+           if (key := _source_key(value)) is not None and key == (module_name, name)]
+    if target == "cpu":
+        return SimpleNamespace(**{name: getattr(module, name) for name in own})
+    scope = _target_scope(module_name, target)
+    return SimpleNamespace(**{name: scope[name] for name in own})
+
+
+def device_functions(target: str) -> SimpleNamespace:
+    """The shared per-problem helpers below, compiled for ``"cpu"`` or ``"cuda"``."""
+    return device_namespace(__name__, target)
+
+
 # ----------------------------------------------------------------------------- per problem
 
-def _gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte):
+@device
+def gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte):
     """Copy one problem's train and test rows of cell ``c`` into float64 scratch.
 
     ``xtr[:ntr, :d]`` and ``xte[:nte, :d]`` receive ``X[c, tr[i]]`` and ``X[c, te[i]]``;
@@ -83,8 +187,9 @@ def _gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte):
             xte[i, j] = (xte[i, j] - mean) / scale
 
 
-def _gather_rows(X, c, tr, ntr, te, nte, standardize, xtr, xte, mean, scale):
-    """As :func:`_gather_standardize`, faster: features innermost (``mean``, ``scale``: d scratch).
+@device
+def gather_rows(X, c, tr, ntr, te, nte, standardize, xtr, xte, mean, scale):
+    """As :func:`gather_standardize`, faster: features innermost (``mean``, ``scale``: d scratch).
 
     Reads whole trial rows of ``X`` and keeps per-feature sums in ``mean``/``scale``, so
     every inner loop runs over contiguous features. The variance is the plain two-pass
@@ -122,7 +227,8 @@ def _gather_rows(X, c, tr, ntr, te, nte, standardize, xtr, xte, mean, scale):
             xte[i, j] = (xte[i, j] - mean[j]) / scale[j]
 
 
-def _dot_rows(A, i, B, k, d):
+@device
+def dot_rows(A, i, B, k, d):
     """``A[i, :d] . B[k, :d]`` with four partial sums (a fixed order, the same on CPU and GPU)."""
     a0 = 0.0
     a1 = 0.0
@@ -139,7 +245,8 @@ def _dot_rows(A, i, B, k, d):
     return (a0 + a1) + (a2 + a3)
 
 
-def _dot_vr(v, A, i, n):
+@device
+def dot_vr(v, A, i, n):
     """``v[:n] . A[i, :n]`` with four partial sums (a fixed order, the same on CPU and GPU)."""
     a0 = 0.0
     a1 = 0.0
@@ -156,16 +263,18 @@ def _dot_vr(v, A, i, n):
     return (a0 + a1) + (a2 + a3)
 
 
-def _gram(xtr, n, d, shift, K):
+@device
+def gram(xtr, n, d, shift, K):
     """``K[:n, :n] = xtr[:n] @ xtr[:n].T + shift`` (symmetric; ``shift=1`` adds a bias feature)."""
     for i in range(n):
         for k in range(i + 1):
-            acc = shift + _dot_rows(xtr, i, xtr, k, d)
+            acc = shift + dot_rows(xtr, i, xtr, k, d)
             K[i, k] = acc
             K[k, i] = acc
 
 
-def _count_classes(y, tr, ntr, n_classes, counts):
+@device
+def count_classes(y, tr, ntr, n_classes, counts):
     """``counts[k]`` = training rows of class ``k``; returns the number of classes present."""
     for k in range(n_classes):
         counts[k] = 0
@@ -178,7 +287,8 @@ def _count_classes(y, tr, ntr, n_classes, counts):
     return present
 
 
-def _cholesky(A, m, rcond):
+@device
+def cholesky(A, m, rcond):
     """In-place lower Cholesky factor of ``A[:m, :m]`` (upper triangle left untouched).
 
     Returns False when a pivot is not above ``rcond`` times the largest diagonal entry
@@ -192,20 +302,21 @@ def _cholesky(A, m, rcond):
     if not big > 0.0:
         return False
     for j in range(m):
-        acc = A[j, j] - _dot_rows(A, j, A, j, j)
+        acc = A[j, j] - dot_rows(A, j, A, j, j)
         if not acc > floor:
             return False
         piv = math.sqrt(acc)
         A[j, j] = piv
         for i in range(j + 1, m):
-            A[i, j] = (A[i, j] - _dot_rows(A, i, A, j, j)) / piv
+            A[i, j] = (A[i, j] - dot_rows(A, i, A, j, j)) / piv
     return True
 
 
-def _cholesky_solve(L, m, b):
-    """Solve ``(L L^T) x = b`` in place in ``b[:m]`` for the factor from :func:`_cholesky`."""
+@device
+def cholesky_solve(L, m, b):
+    """Solve ``(L L^T) x = b`` in place in ``b[:m]`` for the factor from :func:`cholesky`."""
     for i in range(m):
-        b[i] = (b[i] - _dot_vr(b, L, i, i)) / L[i, i]
+        b[i] = (b[i] - dot_vr(b, L, i, i)) / L[i, i]
     for i in range(m - 1, -1, -1):
         acc = b[i]
         for k in range(i + 1, m):
@@ -213,13 +324,15 @@ def _cholesky_solve(L, m, b):
         b[i] = acc / L[i, i]
 
 
-def _predict_single(out_row, nte, cls):
+@device
+def predict_single(out_row, nte, cls):
     """Write class ``cls`` for the ``nte`` test rows and -1 on the padding."""
     for t in range(out_row.shape[0]):
         out_row[t] = cls if t < nte else -1
 
 
-def _argmax_predict(dec, nte, counts, n_classes, out_row):
+@device
+def argmax_predict(dec, nte, counts, n_classes, out_row):
     """Predict the present class with the largest ``dec[t, k]`` (first on ties); -1 padding."""
     for t in range(out_row.shape[0]):
         if t >= nte:
@@ -232,60 +345,6 @@ def _argmax_predict(dec, nte, counts, n_classes, out_row):
                 best = k
                 best_val = dec[t, k]
         out_row[t] = best
-
-
-_DEVICE_FUNCTIONS = {
-    "gather_standardize": _gather_standardize,
-    "gather_rows": _gather_rows,
-    "dot_rows": _dot_rows,
-    "dot_vr": _dot_vr,
-    "gram": _gram,
-    "count_classes": _count_classes,
-    "cholesky": _cholesky,
-    "cholesky_solve": _cholesky_solve,
-    "predict_single": _predict_single,
-    "argmax_predict": _argmax_predict,
-}
-
-
-def device_jit(target: str):
-    """Decorator compiling a plain per-problem function for ``"cpu"`` (njit) or ``"cuda"``.
-
-    The cuda decorator is ``numba.cuda.jit(device=True)``; it is only requested by the
-    ``*_cuda`` kernel modules, which import numba.cuda themselves.
-    """
-    if target == "cpu":
-        return njit(cache=False, fastmath=False)
-    if target == "cuda":
-        from numba import cuda  # reached only from the *_cuda modules
-        return cuda.jit(device=True)
-    raise ValueError(f"unknown target {target!r}")
-
-
-@functools.cache
-def device_functions(target: str) -> SimpleNamespace:
-    """The helpers above compiled for ``target`` (``"cpu"`` or ``"cuda"``), once.
-
-    Each is compiled from a copy whose globals map the helpers' own names to their
-    compiled versions for the same target, so helpers may call one another by name.
-    """
-    jit = device_jit(target)
-    scope = dict(globals())
-    compiled = {}
-    for name, fn in _DEVICE_FUNCTIONS.items():
-        copy = types.FunctionType(fn.__code__, scope, fn.__name__, fn.__defaults__,
-                                  fn.__closure__)
-        compiled[name] = scope[fn.__name__] = jit(copy)
-    return SimpleNamespace(**compiled)
-
-
-_cpu = device_functions("cpu")
-gather_standardize = _cpu.gather_standardize
-gather_rows = _cpu.gather_rows
-gram = _cpu.gram
-count_classes = _cpu.count_classes
-cholesky = _cpu.cholesky
-cholesky_solve = _cpu.cholesky_solve
 
 
 # ----------------------------------------------------------------------------- host checks

@@ -35,9 +35,10 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ..errors import NonFiniteError, ParameterError, ShapeError
+from ._prep import cpu_jit
 
 MIN_WORK_PER_THREAD = 20_000_000  # multiply-adds (about 1 ms on one core)
 FRAME_PAD = 8  # float32 lanes of an AVX2 register
@@ -148,7 +149,7 @@ def raise_non_finite(bad_trial: int, bad_cell: int, name: str = "epochs", offset
         fix="drop or interpolate the non-finite frames (or the cell) before decoding.")
 
 
-@njit(parallel=True, fastmath={"reassoc", "contract"}, cache=False)
+@cpu_jit(parallel=True, fastmath={"reassoc", "contract"})
 def _zscore_unit_kernel(x, z, constant, bad):
     # reassociation lets the float64 sums vectorise; NaN/inf semantics stay IEEE
     n_trials, n_cells, n_frames = x.shape
@@ -216,7 +217,7 @@ def zscore_unit(x: np.ndarray, pad: int = FRAME_PAD) -> tuple[np.ndarray, np.nda
     return z, constant, bad
 
 
-@njit(parallel=True, fastmath=True, cache=False)
+@cpu_jit(parallel=True, fastmath=True)
 def _pair_dots_kernel(z, out):
     # rows (i0, i0 + 1) against four j at a time: 6 loads feed 8 multiply-adds per frame
     n_trials, n_cells, n_frames = z.shape
@@ -307,7 +308,7 @@ def pair_products(z: np.ndarray, out: np.ndarray, blas: bool = False) -> None:
         _pair_dots_kernel(z, out)
 
 
-@njit(fastmath={"reassoc", "contract"}, cache=False)
+@cpu_jit(fastmath={"reassoc", "contract"})
 def _ledoit_wolf_stats_kernel(z, out, pairs_sq, frames_sq):
     n_trials, n_cells, n_frames = z.shape
     for t in range(n_trials):

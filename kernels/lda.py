@@ -30,16 +30,16 @@ gathered and standardised once and then solved for every label set.
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from types import SimpleNamespace
 
 import numpy as np
-from numba import njit
 
 from ..errors import ParameterError
-from ._prep import EPS, RCOND, check_batch, device_functions, device_jit, run_blocks
+from ._prep import (EPS, RCOND, argmax_predict, check_batch, cholesky, cholesky_solve,
+                    count_classes, cpu_jit, device, device_namespace, dot_rows, gather_rows,
+                    predict_single, run_blocks)
 
 __all__ = ["fit_predict_lda", "shrinkage_mode"]
 
@@ -69,7 +69,7 @@ def shrinkage_mode(shrinkage) -> tuple[int, float]:
                          fix="pass shrinkage='auto' (Ledoit-Wolf), a float such as 0.1, or None.")
 
 
-@njit(cache=False)
+@cpu_jit()
 def work_side(max_train, n_features, n_classes):
     """Side of the square work matrices: d, or the rows of the minimum-norm path if larger."""
     return max(n_features, min(max_train, n_features + n_classes - 1))
@@ -80,264 +80,253 @@ def float_scratch_size(max_train: int, n_features: int, n_classes: int) -> int:
     return n_classes + 2 * n_features + max_train
 
 
-@functools.cache
-def build(target: str) -> SimpleNamespace:
-    """Compile the per-problem solver for ``"cpu"`` or ``"cuda"`` (device functions)."""
-    jit = device_jit(target)
-    P = device_functions(target)
-    count_classes = P.count_classes
-    predict_single = P.predict_single
-    argmax_predict = P.argmax_predict
-    cholesky = P.cholesky
-    cholesky_solve = P.cholesky_solve
-    dot_rows = P.dot_rows
 
-    @jit
-    def class_cov(xtr, ntr, d, y, tr, k, n_k, mean, mode, value, S, scale, z):
-        """Shrunk covariance of class k into the lower triangle of S (z: d scratch)."""
+@device
+def class_cov(xtr, ntr, d, y, tr, k, n_k, mean, mode, value, S, scale, z):
+    """Shrunk covariance of class k into the lower triangle of S (z: d scratch)."""
+    for j in range(d):
+        for l in range(j + 1):
+            S[j, l] = 0.0
+    for i in range(ntr):
+        if y[tr[i]] != k:
+            continue
+        for j in range(d):
+            z[j] = xtr[i, j] - mean[j]
+        for j in range(d):
+            zj = z[j]
+            for l in range(j + 1):
+                S[j, l] += zj * z[l]
+    inv_n = 1.0 / n_k
+    for j in range(d):
+        for l in range(j + 1):
+            S[j, l] *= inv_n
+    if mode == 1:
+        tr_s = 0.0
+        for j in range(d):
+            tr_s += S[j, j]
         for j in range(d):
             for l in range(j + 1):
-                S[j, l] = 0.0
+                S[j, l] *= 1.0 - value
+            S[j, j] += value * tr_s / d
+    elif mode == 2 and d > 1:
+        # Ledoit-Wolf on the class rows standardised by the class mean and std
+        for j in range(d):
+            var = S[j, j]
+            bound = n_k * EPS * var + (n_k * mean[j] * EPS) * (n_k * mean[j] * EPS)
+            scale[j] = math.sqrt(var) if var > bound else 1.0
+            z[j] = 1.0 / scale[j]
+        beta_ = 0.0
         for i in range(ntr):
             if y[tr[i]] != k:
                 continue
+            row = 0.0
             for j in range(d):
-                z[j] = xtr[i, j] - mean[j]
-            for j in range(d):
-                zj = z[j]
-                for l in range(j + 1):
-                    S[j, l] += zj * z[l]
-        inv_n = 1.0 / n_k
+                zij = (xtr[i, j] - mean[j]) * z[j]
+                row += zij * zij
+            beta_ += row * row
+        delta_ = 0.0
+        tr_r = 0.0
         for j in range(d):
-            for l in range(j + 1):
-                S[j, l] *= inv_n
-        if mode == 1:
-            tr_s = 0.0
-            for j in range(d):
-                tr_s += S[j, j]
-            for j in range(d):
-                for l in range(j + 1):
-                    S[j, l] *= 1.0 - value
-                S[j, j] += value * tr_s / d
-        elif mode == 2 and d > 1:
-            # Ledoit-Wolf on the class rows standardised by the class mean and std
-            for j in range(d):
-                var = S[j, j]
-                bound = n_k * EPS * var + (n_k * mean[j] * EPS) * (n_k * mean[j] * EPS)
-                scale[j] = math.sqrt(var) if var > bound else 1.0
-                z[j] = 1.0 / scale[j]
-            beta_ = 0.0
-            for i in range(ntr):
-                if y[tr[i]] != k:
-                    continue
-                row = 0.0
-                for j in range(d):
-                    zij = (xtr[i, j] - mean[j]) * z[j]
-                    row += zij * zij
-                beta_ += row * row
-            delta_ = 0.0
-            tr_r = 0.0
-            for j in range(d):
-                off = 0.0
-                for l in range(j):
-                    r = S[j, l] * z[l]
-                    off += r * r
-                r = S[j, j] * z[j] * z[j]
-                delta_ += 2.0 * off * z[j] * z[j] + r * r
-                tr_r += r
-            mu = tr_r / d
-            beta = (beta_ / n_k - delta_) / (d * n_k)
-            delta = (delta_ - 2.0 * mu * tr_r + d * mu * mu) / d
-            if beta > delta:
-                beta = delta
-            shrink = 0.0
-            if beta != 0.0 and delta > 0.0:
-                shrink = beta / delta
-            for j in range(d):
-                for l in range(j + 1):
-                    S[j, l] *= 1.0 - shrink
-                S[j, j] += shrink * mu * scale[j] * scale[j]
-
-    @jit
-    def min_norm_rows(xtr, ntr, d, y, tr, n_classes, counts, prior, means, coef, A, G, u):
-        """Minimum-norm coef_k = pinv(S) m_k for the unshrunk S = A^T A of rank ntr - K.
-
-        Rows of A are sqrt(pi_k / n_k) (x_i - m_k), so the class indicators span the null
-        space of G = A A^T and pinv(G) = (G + P)^-1 - P with P = sum_k 1_k 1_k^T / n_k;
-        then pinv(A^T A) m = A^T pinv(G)^2 A m. False if G + P is singular (rank lower
-        than ntr - K, e.g. constant features).
-        """
-        for i in range(ntr):
-            k = y[tr[i]]
-            f = math.sqrt(prior[k] / counts[k])
-            for j in range(d):
-                A[i, j] = f * (xtr[i, j] - means[k, j])
-        for i in range(ntr):
-            ki = y[tr[i]]
-            for l in range(i + 1):
-                acc = 1.0 / counts[ki] if y[tr[l]] == ki else 0.0
-                G[i, l] = acc + dot_rows(A, i, A, l, d)
-        if not cholesky(G, ntr, RCOND):
-            return False
-        for k in range(n_classes):
-            if counts[k] == 0:
-                continue
-            for i in range(ntr):
-                u[i] = dot_rows(A, i, means, k, d)
-            cholesky_solve(G, ntr, u)
-            cholesky_solve(G, ntr, u)
-            for j in range(d):
-                coef[k, j] = 0.0
-            for i in range(ntr):
-                for j in range(d):
-                    coef[k, j] += A[i, j] * u[i]
-        return True
-
-    @jit
-    def jacobi_eigen(A, d, V):
-        """Eigen-decompose the symmetric A[:d, :d] (lower triangle given) in place.
-
-        Eigenvalues end on A's diagonal, eigenvectors in V's columns.
-        """
-        for i in range(d):
-            for j in range(i):
-                A[j, i] = A[i, j]
-            for j in range(d):
-                V[i, j] = 1.0 if i == j else 0.0
-        for _ in range(MAX_SWEEPS):
             off = 0.0
-            on = 0.0
-            for p in range(d):
-                on += A[p, p] * A[p, p]
-                for q in range(p + 1, d):
-                    off += A[p, q] * A[p, q]
-            if not off > 1e-32 * on:
-                break
-            for p in range(d - 1):
-                for q in range(p + 1, d):
-                    apq = A[p, q]
-                    if apq == 0.0:
-                        continue
-                    theta = (A[q, q] - A[p, p]) / (2.0 * apq)
-                    t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
-                    if theta < 0.0:
-                        t = -t
-                    c = 1.0 / math.sqrt(t * t + 1.0)
-                    s = t * c
-                    for r in range(d):
-                        arp = A[r, p]
-                        arq = A[r, q]
-                        A[r, p] = c * arp - s * arq
-                        A[r, q] = s * arp + c * arq
-                    for r in range(d):
-                        apr = A[p, r]
-                        aqr = A[q, r]
-                        A[p, r] = c * apr - s * aqr
-                        A[q, r] = s * apr + c * aqr
-                    for r in range(d):
-                        vrp = V[r, p]
-                        vrq = V[r, q]
-                        V[r, p] = c * vrp - s * vrq
-                        V[r, q] = s * vrp + c * vrq
-
-    @jit
-    def pinv_coef(cov, d, n_classes, counts, means, coef, A, V):
-        """coef_k = pinv(cov) m_k by a Jacobi eigendecomposition (A, V: d x d scratch)."""
+            for l in range(j):
+                r = S[j, l] * z[l]
+                off += r * r
+            r = S[j, j] * z[j] * z[j]
+            delta_ += 2.0 * off * z[j] * z[j] + r * r
+            tr_r += r
+        mu = tr_r / d
+        beta = (beta_ / n_k - delta_) / (d * n_k)
+        delta = (delta_ - 2.0 * mu * tr_r + d * mu * mu) / d
+        if beta > delta:
+            beta = delta
+        shrink = 0.0
+        if beta != 0.0 and delta > 0.0:
+            shrink = beta / delta
         for j in range(d):
             for l in range(j + 1):
-                A[j, l] = cov[j, l]
-        jacobi_eigen(A, d, V)
-        top = 0.0
+                S[j, l] *= 1.0 - shrink
+            S[j, j] += shrink * mu * scale[j] * scale[j]
+
+
+@device
+def min_norm_rows(xtr, ntr, d, y, tr, n_classes, counts, prior, means, coef, A, G, u):
+    """Minimum-norm coef_k = pinv(S) m_k for the unshrunk S = A^T A of rank ntr - K.
+
+    Rows of A are sqrt(pi_k / n_k) (x_i - m_k), so the class indicators span the null
+    space of G = A A^T and pinv(G) = (G + P)^-1 - P with P = sum_k 1_k 1_k^T / n_k;
+    then pinv(A^T A) m = A^T pinv(G)^2 A m. False if G + P is singular (rank lower
+    than ntr - K, e.g. constant features).
+    """
+    for i in range(ntr):
+        k = y[tr[i]]
+        f = math.sqrt(prior[k] / counts[k])
+        for j in range(d):
+            A[i, j] = f * (xtr[i, j] - means[k, j])
+    for i in range(ntr):
+        ki = y[tr[i]]
+        for l in range(i + 1):
+            acc = 1.0 / counts[ki] if y[tr[l]] == ki else 0.0
+            G[i, l] = acc + dot_rows(A, i, A, l, d)
+    if not cholesky(G, ntr, RCOND):
+        return False
+    for k in range(n_classes):
+        if counts[k] == 0:
+            continue
+        for i in range(ntr):
+            u[i] = dot_rows(A, i, means, k, d)
+        cholesky_solve(G, ntr, u)
+        cholesky_solve(G, ntr, u)
+        for j in range(d):
+            coef[k, j] = 0.0
+        for i in range(ntr):
+            for j in range(d):
+                coef[k, j] += A[i, j] * u[i]
+    return True
+
+
+@device
+def jacobi_eigen(A, d, V):
+    """Eigen-decompose the symmetric A[:d, :d] (lower triangle given) in place.
+
+    Eigenvalues end on A's diagonal, eigenvectors in V's columns.
+    """
+    for i in range(d):
+        for j in range(i):
+            A[j, i] = A[i, j]
+        for j in range(d):
+            V[i, j] = 1.0 if i == j else 0.0
+    for _ in range(MAX_SWEEPS):
+        off = 0.0
+        on = 0.0
+        for p in range(d):
+            on += A[p, p] * A[p, p]
+            for q in range(p + 1, d):
+                off += A[p, q] * A[p, q]
+        if not off > 1e-32 * on:
+            break
+        for p in range(d - 1):
+            for q in range(p + 1, d):
+                apq = A[p, q]
+                if apq == 0.0:
+                    continue
+                theta = (A[q, q] - A[p, p]) / (2.0 * apq)
+                t = 1.0 / (abs(theta) + math.sqrt(theta * theta + 1.0))
+                if theta < 0.0:
+                    t = -t
+                c = 1.0 / math.sqrt(t * t + 1.0)
+                s = t * c
+                for r in range(d):
+                    arp = A[r, p]
+                    arq = A[r, q]
+                    A[r, p] = c * arp - s * arq
+                    A[r, q] = s * arp + c * arq
+                for r in range(d):
+                    apr = A[p, r]
+                    aqr = A[q, r]
+                    A[p, r] = c * apr - s * aqr
+                    A[q, r] = s * apr + c * aqr
+                for r in range(d):
+                    vrp = V[r, p]
+                    vrq = V[r, q]
+                    V[r, p] = c * vrp - s * vrq
+                    V[r, q] = s * vrp + c * vrq
+
+
+@device
+def pinv_coef(cov, d, n_classes, counts, means, coef, A, V):
+    """coef_k = pinv(cov) m_k by a Jacobi eigendecomposition (A, V: d x d scratch)."""
+    for j in range(d):
+        for l in range(j + 1):
+            A[j, l] = cov[j, l]
+    jacobi_eigen(A, d, V)
+    top = 0.0
+    for e in range(d):
+        if A[e, e] > top:
+            top = A[e, e]
+    for k in range(n_classes):
+        if counts[k] == 0:
+            continue
+        for j in range(d):
+            coef[k, j] = 0.0
         for e in range(d):
-            if A[e, e] > top:
-                top = A[e, e]
+            lam = A[e, e]
+            if lam > RCOND * top:
+                proj = 0.0
+                for j in range(d):
+                    proj += V[j, e] * means[k, j]
+                proj /= lam
+                for j in range(d):
+                    coef[k, j] += proj * V[j, e]
+
+
+@device
+def solve_labelset(xtr, xte, ntr, nte, d, y, tr, n_classes, balanced, mode, value, counts,
+                   cov, W1, W2, means, coef, fs, dec, out_row):
+    present = count_classes(y, tr, ntr, n_classes, counts)
+    if present == 1:
+        for k in range(n_classes):
+            if counts[k] > 0:
+                predict_single(out_row, nte, k)
+        return
+    prior = fs[0:n_classes]
+    scale = fs[n_classes:n_classes + d]
+    for k in range(n_classes):
+        prior[k] = 0.0
+        if counts[k] > 0:
+            prior[k] = 1.0 / present if balanced else counts[k] / (1.0 * ntr)
+        for j in range(d):
+            means[k, j] = 0.0
+    for i in range(ntr):
+        k = y[tr[i]]
+        for j in range(d):
+            means[k, j] += xtr[i, j]
+    for k in range(n_classes):
+        if counts[k] > 0:
+            for j in range(d):
+                means[k, j] /= counts[k]
+    m = xtr.shape[0]
+    z = fs[n_classes + d:n_classes + 2 * d]
+    u = fs[n_classes + 2 * d:n_classes + 2 * d + m]
+    solved = False
+    if mode == 0 and ntr - present < d:
+        solved = min_norm_rows(xtr, ntr, d, y, tr, n_classes, counts, prior, means, coef,
+                               W2, W1, u)
+    if not solved:
+        for j in range(d):
+            for l in range(j + 1):
+                cov[j, l] = 0.0
         for k in range(n_classes):
             if counts[k] == 0:
                 continue
+            class_cov(xtr, ntr, d, y, tr, k, counts[k], means[k], mode, value, W1, scale, z)
             for j in range(d):
-                coef[k, j] = 0.0
-            for e in range(d):
-                lam = A[e, e]
-                if lam > RCOND * top:
-                    proj = 0.0
-                    for j in range(d):
-                        proj += V[j, e] * means[k, j]
-                    proj /= lam
-                    for j in range(d):
-                        coef[k, j] += proj * V[j, e]
-
-    @jit
-    def solve_labelset(xtr, xte, ntr, nte, d, y, tr, n_classes, balanced, mode, value, counts,
-                       cov, W1, W2, means, coef, fs, dec, out_row):
-        present = count_classes(y, tr, ntr, n_classes, counts)
-        if present == 1:
+                for l in range(j + 1):
+                    cov[j, l] += prior[k] * W1[j, l]
+        for j in range(d):
+            for l in range(j + 1):
+                W1[j, l] = cov[j, l]
+        if cholesky(W1, d, RCOND):
             for k in range(n_classes):
                 if counts[k] > 0:
-                    predict_single(out_row, nte, k)
-            return
-        prior = fs[0:n_classes]
-        scale = fs[n_classes:n_classes + d]
-        for k in range(n_classes):
-            prior[k] = 0.0
-            if counts[k] > 0:
-                prior[k] = 1.0 / present if balanced else counts[k] / (1.0 * ntr)
-            for j in range(d):
-                means[k, j] = 0.0
-        for i in range(ntr):
-            k = y[tr[i]]
-            for j in range(d):
-                means[k, j] += xtr[i, j]
-        for k in range(n_classes):
-            if counts[k] > 0:
-                for j in range(d):
-                    means[k, j] /= counts[k]
-        m = xtr.shape[0]
-        z = fs[n_classes + d:n_classes + 2 * d]
-        u = fs[n_classes + 2 * d:n_classes + 2 * d + m]
-        solved = False
-        if mode == 0 and ntr - present < d:
-            solved = min_norm_rows(xtr, ntr, d, y, tr, n_classes, counts, prior, means, coef,
-                                   W2, W1, u)
-        if not solved:
-            for j in range(d):
-                for l in range(j + 1):
-                    cov[j, l] = 0.0
-            for k in range(n_classes):
-                if counts[k] == 0:
-                    continue
-                class_cov(xtr, ntr, d, y, tr, k, counts[k], means[k], mode, value, W1, scale, z)
-                for j in range(d):
-                    for l in range(j + 1):
-                        cov[j, l] += prior[k] * W1[j, l]
-            for j in range(d):
-                for l in range(j + 1):
-                    W1[j, l] = cov[j, l]
-            if cholesky(W1, d, RCOND):
-                for k in range(n_classes):
-                    if counts[k] > 0:
-                        for j in range(d):
-                            coef[k, j] = means[k, j]
-                        cholesky_solve(W1, d, coef[k])
-            else:
-                pinv_coef(cov, d, n_classes, counts, means, coef, W1, W2)
-        for k in range(n_classes):
-            if counts[k] == 0:
-                continue
-            icpt = -0.5 * dot_rows(means, k, coef, k, d) + math.log(prior[k])
-            for t in range(nte):
-                dec[t, k] = icpt + dot_rows(xte, t, coef, k, d)
-        argmax_predict(dec, nte, counts, n_classes, out_row)
+                    for j in range(d):
+                        coef[k, j] = means[k, j]
+                    cholesky_solve(W1, d, coef[k])
+        else:
+            pinv_coef(cov, d, n_classes, counts, means, coef, W1, W2)
+    for k in range(n_classes):
+        if counts[k] == 0:
+            continue
+        icpt = -0.5 * dot_rows(means, k, coef, k, d) + math.log(prior[k])
+        for t in range(nte):
+            dec[t, k] = icpt + dot_rows(xte, t, coef, k, d)
+    argmax_predict(dec, nte, counts, n_classes, out_row)
 
-    return SimpleNamespace(class_cov=class_cov, min_norm_rows=min_norm_rows,
-                           jacobi_eigen=jacobi_eigen, solve_labelset=solve_labelset)
+def build(target: str) -> SimpleNamespace:
+    """The per-problem solver compiled for ``"cpu"`` or ``"cuda"`` (device functions)."""
+    return device_namespace(__name__, target)
 
 
-_cpu = build("cpu")
-_solve_labelset = _cpu.solve_labelset
-_gather = device_functions("cpu").gather_rows
-
-
-@njit(nogil=True, cache=False, fastmath=False)
+@cpu_jit()
 def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
            balanced, mode, value, out):
     """Solve the (cell x slot) pairs start..stop-1 for every label set (one scratch set)."""
@@ -363,12 +352,12 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
         s = pair - c * n_slots
         ntr = n_train[s]
         nte = n_test[s]
-        _gather(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
-                ms[1])
+        gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
+                    ms[1])
         for lab in range(n_sets):
-            _solve_labelset(xtr, xte, ntr, nte, d, Y[lab], train_idx[s], n_classes, balanced,
-                            mode, value, counts, cov, W1, W2, means, coef, fs, dec,
-                            out[c, lab, s])
+            solve_labelset(xtr, xte, ntr, nte, d, Y[lab], train_idx[s], n_classes, balanced,
+                           mode, value, counts, cov, W1, W2, means, coef, fs, dec,
+                           out[c, lab, s])
 
 
 def fit_predict_lda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *, standardize=True,

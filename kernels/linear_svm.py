@@ -40,15 +40,14 @@ gathered and standardised once and then solved for every label set.
 
 from __future__ import annotations
 
-import functools
 import math
 from types import SimpleNamespace
 
 import numpy as np
-from numba import njit
 
-from ._prep import (RCOND, check_batch, check_max_iter, check_positive, device_functions,
-                    device_jit, run_blocks)
+from ._prep import (RCOND, argmax_predict, check_batch, check_max_iter, check_positive,
+                    cholesky, cholesky_solve, count_classes, cpu_jit, device, device_namespace,
+                    dot_rows, dot_vr, gather_rows, gram, predict_single, run_blocks)
 
 __all__ = ["fit_predict_linear_svm", "uses_gram", "float_scratch_size"]
 
@@ -76,339 +75,328 @@ def int_scratch_size(max_train: int, n_features: int) -> int:
     return max_train + polish_cap(max_train, n_features)
 
 
-@functools.cache
-def build(target: str) -> SimpleNamespace:
-    """Compile the per-problem solver for ``"cpu"`` or ``"cuda"`` (device functions)."""
-    jit = device_jit(target)
-    P = device_functions(target)
-    count_classes = P.count_classes
-    cholesky = P.cholesky
-    cholesky_solve = P.cholesky_solve
-    dot_vr = P.dot_vr
-    dot_rows = P.dot_rows
-    predict_single = P.predict_single
-    argmax_predict = P.argmax_predict
 
-    @jit
-    def kkt_spread(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, w):
-        pg_max = -math.inf
-        pg_min = math.inf
+@device
+def kkt_spread(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, w):
+    pg_max = -math.inf
+    pg_min = math.inf
+    for i in range(n):
+        if use_gram:
+            g = dot_vr(beta, Kb, i, n)
+        else:
+            g = w[d] + dot_vr(w, xtr, i, d)
+        g = g * ys[i] - 1.0
+        pg = g
+        if alpha[i] == 0.0:
+            pg = min(g, 0.0)
+        elif alpha[i] == ub[i]:
+            pg = max(g, 0.0)
+        pg_max = max(pg_max, pg)
+        pg_min = min(pg_min, pg)
+    return pg_max - pg_min
+
+
+@device
+def polish(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, w, u, rhs, fidx, Qf):
+    # Minimise the dual exactly over the free coordinates (the others held at their
+    # bounds), then move toward that point as far as the box allows.
+    cap = fidx.shape[0]
+    nf = 0
+    for i in range(n):
+        if alpha[i] > 0.0 and alpha[i] < ub[i]:
+            if nf == cap:
+                return
+            fidx[nf] = i
+            nf += 1
+    if nf == 0:
+        return
+    if use_gram:
+        for a in range(nf):
+            i = fidx[a]
+            acc = 0.0
+            for j in range(n):
+                if not (alpha[j] > 0.0 and alpha[j] < ub[j]):
+                    acc += beta[j] * Kb[i, j]
+            rhs[a] = 1.0 - ys[i] * acc
+            for b in range(a + 1):
+                k = fidx[b]
+                Qf[a, b] = ys[i] * ys[k] * Kb[i, k]
+    else:
+        for j in range(d + 1):
+            u[j] = w[j]
+        for a in range(nf):
+            i = fidx[a]
+            for j in range(d):
+                u[j] -= beta[i] * xtr[i, j]
+            u[d] -= beta[i]
+        for a in range(nf):
+            i = fidx[a]
+            rhs[a] = 1.0 - ys[i] * (u[d] + dot_vr(u, xtr, i, d))
+            for b in range(a + 1):
+                k = fidx[b]
+                Qf[a, b] = ys[i] * ys[k] * (1.0 + dot_rows(xtr, i, xtr, k, d))
+    if not cholesky(Qf, nf, RCOND):
+        return
+    cholesky_solve(Qf, nf, rhs)
+    t = 1.0
+    block = -1
+    for a in range(nf):
+        i = fidx[a]
+        cur = alpha[i]
+        if rhs[a] < 0.0:
+            r = cur / (cur - rhs[a])
+            if r < t:
+                t = r
+                block = a
+        elif rhs[a] > ub[i]:
+            r = (ub[i] - cur) / (rhs[a] - cur)
+            if r < t:
+                t = r
+                block = a
+    for a in range(nf):
+        i = fidx[a]
+        v = alpha[i] + t * (rhs[a] - alpha[i])
+        if a == block:
+            v = 0.0 if rhs[a] < 0.0 else ub[i]
+        v = min(max(v, 0.0), ub[i])
+        alpha[i] = v
+        beta[i] = v * ys[i]
+    if not use_gram:
+        for j in range(d + 1):
+            w[j] = 0.0
         for i in range(n):
+            if beta[i] != 0.0:
+                for j in range(d):
+                    w[j] += beta[i] * xtr[i, j]
+                w[d] += beta[i]
+
+
+@device
+def primal_objective(xtr, n, d, ys, ub, w):
+    acc = 0.0
+    for j in range(d + 1):
+        acc += w[j] * w[j]
+    acc *= 0.5
+    for i in range(n):
+        f = w[d] + dot_vr(w, xtr, i, d)
+        slack = 1.0 - ys[i] * f
+        if slack > 0.0:
+            acc += ub[i] * slack
+    return acc
+
+
+@device
+def margin_polish(xtr, n, d, ys, ub, alpha, w, u, rhs, Qf):
+    # More free points than dimensions (degenerate problems, e.g. w ~ 0): the points on
+    # the margin then pin w down alone, w = argmin ||Z_M w - 1||. Kept if the primal
+    # objective drops.
+    p = d + 1
+    if Qf.shape[0] < p:
+        return
+    nf = 0
+    for j in range(p):
+        rhs[j] = 0.0
+        for k in range(p):
+            Qf[j, k] = 0.0
+    for i in range(n):
+        if alpha[i] > 0.0 and alpha[i] < ub[i]:
+            nf += 1
+            for j in range(p):
+                xj = xtr[i, j] if j < d else 1.0
+                rhs[j] += ys[i] * xj
+                for k in range(j + 1):
+                    xk = xtr[i, k] if k < d else 1.0
+                    Qf[j, k] += xj * xk
+    if nf <= p:
+        return
+    if not cholesky(Qf, p, RCOND):
+        return
+    cholesky_solve(Qf, p, rhs)
+    for j in range(p):
+        u[j] = rhs[j]
+    if primal_objective(xtr, n, d, ys, ub, u) < primal_objective(xtr, n, d, ys, ub, w):
+        for j in range(p):
+            w[j] = u[j]
+
+
+@device
+def dcd(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, qd, index, w, u, rhs, fidx, Qf,
+        tol, max_iter):
+    for i in range(n):
+        alpha[i] = 0.0
+        beta[i] = 0.0
+        index[i] = i
+        if use_gram:
+            qd[i] = Kb[i, i]
+        else:
+            acc = 1.0
+            for j in range(d):
+                acc += xtr[i, j] * xtr[i, j]
+            qd[i] = acc
+    for j in range(d + 1):
+        w[j] = 0.0
+    state = LCG_SEED
+    active = n
+    pg_max_old = math.inf
+    pg_min_old = -math.inf
+    it = 0
+    while it < max_iter:
+        pg_max_new = -math.inf
+        pg_min_new = math.inf
+        for i in range(active):
+            state = (state * 1103515245 + 12345) & 0x7FFFFFFF
+            j = i + state % (active - i)
+            tmp = index[i]
+            index[i] = index[j]
+            index[j] = tmp
+        s = 0
+        while s < active:
+            i = index[s]
             if use_gram:
                 g = dot_vr(beta, Kb, i, n)
             else:
                 g = w[d] + dot_vr(w, xtr, i, d)
             g = g * ys[i] - 1.0
-            pg = g
+            cap = ub[i]
+            pg = 0.0
             if alpha[i] == 0.0:
-                pg = min(g, 0.0)
-            elif alpha[i] == ub[i]:
-                pg = max(g, 0.0)
-            pg_max = max(pg_max, pg)
-            pg_min = min(pg_min, pg)
-        return pg_max - pg_min
-
-    @jit
-    def polish(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, w, u, rhs, fidx, Qf):
-        # Minimise the dual exactly over the free coordinates (the others held at their
-        # bounds), then move toward that point as far as the box allows.
-        cap = fidx.shape[0]
-        nf = 0
-        for i in range(n):
-            if alpha[i] > 0.0 and alpha[i] < ub[i]:
-                if nf == cap:
-                    return
-                fidx[nf] = i
-                nf += 1
-        if nf == 0:
-            return
-        if use_gram:
-            for a in range(nf):
-                i = fidx[a]
-                acc = 0.0
-                for j in range(n):
-                    if not (alpha[j] > 0.0 and alpha[j] < ub[j]):
-                        acc += beta[j] * Kb[i, j]
-                rhs[a] = 1.0 - ys[i] * acc
-                for b in range(a + 1):
-                    k = fidx[b]
-                    Qf[a, b] = ys[i] * ys[k] * Kb[i, k]
-        else:
-            for j in range(d + 1):
-                u[j] = w[j]
-            for a in range(nf):
-                i = fidx[a]
-                for j in range(d):
-                    u[j] -= beta[i] * xtr[i, j]
-                u[d] -= beta[i]
-            for a in range(nf):
-                i = fidx[a]
-                rhs[a] = 1.0 - ys[i] * (u[d] + dot_vr(u, xtr, i, d))
-                for b in range(a + 1):
-                    k = fidx[b]
-                    Qf[a, b] = ys[i] * ys[k] * (1.0 + dot_rows(xtr, i, xtr, k, d))
-        if not cholesky(Qf, nf, RCOND):
-            return
-        cholesky_solve(Qf, nf, rhs)
-        t = 1.0
-        block = -1
-        for a in range(nf):
-            i = fidx[a]
-            cur = alpha[i]
-            if rhs[a] < 0.0:
-                r = cur / (cur - rhs[a])
-                if r < t:
-                    t = r
-                    block = a
-            elif rhs[a] > ub[i]:
-                r = (ub[i] - cur) / (rhs[a] - cur)
-                if r < t:
-                    t = r
-                    block = a
-        for a in range(nf):
-            i = fidx[a]
-            v = alpha[i] + t * (rhs[a] - alpha[i])
-            if a == block:
-                v = 0.0 if rhs[a] < 0.0 else ub[i]
-            v = min(max(v, 0.0), ub[i])
-            alpha[i] = v
-            beta[i] = v * ys[i]
-        if not use_gram:
-            for j in range(d + 1):
-                w[j] = 0.0
-            for i in range(n):
-                if beta[i] != 0.0:
-                    for j in range(d):
-                        w[j] += beta[i] * xtr[i, j]
-                    w[d] += beta[i]
-
-    @jit
-    def primal_objective(xtr, n, d, ys, ub, w):
-        acc = 0.0
-        for j in range(d + 1):
-            acc += w[j] * w[j]
-        acc *= 0.5
-        for i in range(n):
-            f = w[d] + dot_vr(w, xtr, i, d)
-            slack = 1.0 - ys[i] * f
-            if slack > 0.0:
-                acc += ub[i] * slack
-        return acc
-
-    @jit
-    def margin_polish(xtr, n, d, ys, ub, alpha, w, u, rhs, Qf):
-        # More free points than dimensions (degenerate problems, e.g. w ~ 0): the points on
-        # the margin then pin w down alone, w = argmin ||Z_M w - 1||. Kept if the primal
-        # objective drops.
-        p = d + 1
-        if Qf.shape[0] < p:
-            return
-        nf = 0
-        for j in range(p):
-            rhs[j] = 0.0
-            for k in range(p):
-                Qf[j, k] = 0.0
-        for i in range(n):
-            if alpha[i] > 0.0 and alpha[i] < ub[i]:
-                nf += 1
-                for j in range(p):
-                    xj = xtr[i, j] if j < d else 1.0
-                    rhs[j] += ys[i] * xj
-                    for k in range(j + 1):
-                        xk = xtr[i, k] if k < d else 1.0
-                        Qf[j, k] += xj * xk
-        if nf <= p:
-            return
-        if not cholesky(Qf, p, RCOND):
-            return
-        cholesky_solve(Qf, p, rhs)
-        for j in range(p):
-            u[j] = rhs[j]
-        if primal_objective(xtr, n, d, ys, ub, u) < primal_objective(xtr, n, d, ys, ub, w):
-            for j in range(p):
-                w[j] = u[j]
-
-    @jit
-    def dcd(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, qd, index, w, u, rhs, fidx, Qf,
-            tol, max_iter):
-        for i in range(n):
-            alpha[i] = 0.0
-            beta[i] = 0.0
-            index[i] = i
-            if use_gram:
-                qd[i] = Kb[i, i]
+                if g > pg_max_old:
+                    active -= 1
+                    tmp = index[s]
+                    index[s] = index[active]
+                    index[active] = tmp
+                    continue
+                elif g < 0.0:
+                    pg = g
+            elif alpha[i] == cap:
+                if g < pg_min_old:
+                    active -= 1
+                    tmp = index[s]
+                    index[s] = index[active]
+                    index[active] = tmp
+                    continue
+                elif g > 0.0:
+                    pg = g
             else:
-                acc = 1.0
-                for j in range(d):
-                    acc += xtr[i, j] * xtr[i, j]
-                qd[i] = acc
+                pg = g
+            if pg > pg_max_new:
+                pg_max_new = pg
+            if pg < pg_min_new:
+                pg_min_new = pg
+            if abs(pg) > 1e-12:
+                old = alpha[i]
+                new = min(max(old - g / qd[i], 0.0), cap)
+                alpha[i] = new
+                step = (new - old) * ys[i]
+                beta[i] = new * ys[i]
+                if not use_gram:
+                    for j in range(d):
+                        w[j] += step * xtr[i, j]
+                    w[d] += step
+            s += 1
+        it += 1
+        converged = pg_max_new - pg_min_new <= tol
+        if converged and active < n:
+            active = n
+            pg_max_old = math.inf
+            pg_min_old = -math.inf
+            continue
+        if converged or it % POLISH_EVERY == 0:
+            polish(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, w, u, rhs, fidx, Qf)
+            if converged or kkt_spread(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta,
+                                       w) <= tol:
+                break
+            active = n
+            pg_max_old = math.inf
+            pg_min_old = -math.inf
+            continue
+        pg_max_old = pg_max_new
+        pg_min_old = pg_min_new
+        if pg_max_old <= 0.0:
+            pg_max_old = math.inf
+        if pg_min_old >= 0.0:
+            pg_min_old = -math.inf
+    if use_gram:
         for j in range(d + 1):
             w[j] = 0.0
-        state = LCG_SEED
-        active = n
-        pg_max_old = math.inf
-        pg_min_old = -math.inf
-        it = 0
-        while it < max_iter:
-            pg_max_new = -math.inf
-            pg_min_new = math.inf
-            for i in range(active):
-                state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-                j = i + state % (active - i)
-                tmp = index[i]
-                index[i] = index[j]
-                index[j] = tmp
-            s = 0
-            while s < active:
-                i = index[s]
-                if use_gram:
-                    g = dot_vr(beta, Kb, i, n)
-                else:
-                    g = w[d] + dot_vr(w, xtr, i, d)
-                g = g * ys[i] - 1.0
-                cap = ub[i]
-                pg = 0.0
-                if alpha[i] == 0.0:
-                    if g > pg_max_old:
-                        active -= 1
-                        tmp = index[s]
-                        index[s] = index[active]
-                        index[active] = tmp
-                        continue
-                    elif g < 0.0:
-                        pg = g
-                elif alpha[i] == cap:
-                    if g < pg_min_old:
-                        active -= 1
-                        tmp = index[s]
-                        index[s] = index[active]
-                        index[active] = tmp
-                        continue
-                    elif g > 0.0:
-                        pg = g
-                else:
-                    pg = g
-                if pg > pg_max_new:
-                    pg_max_new = pg
-                if pg < pg_min_new:
-                    pg_min_new = pg
-                if abs(pg) > 1e-12:
-                    old = alpha[i]
-                    new = min(max(old - g / qd[i], 0.0), cap)
-                    alpha[i] = new
-                    step = (new - old) * ys[i]
-                    beta[i] = new * ys[i]
-                    if not use_gram:
-                        for j in range(d):
-                            w[j] += step * xtr[i, j]
-                        w[d] += step
-                s += 1
-            it += 1
-            converged = pg_max_new - pg_min_new <= tol
-            if converged and active < n:
-                active = n
-                pg_max_old = math.inf
-                pg_min_old = -math.inf
-                continue
-            if converged or it % POLISH_EVERY == 0:
-                polish(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta, w, u, rhs, fidx, Qf)
-                if converged or kkt_spread(xtr, Kb, n, d, use_gram, ys, ub, alpha, beta,
-                                           w) <= tol:
-                    break
-                active = n
-                pg_max_old = math.inf
-                pg_min_old = -math.inf
-                continue
-            pg_max_old = pg_max_new
-            pg_min_old = pg_min_new
-            if pg_max_old <= 0.0:
-                pg_max_old = math.inf
-            if pg_min_old >= 0.0:
-                pg_min_old = -math.inf
-        if use_gram:
-            for j in range(d + 1):
-                w[j] = 0.0
-            for i in range(n):
-                for j in range(d):
-                    w[j] += beta[i] * xtr[i, j]
-                w[d] += beta[i]
-        elif Qf.shape[0] == d + 1:
-            margin_polish(xtr, n, d, ys, ub, alpha, w, u, rhs, Qf)
-        return it
-
-    @jit
-    def decide(xte, nte, d, w, dec, col):
-        for t in range(nte):
-            dec[t, col] = w[d] + dot_vr(w, xte, t, d)
-
-    @jit
-    def solve_labelset(xtr, xte, Kb, ntr, nte, d, use_gram, y, tr, n_classes, balanced, C,
-                       tol, max_iter, counts, fs, iscr, Qf, dec, out_row):
-        present = count_classes(y, tr, ntr, n_classes, counts)
-        m = xtr.shape[0]
-        cap = Qf.shape[0]
-        ys = fs[0:m]
-        ub = fs[m:2 * m]
-        alpha = fs[2 * m:3 * m]
-        beta = fs[3 * m:4 * m]
-        qd = fs[4 * m:5 * m]
-        w = fs[5 * m:5 * m + d + 1]
-        u = fs[5 * m + d + 1:5 * m + 2 * d + 2]
-        rhs = fs[5 * m + 2 * d + 2:5 * m + 2 * d + 2 + cap]
-        index = iscr[0:m]
-        fidx = iscr[m:m + cap]
-        lo = -1
-        hi = -1
-        for k in range(n_classes):
-            if counts[k] > 0:
-                if lo < 0:
-                    lo = k
-                hi = k
-        if present == 1:
-            predict_single(out_row, nte, lo)
-            return
-        for k in range(n_classes):
-            if counts[k] == 0 or (present == 2 and k == lo):
-                continue
-            # binary: one problem, the higher class positive; else class k against the rest
-            c_pos = C
-            c_neg = C
-            if balanced:
-                c_pos = C * ntr / (present * 1.0 * counts[k])
-                if present == 2:
-                    c_neg = C * ntr / (2.0 * counts[lo])
-            for i in range(ntr):
-                if y[tr[i]] == k:
-                    ys[i] = 1.0
-                    ub[i] = c_pos
-                else:
-                    ys[i] = -1.0
-                    ub[i] = c_neg
-            dcd(xtr, Kb, ntr, d, use_gram, ys, ub, alpha, beta, qd, index, w, u, rhs, fidx, Qf,
-                tol, max_iter)
-            decide(xte, nte, d, w, dec, k)
-        if present == 2:
-            for t in range(out_row.shape[0]):
-                if t >= nte:
-                    out_row[t] = -1
-                elif dec[t, hi] > 0.0:
-                    out_row[t] = hi
-                else:
-                    out_row[t] = lo
-            return
-        argmax_predict(dec, nte, counts, n_classes, out_row)
-
-    return SimpleNamespace(dcd=dcd, polish=polish, kkt_spread=kkt_spread, decide=decide,
-                           solve_labelset=solve_labelset)
+        for i in range(n):
+            for j in range(d):
+                w[j] += beta[i] * xtr[i, j]
+            w[d] += beta[i]
+    elif Qf.shape[0] == d + 1:
+        margin_polish(xtr, n, d, ys, ub, alpha, w, u, rhs, Qf)
+    return it
 
 
-_cpu = build("cpu")
-_solve_labelset = _cpu.solve_labelset
-_gather = device_functions("cpu").gather_rows
-_gram = device_functions("cpu").gram
+@device
+def decide(xte, nte, d, w, dec, col):
+    for t in range(nte):
+        dec[t, col] = w[d] + dot_vr(w, xte, t, d)
 
 
-@njit(nogil=True, cache=False, fastmath=False)
+@device
+def solve_labelset(xtr, xte, Kb, ntr, nte, d, use_gram, y, tr, n_classes, balanced, C,
+                   tol, max_iter, counts, fs, iscr, Qf, dec, out_row):
+    present = count_classes(y, tr, ntr, n_classes, counts)
+    m = xtr.shape[0]
+    cap = Qf.shape[0]
+    ys = fs[0:m]
+    ub = fs[m:2 * m]
+    alpha = fs[2 * m:3 * m]
+    beta = fs[3 * m:4 * m]
+    qd = fs[4 * m:5 * m]
+    w = fs[5 * m:5 * m + d + 1]
+    u = fs[5 * m + d + 1:5 * m + 2 * d + 2]
+    rhs = fs[5 * m + 2 * d + 2:5 * m + 2 * d + 2 + cap]
+    index = iscr[0:m]
+    fidx = iscr[m:m + cap]
+    lo = -1
+    hi = -1
+    for k in range(n_classes):
+        if counts[k] > 0:
+            if lo < 0:
+                lo = k
+            hi = k
+    if present == 1:
+        predict_single(out_row, nte, lo)
+        return
+    for k in range(n_classes):
+        if counts[k] == 0 or (present == 2 and k == lo):
+            continue
+        # binary: one problem, the higher class positive; else class k against the rest
+        c_pos = C
+        c_neg = C
+        if balanced:
+            c_pos = C * ntr / (present * 1.0 * counts[k])
+            if present == 2:
+                c_neg = C * ntr / (2.0 * counts[lo])
+        for i in range(ntr):
+            if y[tr[i]] == k:
+                ys[i] = 1.0
+                ub[i] = c_pos
+            else:
+                ys[i] = -1.0
+                ub[i] = c_neg
+        dcd(xtr, Kb, ntr, d, use_gram, ys, ub, alpha, beta, qd, index, w, u, rhs, fidx, Qf,
+            tol, max_iter)
+        decide(xte, nte, d, w, dec, k)
+    if present == 2:
+        for t in range(out_row.shape[0]):
+            if t >= nte:
+                out_row[t] = -1
+            elif dec[t, hi] > 0.0:
+                out_row[t] = hi
+            else:
+                out_row[t] = lo
+        return
+    argmax_predict(dec, nte, counts, n_classes, out_row)
+
+def build(target: str) -> SimpleNamespace:
+    """The per-problem solver compiled for ``"cpu"`` or ``"cuda"`` (device functions)."""
+    return device_namespace(__name__, target)
+
+
+@cpu_jit()
 def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
            balanced, C, tol, max_iter, use_gram, out):
     """Solve the (cell x slot) pairs start..stop-1 for every label set (one scratch set)."""
@@ -433,14 +421,14 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
         s = pair - c * n_slots
         ntr = n_train[s]
         nte = n_test[s]
-        _gather(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
-                ms[1])
+        gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
+                    ms[1])
         if use_gram:
-            _gram(xtr, ntr, d, 1.0, Kb)
+            gram(xtr, ntr, d, 1.0, Kb)
         for lab in range(n_sets):
-            _solve_labelset(xtr, xte, Kb, ntr, nte, d, use_gram, Y[lab], train_idx[s],
-                            n_classes, balanced, C, tol, max_iter, counts, fs, iscr, Qf, dec,
-                            out[c, lab, s])
+            solve_labelset(xtr, xte, Kb, ntr, nte, d, use_gram, Y[lab], train_idx[s],
+                           n_classes, balanced, C, tol, max_iter, counts, fs, iscr, Qf, dec,
+                           out[c, lab, s])
 
 
 def check_params(C, max_iter, tol):

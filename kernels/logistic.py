@@ -36,15 +36,14 @@ gathered and standardised once and then solved for every label set.
 
 from __future__ import annotations
 
-import functools
 import math
 from types import SimpleNamespace
 
 import numpy as np
-from numba import njit
 
-from ._prep import (check_batch, check_max_iter, check_positive, device_functions, device_jit,
-                    run_blocks)
+from ._prep import (argmax_predict, check_batch, check_max_iter, check_positive, cholesky,
+                    cholesky_solve, count_classes, cpu_jit, device, device_namespace, dot_vr,
+                    gather_rows, gram, predict_single, run_blocks)
 
 __all__ = ["fit_predict_logistic", "uses_gram", "float_scratch_size"]
 
@@ -68,309 +67,303 @@ def float_scratch_size(max_train: int, n_features: int) -> int:
     return 10 * max_train + 3 * (n_features + 1)
 
 
-@functools.cache
-def build(target: str) -> SimpleNamespace:
-    """Compile the per-problem solver for ``"cpu"`` or ``"cuda"`` (device functions)."""
-    jit = device_jit(target)
-    P = device_functions(target)
-    count_classes = P.count_classes
-    predict_single = P.predict_single
-    argmax_predict = P.argmax_predict
-    cholesky = P.cholesky
-    cholesky_solve = P.cholesky_solve
-    dot_vr = P.dot_vr
 
-    @jit
-    def log_loss(z):
-        # log(1 + exp(-z)) without overflow
-        if z > 0.0:
-            return math.log1p(math.exp(-z))
-        return -z + math.log1p(math.exp(z))
+@device
+def log_loss(z):
+    # log(1 + exp(-z)) without overflow
+    if z > 0.0:
+        return math.log1p(math.exp(-z))
+    return -z + math.log1p(math.exp(z))
 
-    @jit
-    def sigmoid_neg(z):
-        # 1 / (1 + exp(z)) without overflow
-        if z >= 0.0:
-            e = math.exp(-z)
-            return e / (1.0 + e)
-        return 1.0 / (1.0 + math.exp(z))
 
-    @jit
-    def loss_terms(n, ys, sw, C, f, g, h):
-        """The weighted log-loss at margins ``f``; its derivatives in ``f`` go to g and h."""
-        total = 0.0
+@device
+def sigmoid_neg(z):
+    # 1 / (1 + exp(z)) without overflow
+    if z >= 0.0:
+        e = math.exp(-z)
+        return e / (1.0 + e)
+    return 1.0 / (1.0 + math.exp(z))
+
+
+@device
+def loss_terms(n, ys, sw, C, f, g, h):
+    """The weighted log-loss at margins ``f``; its derivatives in ``f`` go to g and h."""
+    total = 0.0
+    for i in range(n):
+        z = ys[i] * f[i]
+        q = sigmoid_neg(z)
+        cw = C * sw[i]
+        total += cw * log_loss(z)
+        g[i] = -cw * ys[i] * q
+        h[i] = cw * q * (1.0 - q)
+    return total
+
+
+@device
+def line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2):
+    """Armijo step halving; the penalty along the step is quad0 + 2 t quad1 + t^2 quad2."""
+    t = 1.0
+    for _ in range(MAX_HALVINGS):
+        total = 0.5 * (quad0 + 2.0 * t * quad1 + t * t * quad2)
         for i in range(n):
-            z = ys[i] * f[i]
-            q = sigmoid_neg(z)
-            cw = C * sw[i]
-            total += cw * log_loss(z)
-            g[i] = -cw * ys[i] * q
-            h[i] = cw * q * (1.0 - q)
-        return total
+            total += C * sw[i] * log_loss(ys[i] * (f[i] + t * df[i]))
+        if total <= J0 + ARMIJO * t * slope:
+            return t
+        t *= 0.5
+    return 0.0
 
-    @jit
-    def line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2):
-        """Armijo step halving; the penalty along the step is quad0 + 2 t quad1 + t^2 quad2."""
-        t = 1.0
-        for _ in range(MAX_HALVINGS):
-            total = 0.5 * (quad0 + 2.0 * t * quad1 + t * t * quad2)
-            for i in range(n):
-                total += C * sw[i] * log_loss(ys[i] * (f[i] + t * df[i]))
-            if total <= J0 + ARMIJO * t * slope:
-                return t
-            t *= 0.5
-        return 0.0
 
-    @jit
-    def lu_solve(A, m, rhs):
-        """Solve A[:m, :m] x = rhs in place (LU with partial pivoting); False if singular."""
-        for k in range(m):
-            p = k
-            big = abs(A[k, k])
-            for i in range(k + 1, m):
-                if abs(A[i, k]) > big:
-                    big = abs(A[i, k])
-                    p = i
-            if not big > 0.0:
-                return False
-            if p != k:
-                for j in range(m):
-                    tmp = A[k, j]
-                    A[k, j] = A[p, j]
-                    A[p, j] = tmp
-                tmp = rhs[k]
-                rhs[k] = rhs[p]
-                rhs[p] = tmp
-            for i in range(k + 1, m):
-                fac = A[i, k] / A[k, k]
-                if fac != 0.0:
-                    for j in range(k + 1, m):
-                        A[i, j] -= fac * A[k, j]
-                    rhs[i] -= fac * rhs[k]
-        for i in range(m - 1, -1, -1):
-            acc = rhs[i]
-            for j in range(i + 1, m):
-                acc -= A[i, j] * rhs[j]
-            rhs[i] = acc / A[i, i]
-        return True
+@device
+def lu_solve(A, m, rhs):
+    """Solve A[:m, :m] x = rhs in place (LU with partial pivoting); False if singular."""
+    for k in range(m):
+        p = k
+        big = abs(A[k, k])
+        for i in range(k + 1, m):
+            if abs(A[i, k]) > big:
+                big = abs(A[i, k])
+                p = i
+        if not big > 0.0:
+            return False
+        if p != k:
+            for j in range(m):
+                tmp = A[k, j]
+                A[k, j] = A[p, j]
+                A[p, j] = tmp
+            tmp = rhs[k]
+            rhs[k] = rhs[p]
+            rhs[p] = tmp
+        for i in range(k + 1, m):
+            fac = A[i, k] / A[k, k]
+            if fac != 0.0:
+                for j in range(k + 1, m):
+                    A[i, j] -= fac * A[k, j]
+                rhs[i] -= fac * rhs[k]
+    for i in range(m - 1, -1, -1):
+        acc = rhs[i]
+        for j in range(i + 1, m):
+            acc -= A[i, j] * rhs[j]
+        rhs[i] = acc / A[i, i]
+    return True
 
-    @jit
-    def newton_gram(K, n, ys, sw, C, tol, max_iter, A, a, da, f, df, g, h, v, kda):
-        """Newton in the span of the rows; returns the intercept (weights: X^T a)."""
+
+@device
+def newton_gram(K, n, ys, sw, C, tol, max_iter, A, a, da, f, df, g, h, v, kda):
+    """Newton in the span of the rows; returns the intercept (weights: X^T a)."""
+    for i in range(n):
+        a[i] = 0.0
+    b = 0.0
+    for _ in range(max_iter):
         for i in range(n):
-            a[i] = 0.0
-        b = 0.0
-        for _ in range(max_iter):
-            for i in range(n):
-                f[i] = b + dot_vr(a, K, i, n)
-            quad0 = 0.0
-            for i in range(n):
-                quad0 += a[i] * (f[i] - b)
-            J0 = 0.5 * quad0 + loss_terms(n, ys, sw, C, f, g, h)
-            gb = 0.0
-            hs = 0.0
-            for i in range(n):
-                gb += g[i]
-                hs += h[i]
-            if not hs > 1e-300:
-                hs = 1e-300
+            f[i] = b + dot_vr(a, K, i, n)
+        quad0 = 0.0
+        for i in range(n):
+            quad0 += a[i] * (f[i] - b)
+        J0 = 0.5 * quad0 + loss_terms(n, ys, sw, C, f, g, h)
+        gb = 0.0
+        hs = 0.0
+        for i in range(n):
+            gb += g[i]
+            hs += h[i]
+        if not hs > 1e-300:
+            hs = 1e-300
+        for j in range(n):
+            v[j] = dot_vr(h, K, j, n)  # K is symmetric: (K h)_j
+        for i in range(n):
+            da[i] = -a[i] - g[i] + h[i] * gb / hs
             for j in range(n):
-                v[j] = dot_vr(h, K, j, n)  # K is symmetric: (K h)_j
-            for i in range(n):
-                da[i] = -a[i] - g[i] + h[i] * gb / hs
-                for j in range(n):
-                    A[i, j] = h[i] * (K[i, j] - v[j] / hs)
-                A[i, i] += 1.0
-            if not lu_solve(A, n, da):
-                break
-            hk = 0.0
-            for i in range(n):
-                kda[i] = dot_vr(da, K, i, n)
-                hk += h[i] * kda[i]
-            db = (-gb - hk) / hs
-            slope = gb * db
-            quad1 = 0.0
-            quad2 = 0.0
-            for i in range(n):
-                df[i] = kda[i] + db
-                slope += (a[i] + g[i]) * kda[i]
-                quad1 += a[i] * kda[i]
-                quad2 += da[i] * kda[i]
-            if not slope < 0.0:
-                break
-            t = line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2)
-            if t == 0.0:
-                break
-            for i in range(n):
-                a[i] += t * da[i]
-            b += t * db
-            if -0.5 * slope <= tol:
-                break
-        return b
+                A[i, j] = h[i] * (K[i, j] - v[j] / hs)
+            A[i, i] += 1.0
+        if not lu_solve(A, n, da):
+            break
+        hk = 0.0
+        for i in range(n):
+            kda[i] = dot_vr(da, K, i, n)
+            hk += h[i] * kda[i]
+        db = (-gb - hk) / hs
+        slope = gb * db
+        quad1 = 0.0
+        quad2 = 0.0
+        for i in range(n):
+            df[i] = kda[i] + db
+            slope += (a[i] + g[i]) * kda[i]
+            quad1 += a[i] * kda[i]
+            quad2 += da[i] * kda[i]
+        if not slope < 0.0:
+            break
+        t = line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2)
+        if t == 0.0:
+            break
+        for i in range(n):
+            a[i] += t * da[i]
+        b += t * db
+        if -0.5 * slope <= tol:
+            break
+    return b
 
-    @jit
-    def newton_primal(xtr, n, d, ys, sw, C, tol, max_iter, H, theta, step, grad, f, df, g, h):
-        """Newton on (w, b) = theta[:d], theta[d] with the (d+1) x (d+1) Hessian."""
-        p = d + 1
-        for j in range(p):
-            theta[j] = 0.0
-        for _ in range(max_iter):
-            quad0 = 0.0
-            for j in range(d):
-                quad0 += theta[j] * theta[j]
+
+@device
+def newton_primal(xtr, n, d, ys, sw, C, tol, max_iter, H, theta, step, grad, f, df, g, h):
+    """Newton on (w, b) = theta[:d], theta[d] with the (d+1) x (d+1) Hessian."""
+    p = d + 1
+    for j in range(p):
+        theta[j] = 0.0
+    for _ in range(max_iter):
+        quad0 = 0.0
+        for j in range(d):
+            quad0 += theta[j] * theta[j]
+        for i in range(n):
+            f[i] = theta[d] + dot_vr(theta, xtr, i, d)
+        J0 = 0.5 * quad0 + loss_terms(n, ys, sw, C, f, g, h)
+        ridge = 0.0
+        ok = False
+        for _attempt in range(12):
+            for j in range(p):
+                for k in range(j + 1):
+                    H[j, k] = 0.0
             for i in range(n):
-                f[i] = theta[d] + dot_vr(theta, xtr, i, d)
-            J0 = 0.5 * quad0 + loss_terms(n, ys, sw, C, f, g, h)
-            ridge = 0.0
-            ok = False
-            for _attempt in range(12):
-                for j in range(p):
+                for j in range(d):
+                    hx = h[i] * xtr[i, j]
                     for k in range(j + 1):
-                        H[j, k] = 0.0
-                for i in range(n):
-                    for j in range(d):
-                        hx = h[i] * xtr[i, j]
-                        for k in range(j + 1):
-                            H[j, k] += hx * xtr[i, k]
-                        H[d, j] += hx
-                    H[d, d] += h[i]
-                for j in range(p):
-                    H[j, j] += ridge
-                for j in range(d):
-                    H[j, j] += 1.0
-                if cholesky(H, p, CHOL_RCOND):
-                    ok = True
-                    break
-                ridge = 1e-10 if ridge == 0.0 else ridge * 100.0
-            if not ok:
-                break
+                        H[j, k] += hx * xtr[i, k]
+                    H[d, j] += hx
+                H[d, d] += h[i]
+            for j in range(p):
+                H[j, j] += ridge
             for j in range(d):
-                grad[j] = theta[j]
-            grad[d] = 0.0
-            for i in range(n):
-                for j in range(d):
-                    grad[j] += g[i] * xtr[i, j]
-                grad[d] += g[i]
-            for j in range(p):
-                step[j] = -grad[j]
-            cholesky_solve(H, p, step)
-            slope = 0.0
-            for j in range(p):
-                slope += grad[j] * step[j]
-            if not slope < 0.0:
+                H[j, j] += 1.0
+            if cholesky(H, p, CHOL_RCOND):
+                ok = True
                 break
-            quad1 = 0.0
-            quad2 = 0.0
+            ridge = 1e-10 if ridge == 0.0 else ridge * 100.0
+        if not ok:
+            break
+        for j in range(d):
+            grad[j] = theta[j]
+        grad[d] = 0.0
+        for i in range(n):
             for j in range(d):
-                quad1 += theta[j] * step[j]
-                quad2 += step[j] * step[j]
-            for i in range(n):
-                df[i] = step[d] + dot_vr(step, xtr, i, d)
-            t = line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2)
-            if t == 0.0:
-                break
-            for j in range(p):
-                theta[j] += t * step[j]
-            if -0.5 * slope <= tol:
-                break
+                grad[j] += g[i] * xtr[i, j]
+            grad[d] += g[i]
+        for j in range(p):
+            step[j] = -grad[j]
+        cholesky_solve(H, p, step)
+        slope = 0.0
+        for j in range(p):
+            slope += grad[j] * step[j]
+        if not slope < 0.0:
+            break
+        quad1 = 0.0
+        quad2 = 0.0
+        for j in range(d):
+            quad1 += theta[j] * step[j]
+            quad2 += step[j] * step[j]
+        for i in range(n):
+            df[i] = step[d] + dot_vr(step, xtr, i, d)
+        t = line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2)
+        if t == 0.0:
+            break
+        for j in range(p):
+            theta[j] += t * step[j]
+        if -0.5 * slope <= tol:
+            break
 
-    @jit
-    def fit_binary(xtr, K, n, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w):
-        """Fit one binary problem; its weights go to w[:d], its intercept to w[d]."""
-        m = xtr.shape[0]
-        f = fs[0:m]
-        df = fs[m:2 * m]
-        g = fs[2 * m:3 * m]
-        h = fs[3 * m:4 * m]
-        if use_gram:
-            a = fs[4 * m:5 * m]
-            da = fs[5 * m:6 * m]
-            v = fs[6 * m:7 * m]
-            kda = fs[7 * m:8 * m]
-            b = newton_gram(K, n, ys, sw, C, tol, max_iter, M, a, da, f, df, g, h, v, kda)
+
+@device
+def fit_binary(xtr, K, n, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w):
+    """Fit one binary problem; its weights go to w[:d], its intercept to w[d]."""
+    m = xtr.shape[0]
+    f = fs[0:m]
+    df = fs[m:2 * m]
+    g = fs[2 * m:3 * m]
+    h = fs[3 * m:4 * m]
+    if use_gram:
+        a = fs[4 * m:5 * m]
+        da = fs[5 * m:6 * m]
+        v = fs[6 * m:7 * m]
+        kda = fs[7 * m:8 * m]
+        b = newton_gram(K, n, ys, sw, C, tol, max_iter, M, a, da, f, df, g, h, v, kda)
+        for j in range(d):
+            w[j] = 0.0
+        for i in range(n):
             for j in range(d):
-                w[j] = 0.0
-            for i in range(n):
-                for j in range(d):
-                    w[j] += a[i] * xtr[i, j]
-            w[d] = b
+                w[j] += a[i] * xtr[i, j]
+        w[d] = b
+    else:
+        step = fs[4 * m:4 * m + d + 1]
+        grad = fs[4 * m + d + 1:4 * m + 2 * d + 2]
+        newton_primal(xtr, n, d, ys, sw, C, tol, max_iter, M, w, step, grad, f, df, g, h)
+
+
+@device
+def set_binary_labels(y, tr, ntr, pos, n_pos, balanced, ys, sw):
+    """Class ``pos`` against the rest: signs and (balanced) sample weights."""
+    w_pos = 1.0
+    w_neg = 1.0
+    if balanced:
+        w_pos = ntr / (2.0 * n_pos)
+        w_neg = ntr / (2.0 * (ntr - n_pos))
+    for i in range(ntr):
+        if y[tr[i]] == pos:
+            ys[i] = 1.0
+            sw[i] = w_pos
         else:
-            step = fs[4 * m:4 * m + d + 1]
-            grad = fs[4 * m + d + 1:4 * m + 2 * d + 2]
-            newton_primal(xtr, n, d, ys, sw, C, tol, max_iter, M, w, step, grad, f, df, g, h)
+            ys[i] = -1.0
+            sw[i] = w_neg
 
-    @jit
-    def set_binary_labels(y, tr, ntr, pos, n_pos, balanced, ys, sw):
-        """Class ``pos`` against the rest: signs and (balanced) sample weights."""
-        w_pos = 1.0
-        w_neg = 1.0
-        if balanced:
-            w_pos = ntr / (2.0 * n_pos)
-            w_neg = ntr / (2.0 * (ntr - n_pos))
-        for i in range(ntr):
-            if y[tr[i]] == pos:
-                ys[i] = 1.0
-                sw[i] = w_pos
-            else:
-                ys[i] = -1.0
-                sw[i] = w_neg
 
-    @jit
-    def decide(xte, nte, d, w, dec, col):
-        for t in range(nte):
-            dec[t, col] = w[d] + dot_vr(w, xte, t, d)
+@device
+def decide(xte, nte, d, w, dec, col):
+    for t in range(nte):
+        dec[t, col] = w[d] + dot_vr(w, xte, t, d)
 
-    @jit
-    def solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, y, tr, n_classes, balanced, C, tol,
-                       max_iter, counts, fs, M, dec, out_row):
-        present = count_classes(y, tr, ntr, n_classes, counts)
-        m = xtr.shape[0]
-        ys = fs[8 * m:9 * m]
-        sw = fs[9 * m:10 * m]
-        w = fs[10 * m:10 * m + d + 1]
-        if present == 1:
-            for k in range(n_classes):
-                if counts[k] > 0:
-                    predict_single(out_row, nte, k)
-            return
-        if present == 2:
-            lo = -1
-            hi = -1
-            for k in range(n_classes):
-                if counts[k] > 0:
-                    if lo < 0:
-                        lo = k
-                    else:
-                        hi = k
-            set_binary_labels(y, tr, ntr, hi, counts[hi], balanced, ys, sw)
-            fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w)
-            decide(xte, nte, d, w, dec, 0)
-            for t in range(out_row.shape[0]):
-                if t >= nte:
-                    out_row[t] = -1
-                elif dec[t, 0] > 0.0:
-                    out_row[t] = hi
-                else:
-                    out_row[t] = lo
-            return
+
+@device
+def solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, y, tr, n_classes, balanced, C, tol,
+                   max_iter, counts, fs, M, dec, out_row):
+    present = count_classes(y, tr, ntr, n_classes, counts)
+    m = xtr.shape[0]
+    ys = fs[8 * m:9 * m]
+    sw = fs[9 * m:10 * m]
+    w = fs[10 * m:10 * m + d + 1]
+    if present == 1:
         for k in range(n_classes):
             if counts[k] > 0:
-                set_binary_labels(y, tr, ntr, k, counts[k], balanced, ys, sw)
-                fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w)
-                decide(xte, nte, d, w, dec, k)
-        argmax_predict(dec, nte, counts, n_classes, out_row)
+                predict_single(out_row, nte, k)
+        return
+    if present == 2:
+        lo = -1
+        hi = -1
+        for k in range(n_classes):
+            if counts[k] > 0:
+                if lo < 0:
+                    lo = k
+                else:
+                    hi = k
+        set_binary_labels(y, tr, ntr, hi, counts[hi], balanced, ys, sw)
+        fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w)
+        decide(xte, nte, d, w, dec, 0)
+        for t in range(out_row.shape[0]):
+            if t >= nte:
+                out_row[t] = -1
+            elif dec[t, 0] > 0.0:
+                out_row[t] = hi
+            else:
+                out_row[t] = lo
+        return
+    for k in range(n_classes):
+        if counts[k] > 0:
+            set_binary_labels(y, tr, ntr, k, counts[k], balanced, ys, sw)
+            fit_binary(xtr, K, ntr, d, use_gram, ys, sw, C, tol, max_iter, M, fs, w)
+            decide(xte, nte, d, w, dec, k)
+    argmax_predict(dec, nte, counts, n_classes, out_row)
 
-    return SimpleNamespace(newton_gram=newton_gram, newton_primal=newton_primal,
-                           fit_binary=fit_binary, solve_labelset=solve_labelset)
+def build(target: str) -> SimpleNamespace:
+    """The per-problem solver compiled for ``"cpu"`` or ``"cuda"`` (device functions)."""
+    return device_namespace(__name__, target)
 
 
-_cpu = build("cpu")
-_solve_labelset = _cpu.solve_labelset
-_gather = device_functions("cpu").gather_rows
-_gram = device_functions("cpu").gram
-
-
-@njit(nogil=True, cache=False, fastmath=False)
+@cpu_jit()
 def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
            balanced, C, tol, max_iter, use_gram, out):
     """Solve the (cell x slot) pairs start..stop-1 for every label set (one scratch set)."""
@@ -394,14 +387,14 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
         s = pair - c * n_slots
         ntr = n_train[s]
         nte = n_test[s]
-        _gather(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
-                ms[1])
+        gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
+                    ms[1])
         if use_gram:
-            _gram(xtr, ntr, d, 0.0, K)
+            gram(xtr, ntr, d, 0.0, K)
         for lab in range(n_sets):
-            _solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, Y[lab], train_idx[s],
-                            n_classes, balanced, C, tol, max_iter, counts, fs, M, dec,
-                            out[c, lab, s])
+            solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, Y[lab], train_idx[s],
+                           n_classes, balanced, C, tol, max_iter, counts, fs, M, dec,
+                           out[c, lab, s])
 
 
 def check_params(C, max_iter, tol):

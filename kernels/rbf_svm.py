@@ -28,22 +28,24 @@ The per-problem code is plain Python over preallocated scratch, compiled here wi
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 from types import SimpleNamespace
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ..errors import ParameterError, ShapeError
 from ._prep import (
     check_batch,
     check_max_iter,
     check_positive,
-    device_functions,
-    device_jit,
+    count_classes,
+    cpu_jit,
+    device,
+    device_namespace,
+    gather_standardize,
     run_blocks,
 )
 
@@ -63,9 +65,11 @@ LOWER, UPPER, FREE = 0, 1, 2
 
 
 # ----------------------------------------------------------------------------- per problem
-# Plain functions compiled for both targets (see kernels/_prep.py for the rules).
+# Device functions: compiled for the CPU here and for the GPU in rbf_svm_cuda (see _prep.py).
 
-def _scale_gamma(xtr, n, d):
+
+@device
+def scale_gamma(xtr, n, d):
     """scikit-learn's ``gamma="scale"``: ``1 / (n_features * X.var())`` of the training rows."""
     acc = 0.0
     for i in range(n):
@@ -83,7 +87,8 @@ def _scale_gamma(xtr, n, d):
     return 1.0 / (d * var)
 
 
-def _pooled_scale_gamma(mu, css, tr, ntr, d):
+@device
+def pooled_scale_gamma(mu, css, tr, ntr, d):
     """``gamma="scale"`` of the training rows ``tr[:ntr]`` from per-trial row statistics.
 
     ``mu[t]`` is trial ``t``'s mean over its ``d`` features and ``css[t]`` its centred sum
@@ -106,7 +111,8 @@ def _pooled_scale_gamma(mu, css, tr, ntr, d):
     return 1.0 / (d * var)
 
 
-def _fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt):
+@device
+def fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt):
     """Kernel matrices of one slot as sub-blocks of the squared distances ``D``.
 
     ``Kq[:ntr, :ntr] = float32(exp(-gamma D[tr, tr]))``, ``QD[:ntr]`` its diagonal in
@@ -124,7 +130,8 @@ def _fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt):
             Kt[i, t] = math.exp(-gamma * D[a, te[t]])
 
 
-def _dot(a, i, b, k, d):
+@device
+def dot(a, i, b, k, d):
     """Row dot product ``a[i] . b[k]`` with four partial sums (lets the CPU vectorise)."""
     s0 = 0.0
     s1 = 0.0
@@ -143,7 +150,8 @@ def _dot(a, i, b, k, d):
     return (s0 + s1) + (s2 + s3)
 
 
-def _sqdist(a, i, b, k, d):
+@device
+def sqdist(a, i, b, k, d):
     """Squared distance ``|a[i] - b[k]|**2`` with four partial sums."""
     s0 = 0.0
     s1 = 0.0
@@ -167,458 +175,438 @@ def _sqdist(a, i, b, k, d):
     return (s0 + s1) + (s2 + s3)
 
 
-def _make_kernels(jit):
-    dot = jit(_dot)
-    sqdist = jit(_sqdist)
+@device
+def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
+    """Kernel matrices of one (cell, slot) pair.
 
-    def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
-        """Kernel matrices of one (cell, slot) pair.
-
-        ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``,
-        from ``|x|^2 + |y|^2 - 2 x.y`` like libsvm), ``QD[:n]`` its diagonal in float64,
-        ``Kt[:n, :m]`` train x test kernel for prediction (from ``|x - y|^2``).
-        """
-        for i in range(n):
-            xsq[i] = dot(xtr, i, xtr, i, d)
-        for i in range(n):
-            for k in range(i, n):
-                v = math.exp(-gamma * (xsq[i] + xsq[k] - 2.0 * dot(xtr, i, xtr, k, d)))
-                Kq[i, k] = v
-                Kq[k, i] = v
-                if k == i:
-                    QD[i] = v
-        for i in range(n):
-            for t in range(m):
-                Kt[i, t] = math.exp(-gamma * sqdist(xtr, i, xte, t, d))
-
-    return jit(rbf_kernels)
+    ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``,
+    from ``|x|^2 + |y|^2 - 2 x.y`` like libsvm), ``QD[:n]`` its diagonal in float64,
+    ``Kt[:n, :m]`` train x test kernel for prediction (from ``|x - y|^2``).
+    """
+    for i in range(n):
+        xsq[i] = dot(xtr, i, xtr, i, d)
+    for i in range(n):
+        for k in range(i, n):
+            v = math.exp(-gamma * (xsq[i] + xsq[k] - 2.0 * dot(xtr, i, xtr, k, d)))
+            Kq[i, k] = v
+            Kq[k, i] = v
+            if k == i:
+                QD[i] = v
+    for i in range(n):
+        for t in range(m):
+            Kt[i, t] = math.exp(-gamma * sqdist(xtr, i, xte, t, d))
 
 
-def _make_solver(jit):
-    """Compile the SMO solver and its helpers with decorator ``jit`` (njit or cuda device)."""
+@device
+def q(Kq, order, active, yv, a, b):
+    """Q entry between solver slots ``a`` and ``b``: ``y_a y_b K`` (K as cached in float32)."""
+    return yv[a] * yv[b] * float(Kq[order[active[a]], order[active[b]]])
 
-    def q(Kq, order, active, yv, a, b):
-        """Q entry between solver slots ``a`` and ``b``: ``y_a y_b K`` (K as cached in float32)."""
-        return yv[a] * yv[b] * float(Kq[order[active[a]], order[active[b]]])
 
-    def status_of(alpha_v, C_v):
-        if alpha_v >= C_v:
-            return UPPER
-        if alpha_v <= 0.0:
-            return LOWER
-        return FREE
+@device
+def status_of(alpha_v, C_v):
+    if alpha_v >= C_v:
+        return UPPER
+    if alpha_v <= 0.0:
+        return LOWER
+    return FREE
 
-    def swap_index(a, b, yv, G, status, alpha, active, G_bar, Cv):
-        """libsvm's ``Solver::swap_index``: exchange solver slots ``a`` and ``b``."""
-        yv[a], yv[b] = yv[b], yv[a]
-        G[a], G[b] = G[b], G[a]
-        status[a], status[b] = status[b], status[a]
-        alpha[a], alpha[b] = alpha[b], alpha[a]
-        active[a], active[b] = active[b], active[a]
-        G_bar[a], G_bar[b] = G_bar[b], G_bar[a]
-        Cv[a], Cv[b] = Cv[b], Cv[a]
 
-    def reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha):
-        if active_size == n:
-            return
-        for j in range(active_size, n):
-            G[j] = G_bar[j] - 1.0
-        nr_free = 0
-        for j in range(active_size):
-            if status[j] == FREE:
-                nr_free += 1
-        if nr_free * n > 2 * active_size * (n - active_size):
-            for i in range(active_size, n):
-                for j in range(active_size):
-                    if status[j] == FREE:
-                        G[i] += alpha[j] * q(Kq, order, active, yv, i, j)
-        else:
-            for i in range(active_size):
-                if status[i] == FREE:
-                    ai = alpha[i]
-                    for j in range(active_size, n):
-                        G[j] += ai * q(Kq, order, active, yv, i, j)
+@device
+def swap_index(a, b, yv, G, status, alpha, active, G_bar, Cv):
+    """libsvm's ``Solver::swap_index``: exchange solver slots ``a`` and ``b``."""
+    yv[a], yv[b] = yv[b], yv[a]
+    G[a], G[b] = G[b], G[a]
+    status[a], status[b] = status[b], status[a]
+    alpha[a], alpha[b] = alpha[b], alpha[a]
+    active[a], active[b] = active[b], active[a]
+    G_bar[a], G_bar[b] = G_bar[b], G_bar[a]
+    Cv[a], Cv[b] = Cv[b], Cv[a]
 
-    def be_shrunk(i, gmax1, gmax2, yv, G, status):
-        if status[i] == UPPER:
-            if yv[i] > 0:
-                return -G[i] > gmax1
-            return -G[i] > gmax2
-        if status[i] == LOWER:
-            if yv[i] > 0:
-                return G[i] > gmax2
-            return G[i] > gmax1
-        return False
 
-    def select(active_size, Kq, QD, order, active, yv, G, status, eps):
-        """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``."""
-        gmax = -INF
-        gmax2 = -INF
-        gi = -1
-        gj = -1
-        obj_min = INF
-        for t in range(active_size):
-            if yv[t] > 0:
-                if status[t] != UPPER and -G[t] >= gmax:
-                    gmax = -G[t]
-                    gi = t
-            else:
-                if status[t] != LOWER and G[t] >= gmax:
-                    gmax = G[t]
-                    gi = t
-        yi = 0.0
-        qdi = 0.0
-        pi = 0
-        if gi >= 0:
-            pi = order[active[gi]]
-            yi = yv[gi]
-            qdi = QD[pi]
-        for j in range(active_size):
-            if yv[j] > 0:
-                if status[j] != LOWER:
-                    grad_diff = gmax + G[j]
-                    if G[j] >= gmax2:
-                        gmax2 = G[j]
-                    if grad_diff > 0.0:
-                        pj = order[active[j]]
-                        qij = yi * yv[j] * float(Kq[pi, pj])
-                        quad = qdi + QD[pj] - 2.0 * yi * qij
-                        if quad > 0.0:
-                            obj = -(grad_diff * grad_diff) / quad
-                        else:
-                            obj = -(grad_diff * grad_diff) / TAU
-                        if obj <= obj_min:
-                            gj = j
-                            obj_min = obj
-            else:
-                if status[j] != UPPER:
-                    grad_diff = gmax - G[j]
-                    if -G[j] >= gmax2:
-                        gmax2 = -G[j]
-                    if grad_diff > 0.0:
-                        pj = order[active[j]]
-                        qij = yi * yv[j] * float(Kq[pi, pj])
-                        quad = qdi + QD[pj] + 2.0 * yi * qij
-                        if quad > 0.0:
-                            obj = -(grad_diff * grad_diff) / quad
-                        else:
-                            obj = -(grad_diff * grad_diff) / TAU
-                        if obj <= obj_min:
-                            gj = j
-                            obj_min = obj
-        if gmax + gmax2 < eps or gj == -1:
-            return -1, -1
-        return gi, gj
-
-    q = jit(q)
-    status_of = jit(status_of)
-    swap_index = jit(swap_index)
-    be_shrunk = jit(be_shrunk)
-    select = jit(select)
-    reconstruct = jit(reconstruct)
-
-    def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
-                     status, alpha, Cv):
-        gmax1 = -INF
-        gmax2 = -INF
+@device
+def reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha):
+    if active_size == n:
+        return
+    for j in range(active_size, n):
+        G[j] = G_bar[j] - 1.0
+    nr_free = 0
+    for j in range(active_size):
+        if status[j] == FREE:
+            nr_free += 1
+    if nr_free * n > 2 * active_size * (n - active_size):
+        for i in range(active_size, n):
+            for j in range(active_size):
+                if status[j] == FREE:
+                    G[i] += alpha[j] * q(Kq, order, active, yv, i, j)
+    else:
         for i in range(active_size):
-            if yv[i] > 0:
-                if status[i] != UPPER and -G[i] >= gmax1:
-                    gmax1 = -G[i]
-                if status[i] != LOWER and G[i] >= gmax2:
-                    gmax2 = G[i]
-            else:
-                if status[i] != UPPER and -G[i] >= gmax2:
-                    gmax2 = -G[i]
-                if status[i] != LOWER and G[i] >= gmax1:
-                    gmax1 = G[i]
-        if (not unshrink) and gmax1 + gmax2 <= eps * 10.0:
-            unshrink = True
+            if status[i] == FREE:
+                ai = alpha[i]
+                for j in range(active_size, n):
+                    G[j] += ai * q(Kq, order, active, yv, i, j)
+
+
+@device
+def be_shrunk(i, gmax1, gmax2, yv, G, status):
+    if status[i] == UPPER:
+        if yv[i] > 0:
+            return -G[i] > gmax1
+        return -G[i] > gmax2
+    if status[i] == LOWER:
+        if yv[i] > 0:
+            return G[i] > gmax2
+        return G[i] > gmax1
+    return False
+
+
+@device
+def select(active_size, Kq, QD, order, active, yv, G, status, eps):
+    """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``."""
+    gmax = -INF
+    gmax2 = -INF
+    gi = -1
+    gj = -1
+    obj_min = INF
+    for t in range(active_size):
+        if yv[t] > 0:
+            if status[t] != UPPER and -G[t] >= gmax:
+                gmax = -G[t]
+                gi = t
+        else:
+            if status[t] != LOWER and G[t] >= gmax:
+                gmax = G[t]
+                gi = t
+    yi = 0.0
+    qdi = 0.0
+    pi = 0
+    if gi >= 0:
+        pi = order[active[gi]]
+        yi = yv[gi]
+        qdi = QD[pi]
+    for j in range(active_size):
+        if yv[j] > 0:
+            if status[j] != LOWER:
+                grad_diff = gmax + G[j]
+                if G[j] >= gmax2:
+                    gmax2 = G[j]
+                if grad_diff > 0.0:
+                    pj = order[active[j]]
+                    qij = yi * yv[j] * float(Kq[pi, pj])
+                    quad = qdi + QD[pj] - 2.0 * yi * qij
+                    if quad > 0.0:
+                        obj = -(grad_diff * grad_diff) / quad
+                    else:
+                        obj = -(grad_diff * grad_diff) / TAU
+                    if obj <= obj_min:
+                        gj = j
+                        obj_min = obj
+        else:
+            if status[j] != UPPER:
+                grad_diff = gmax - G[j]
+                if -G[j] >= gmax2:
+                    gmax2 = -G[j]
+                if grad_diff > 0.0:
+                    pj = order[active[j]]
+                    qij = yi * yv[j] * float(Kq[pi, pj])
+                    quad = qdi + QD[pj] + 2.0 * yi * qij
+                    if quad > 0.0:
+                        obj = -(grad_diff * grad_diff) / quad
+                    else:
+                        obj = -(grad_diff * grad_diff) / TAU
+                    if obj <= obj_min:
+                        gj = j
+                        obj_min = obj
+    if gmax + gmax2 < eps or gj == -1:
+        return -1, -1
+    return gi, gj
+
+
+@device
+def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
+                 status, alpha, Cv):
+    gmax1 = -INF
+    gmax2 = -INF
+    for i in range(active_size):
+        if yv[i] > 0:
+            if status[i] != UPPER and -G[i] >= gmax1:
+                gmax1 = -G[i]
+            if status[i] != LOWER and G[i] >= gmax2:
+                gmax2 = G[i]
+        else:
+            if status[i] != UPPER and -G[i] >= gmax2:
+                gmax2 = -G[i]
+            if status[i] != LOWER and G[i] >= gmax1:
+                gmax1 = G[i]
+    if (not unshrink) and gmax1 + gmax2 <= eps * 10.0:
+        unshrink = True
+        reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
+        active_size = n
+    i = 0
+    while i < active_size:
+        if be_shrunk(i, gmax1, gmax2, yv, G, status):
+            active_size -= 1
+            while active_size > i:
+                if not be_shrunk(active_size, gmax1, gmax2, yv, G, status):
+                    swap_index(i, active_size, yv, G, status, alpha, active, G_bar, Cv)
+                    break
+                active_size -= 1
+        i += 1
+    return active_size, unshrink
+
+
+@device
+def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
+          alpha, G, G_bar, status, active, yv, Cv, coef):
+    """libsvm ``Solver::Solve`` for C-SVC on ``order[:n]`` (first ``n_pos`` rows y=+1).
+
+    Writes ``coef[g] = y_g alpha_g`` for the rows in ``order`` and returns
+    ``(rho, n_iter)``; the decision function is ``sum_g coef[g] K(x_order[g], x) - rho``.
+    """
+    for i in range(n):
+        active[i] = i
+        alpha[i] = 0.0
+        G[i] = -1.0
+        G_bar[i] = 0.0
+        status[i] = LOWER
+        if i < n_pos:
+            yv[i] = 1.0
+            Cv[i] = Cp
+        else:
+            yv[i] = -1.0
+            Cv[i] = Cn
+    active_size = n
+    unshrink = False
+    it = 0
+    period = n if n < 1000 else 1000  # no min(): numba.cuda's overload fails here
+    counter = period + 1
+    while True:
+        if it >= max_iter:
+            break
+        counter -= 1
+        if counter == 0:
+            counter = period
+            if shrinking:
+                active_size, unshrink = do_shrinking(n, active_size, unshrink, eps, Kq,
+                                                     order, active, yv, G, G_bar,
+                                                     status, alpha, Cv)
+        i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
+        if i < 0:
             reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
             active_size = n
-        i = 0
-        while i < active_size:
-            if be_shrunk(i, gmax1, gmax2, yv, G, status):
-                active_size -= 1
-                while active_size > i:
-                    if not be_shrunk(active_size, gmax1, gmax2, yv, G, status):
-                        swap_index(i, active_size, yv, G, status, alpha, active, G_bar, Cv)
-                        break
-                    active_size -= 1
-            i += 1
-        return active_size, unshrink
-
-    do_shrinking = jit(do_shrinking)
-
-    def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
-              alpha, G, G_bar, status, active, yv, Cv, coef):
-        """libsvm ``Solver::Solve`` for C-SVC on ``order[:n]`` (first ``n_pos`` rows y=+1).
-
-        Writes ``coef[g] = y_g alpha_g`` for the rows in ``order`` and returns
-        ``(rho, n_iter)``; the decision function is ``sum_g coef[g] K(x_order[g], x) - rho``.
-        """
-        for i in range(n):
-            active[i] = i
-            alpha[i] = 0.0
-            G[i] = -1.0
-            G_bar[i] = 0.0
-            status[i] = LOWER
-            if i < n_pos:
-                yv[i] = 1.0
-                Cv[i] = Cp
-            else:
-                yv[i] = -1.0
-                Cv[i] = Cn
-        active_size = n
-        unshrink = False
-        it = 0
-        period = n if n < 1000 else 1000  # no min(): numba.cuda's overload fails here
-        counter = period + 1
-        while True:
-            if it >= max_iter:
-                break
-            counter -= 1
-            if counter == 0:
-                counter = period
-                if shrinking:
-                    active_size, unshrink = do_shrinking(n, active_size, unshrink, eps, Kq,
-                                                         order, active, yv, G, G_bar,
-                                                         status, alpha, Cv)
             i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
             if i < 0:
-                reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
-                active_size = n
-                i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
-                if i < 0:
-                    break
-                counter = 1
-            it += 1
+                break
+            counter = 1
+        it += 1
 
-            pi = order[active[i]]
-            pj = order[active[j]]
-            Ci = Cv[i]
-            Cj = Cv[j]
-            qij = yv[i] * yv[j] * float(Kq[pi, pj])
-            old_ai = alpha[i]
-            old_aj = alpha[j]
-            if yv[i] != yv[j]:
-                quad = QD[pi] + QD[pj] + 2.0 * qij
-                if quad <= 0.0:
-                    quad = TAU
-                delta = (-G[i] - G[j]) / quad
-                diff = alpha[i] - alpha[j]
-                alpha[i] += delta
-                alpha[j] += delta
-                if diff > 0.0:
-                    if alpha[j] < 0.0:
-                        alpha[j] = 0.0
-                        alpha[i] = diff
-                else:
-                    if alpha[i] < 0.0:
-                        alpha[i] = 0.0
-                        alpha[j] = -diff
-                if diff > Ci - Cj:
-                    if alpha[i] > Ci:
-                        alpha[i] = Ci
-                        alpha[j] = Ci - diff
-                else:
-                    if alpha[j] > Cj:
-                        alpha[j] = Cj
-                        alpha[i] = Cj + diff
+        pi = order[active[i]]
+        pj = order[active[j]]
+        Ci = Cv[i]
+        Cj = Cv[j]
+        qij = yv[i] * yv[j] * float(Kq[pi, pj])
+        old_ai = alpha[i]
+        old_aj = alpha[j]
+        if yv[i] != yv[j]:
+            quad = QD[pi] + QD[pj] + 2.0 * qij
+            if quad <= 0.0:
+                quad = TAU
+            delta = (-G[i] - G[j]) / quad
+            diff = alpha[i] - alpha[j]
+            alpha[i] += delta
+            alpha[j] += delta
+            if diff > 0.0:
+                if alpha[j] < 0.0:
+                    alpha[j] = 0.0
+                    alpha[i] = diff
             else:
-                quad = QD[pi] + QD[pj] - 2.0 * qij
-                if quad <= 0.0:
-                    quad = TAU
-                delta = (G[i] - G[j]) / quad
-                total = alpha[i] + alpha[j]
-                alpha[i] -= delta
-                alpha[j] += delta
-                if total > Ci:
-                    if alpha[i] > Ci:
-                        alpha[i] = Ci
-                        alpha[j] = total - Ci
-                else:
-                    if alpha[j] < 0.0:
-                        alpha[j] = 0.0
-                        alpha[i] = total
-                if total > Cj:
-                    if alpha[j] > Cj:
-                        alpha[j] = Cj
-                        alpha[i] = total - Cj
-                else:
-                    if alpha[i] < 0.0:
-                        alpha[i] = 0.0
-                        alpha[j] = total
-
-            dai = alpha[i] - old_ai
-            daj = alpha[j] - old_aj
-            for k in range(active_size):
-                G[k] += q(Kq, order, active, yv, i, k) * dai \
-                    + q(Kq, order, active, yv, j, k) * daj
-
-            ui = status[i] == UPPER
-            uj = status[j] == UPPER
-            status[i] = status_of(alpha[i], Ci)
-            status[j] = status_of(alpha[j], Cj)
-            if ui != (status[i] == UPPER):
-                for k in range(n):
-                    if ui:
-                        G_bar[k] -= Ci * q(Kq, order, active, yv, i, k)
-                    else:
-                        G_bar[k] += Ci * q(Kq, order, active, yv, i, k)
-            if uj != (status[j] == UPPER):
-                for k in range(n):
-                    if uj:
-                        G_bar[k] -= Cj * q(Kq, order, active, yv, j, k)
-                    else:
-                        G_bar[k] += Cj * q(Kq, order, active, yv, j, k)
-
-        # libsvm's calculate_rho over the active set
-        nr_free = 0
-        ub = INF
-        lb = -INF
-        sum_free = 0.0
-        for i in range(active_size):
-            yg = yv[i] * G[i]
-            if status[i] == UPPER:
-                if yv[i] < 0:
-                    ub = ub if ub < yg else yg
-                else:
-                    lb = lb if lb > yg else yg
-            elif status[i] == LOWER:
-                if yv[i] > 0:
-                    ub = ub if ub < yg else yg
-                else:
-                    lb = lb if lb > yg else yg
+                if alpha[i] < 0.0:
+                    alpha[i] = 0.0
+                    alpha[j] = -diff
+            if diff > Ci - Cj:
+                if alpha[i] > Ci:
+                    alpha[i] = Ci
+                    alpha[j] = Ci - diff
             else:
-                nr_free += 1
-                sum_free += yg
-        if nr_free > 0:
-            rho = sum_free / nr_free
+                if alpha[j] > Cj:
+                    alpha[j] = Cj
+                    alpha[i] = Cj + diff
         else:
-            rho = (ub + lb) / 2.0
-        for i in range(n):
-            coef[active[i]] = alpha[i] * yv[i]
-        return rho, it
-
-    return jit(solve)
-
-
-def _make_problem(target):
-    """Compile the per-(cell, slot) preparation and the per-label-set fit + predict."""
-    jit = device_jit(target)
-    shared = device_functions(target)
-    gather = shared.gather_standardize
-    count = shared.count_classes
-    gamma_of = jit(_scale_gamma)
-    kernels = _make_kernels(jit)
-    solve = _make_solver(jit)
-    pooled_gamma = jit(_pooled_scale_gamma)
-    fixed_kernels = jit(_fixed_kernels)
-
-    def prepare_pair(X, c, tr, ntr, te, nte, standardize, gamma_fixed, xtr, xte, xsq,
-                     Kq, QD, Kt):
-        """Standardise, pick gamma and fill the kernel matrices of one (cell, slot) pair."""
-        d = X.shape[2]
-        gather(X, c, tr, ntr, te, nte, standardize, xtr, xte)
-        gamma = gamma_fixed
-        if gamma <= 0.0:
-            gamma = gamma_of(xtr, ntr, d)
-        kernels(xtr, ntr, xte, nte, d, gamma, xsq, Kq, QD, Kt)
-
-    def prepare_fixed(D, mu, css, d, tr, ntr, te, nte, gamma_fixed, Kq, QD, Kt):
-        """As ``prepare_pair`` for fixed features: gamma and kernels from ``D``, ``mu``, ``css``."""
-        gamma = gamma_fixed
-        if gamma <= 0.0:
-            gamma = pooled_gamma(mu, css, tr, ntr, d)
-        fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt)
-
-    def binary_order(y, tr, ntr, k_neg, n_pos, order):
-        """libsvm's row order for "not k_neg" (+1) vs "k_neg" (-1): +1 rows first."""
-        a = 0
-        b = n_pos
-        for r in range(ntr):
-            if y[tr[r]] == k_neg:
-                order[b] = r
-                b += 1
+            quad = QD[pi] + QD[pj] - 2.0 * qij
+            if quad <= 0.0:
+                quad = TAU
+            delta = (G[i] - G[j]) / quad
+            total = alpha[i] + alpha[j]
+            alpha[i] -= delta
+            alpha[j] += delta
+            if total > Ci:
+                if alpha[i] > Ci:
+                    alpha[i] = Ci
+                    alpha[j] = total - Ci
             else:
-                order[a] = r
-                a += 1
+                if alpha[j] < 0.0:
+                    alpha[j] = 0.0
+                    alpha[i] = total
+            if total > Cj:
+                if alpha[j] > Cj:
+                    alpha[j] = Cj
+                    alpha[i] = total - Cj
+            else:
+                if alpha[i] < 0.0:
+                    alpha[i] = 0.0
+                    alpha[j] = total
 
-    binary_order = jit(binary_order)
+        dai = alpha[i] - old_ai
+        daj = alpha[j] - old_aj
+        for k in range(active_size):
+            G[k] += q(Kq, order, active, yv, i, k) * dai \
+                + q(Kq, order, active, yv, j, k) * daj
 
-    def decision(coef, order, ntr, Kt, t, rho):
-        acc = 0.0
-        for g in range(ntr):
-            if coef[g] != 0.0:
-                acc += coef[g] * Kt[order[g], t]
-        return acc - rho
+        ui = status[i] == UPPER
+        uj = status[j] == UPPER
+        status[i] = status_of(alpha[i], Ci)
+        status[j] = status_of(alpha[j], Cj)
+        if ui != (status[i] == UPPER):
+            for k in range(n):
+                if ui:
+                    G_bar[k] -= Ci * q(Kq, order, active, yv, i, k)
+                else:
+                    G_bar[k] += Ci * q(Kq, order, active, yv, i, k)
+        if uj != (status[j] == UPPER):
+            for k in range(n):
+                if uj:
+                    G_bar[k] -= Cj * q(Kq, order, active, yv, j, k)
+                else:
+                    G_bar[k] += Cj * q(Kq, order, active, yv, j, k)
 
-    decision = jit(decision)
-
-    def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, C, eps, max_iter,
-                             shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar, status,
-                             active, yv, Cv, coef, best, out):
-        """Fit one label set on a prepared pair and write its predictions to ``out``.
-
-        Two classes present: one binary SVM, the lower class is libsvm's +1. More: one
-        SVM "k vs rest" per present class k (rest is +1), class score = -decision.
-        """
-        n_present = count(y, tr, ntr, n_classes, counts)
-        first = -1
-        second = -1
-        for k in range(n_classes):
-            if counts[k] > 0:
-                if first < 0:
-                    first = k
-                elif second < 0:
-                    second = k
-        for t in range(out.shape[0]):
-            out[t] = -1
-        if n_present == 1:
-            for t in range(nte):
-                out[t] = first
-            return
-        for k in range(n_classes):
-            if counts[k] == 0 or (n_present == 2 and k != second):
-                continue
-            n_pos = ntr - counts[k]
-            binary_order(y, tr, ntr, k, n_pos, order)
-            Cp = C
-            Cn = C
-            if balanced:
-                Cp = C * (ntr / (2.0 * n_pos))
-                Cn = C * (ntr / (2.0 * counts[k]))
-            rho, it = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
-                            alpha, G, G_bar, status, active, yv, Cv, coef)
-            for t in range(nte):
-                dec = decision(coef, order, ntr, Kt, t, rho)
-                if n_present == 2:
-                    out[t] = first if dec > 0.0 else second
-                elif out[t] < 0 or -dec > best[t]:
-                    best[t] = -dec
-                    out[t] = k
-
-    return SimpleNamespace(prepare_pair=jit(prepare_pair),
-                           prepare_fixed=jit(prepare_fixed),
-                           fit_predict_labelset=jit(fit_predict_labelset))
+    # libsvm's calculate_rho over the active set
+    nr_free = 0
+    ub = INF
+    lb = -INF
+    sum_free = 0.0
+    for i in range(active_size):
+        yg = yv[i] * G[i]
+        if status[i] == UPPER:
+            if yv[i] < 0:
+                ub = ub if ub < yg else yg
+            else:
+                lb = lb if lb > yg else yg
+        elif status[i] == LOWER:
+            if yv[i] > 0:
+                ub = ub if ub < yg else yg
+            else:
+                lb = lb if lb > yg else yg
+        else:
+            nr_free += 1
+            sum_free += yg
+    if nr_free > 0:
+        rho = sum_free / nr_free
+    else:
+        rho = (ub + lb) / 2.0
+    for i in range(n):
+        coef[active[i]] = alpha[i] * yv[i]
+    return rho, it
 
 
-@functools.cache
+@device
+def prepare_pair(X, c, tr, ntr, te, nte, standardize, gamma_fixed, xtr, xte, xsq,
+                 Kq, QD, Kt):
+    """Standardise, pick gamma and fill the kernel matrices of one (cell, slot) pair."""
+    d = X.shape[2]
+    gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte)
+    gamma = gamma_fixed
+    if gamma <= 0.0:
+        gamma = scale_gamma(xtr, ntr, d)
+    rbf_kernels(xtr, ntr, xte, nte, d, gamma, xsq, Kq, QD, Kt)
+
+
+@device
+def prepare_fixed(D, mu, css, d, tr, ntr, te, nte, gamma_fixed, Kq, QD, Kt):
+    """As ``prepare_pair`` for fixed features: gamma and kernels from ``D``, ``mu``, ``css``."""
+    gamma = gamma_fixed
+    if gamma <= 0.0:
+        gamma = pooled_scale_gamma(mu, css, tr, ntr, d)
+    fixed_kernels(D, tr, ntr, te, nte, gamma, Kq, QD, Kt)
+
+
+@device
+def binary_order(y, tr, ntr, k_neg, n_pos, order):
+    """libsvm's row order for "not k_neg" (+1) vs "k_neg" (-1): +1 rows first."""
+    a = 0
+    b = n_pos
+    for r in range(ntr):
+        if y[tr[r]] == k_neg:
+            order[b] = r
+            b += 1
+        else:
+            order[a] = r
+            a += 1
+
+
+@device
+def decision(coef, order, ntr, Kt, t, rho):
+    acc = 0.0
+    for g in range(ntr):
+        if coef[g] != 0.0:
+            acc += coef[g] * Kt[order[g], t]
+    return acc - rho
+
+
+@device
+def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, C, eps, max_iter,
+                         shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar, status,
+                         active, yv, Cv, coef, best, out):
+    """Fit one label set on a prepared pair and write its predictions to ``out``.
+
+    Two classes present: one binary SVM, the lower class is libsvm's +1. More: one
+    SVM "k vs rest" per present class k (rest is +1), class score = -decision.
+    """
+    n_present = count_classes(y, tr, ntr, n_classes, counts)
+    first = -1
+    second = -1
+    for k in range(n_classes):
+        if counts[k] > 0:
+            if first < 0:
+                first = k
+            elif second < 0:
+                second = k
+    for t in range(out.shape[0]):
+        out[t] = -1
+    if n_present == 1:
+        for t in range(nte):
+            out[t] = first
+        return
+    for k in range(n_classes):
+        if counts[k] == 0 or (n_present == 2 and k != second):
+            continue
+        n_pos = ntr - counts[k]
+        binary_order(y, tr, ntr, k, n_pos, order)
+        Cp = C
+        Cn = C
+        if balanced:
+            Cp = C * (ntr / (2.0 * n_pos))
+            Cn = C * (ntr / (2.0 * counts[k]))
+        rho, it = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
+                        alpha, G, G_bar, status, active, yv, Cv, coef)
+        for t in range(nte):
+            dec = decision(coef, order, ntr, Kt, t, rho)
+            if n_present == 2:
+                out[t] = first if dec > 0.0 else second
+            elif out[t] < 0 or -dec > best[t]:
+                best[t] = -dec
+                out[t] = k
+
+_pooled_scale_gamma = pooled_scale_gamma.py_func  # the plain source, callable from Python
+
+
 def rbf_core(target: str) -> SimpleNamespace:
     """The per-problem RBF-SVM functions compiled for ``"cpu"`` or ``"cuda"`` (device)."""
-    return _make_problem(target)
+    return device_namespace(__name__, target)
 
 
 # ----------------------------------------------------------------------------- CPU batch
 
-_core = rbf_core("cpu")
-_prepare_pair = _core.prepare_pair
-_fit_predict_labelset = _core.fit_predict_labelset
-_prepare_fixed = _core.prepare_fixed
-
-
-@njit(parallel=True, cache=False, fastmath=False)
+@cpu_jit(parallel=True)
 def _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
                C, gamma_fixed, eps, max_iter, shrinking, n_chunks, pred):
     d = X.shape[2]
@@ -651,13 +639,13 @@ def _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardiz
             s = pair - c * n_slots
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
-            _prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, gamma_fixed,
-                          xtr, xte, xsq, Kq, QD, Kt)
+            prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, gamma_fixed,
+                         xtr, xte, xsq, Kq, QD, Kt)
             for lab in range(n_sets):
-                _fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
-                                      eps, max_iter, shrinking, Kq, QD, Kt, counts, order,
-                                      alpha, G, G_bar, status, active, yv, Cv, coef, best,
-                                      pred[c, lab, s])
+                fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
+                                     eps, max_iter, shrinking, Kq, QD, Kt, counts, order,
+                                     alpha, G, G_bar, status, active, yv, Cv, coef, best,
+                                     pred[c, lab, s])
 
 
 def check_rbf_params(C, gamma, tol, max_iter, shrinking) -> tuple[float, float, float, int, bool]:
@@ -801,7 +789,7 @@ def fixed_distances(xp, X, feature_chunk: int = FEATURE_CHUNK):
     return xp.ascontiguousarray(D), mu, css
 
 
-@njit(nogil=True, cache=False, fastmath=False)
+@cpu_jit()
 def _rbf_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx, n_test,
                      n_classes, balanced, C, gamma_fixed, eps, max_iter, shrinking, pred):
     """Slots ``start..stop-1``: one sub-block kernel per slot, then every label set."""
@@ -825,12 +813,12 @@ def _rbf_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx
     for s in range(start, stop):
         ntr = np.int64(n_train[s])
         nte = np.int64(n_test[s])
-        _prepare_fixed(D, mu, css, d, train_idx[s], ntr, test_idx[s], nte, gamma_fixed,
-                       Kq, QD, Kt)
+        prepare_fixed(D, mu, css, d, train_idx[s], ntr, test_idx[s], nte, gamma_fixed,
+                      Kq, QD, Kt)
         for lab in range(n_sets):
-            _fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
-                                  eps, max_iter, shrinking, Kq, QD, Kt, counts, order, alpha,
-                                  G, G_bar, status, active, yv, Cv, coef, best, pred[lab, s])
+            fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
+                                 eps, max_iter, shrinking, Kq, QD, Kt, counts, order, alpha,
+                                 G, G_bar, status, active, yv, Cv, coef, best, pred[lab, s])
 
 
 def check_fixed_shape(shape) -> None:

@@ -42,16 +42,15 @@ The per-problem code is plain Python over preallocated scratch, compiled here wi
 
 from __future__ import annotations
 
-import functools
 import numbers
 from types import SimpleNamespace
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ..errors import ParameterError
-from ._prep import check_batch, device_functions, device_jit
+from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace
 
 __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
            "sklearn_tree_seed", "max_tree_nodes"]
@@ -82,535 +81,526 @@ def max_tree_nodes(max_depth: int, max_train: int) -> int:
     return min(2 ** (max_depth + 1) - 1, by_samples)
 
 
-def _make_tree(target):
-    jit = device_jit(target)
-    # small hot helpers are inlined into their callers on the CPU (saves call overhead)
-    ijit = njit(inline="always", fastmath=False) if target == "cpu" else jit
-    count = device_functions(target).count_classes
+# Device functions: compiled for the CPU here and for the GPU in tree_cuda (see _prep.py);
+# small hot helpers are inlined into their callers on the CPU (saves call overhead).
 
-    def presort_cell(X, c, tmp_i, tmp_f, cell_order, cell_vals):
-        """Sort all trials of cell ``c`` by every feature (stable: ties in trial order).
+@device
+def presort_cell(X, c, tmp_i, tmp_f, cell_order, cell_vals):
+    """Sort all trials of cell ``c`` by every feature (stable: ties in trial order).
 
-        ``cell_order[f]`` = trials by ascending ``X[c, ., f]`` (float32), ``cell_vals[f]``
-        the values in that order. Insertion sort up to 64 trials, bottom-up merge sort beyond.
-        """
-        n = X.shape[1]
-        for f in range(X.shape[2]):
-            idx = cell_order[f]
-            v = cell_vals[f]
+    ``cell_order[f]`` = trials by ascending ``X[c, ., f]`` (float32), ``cell_vals[f]``
+    the values in that order. Insertion sort up to 64 trials, bottom-up merge sort beyond.
+    """
+    n = X.shape[1]
+    for f in range(X.shape[2]):
+        idx = cell_order[f]
+        v = cell_vals[f]
+        for i in range(n):
+            x = X[c, i, f]
+            j = i
+            if n <= 64:
+                while j > 0 and v[j - 1] > x:
+                    v[j] = v[j - 1]
+                    idx[j] = idx[j - 1]
+                    j -= 1
+            v[j] = x
+            idx[j] = i
+        width = 1
+        while n > 64 and width < n:
+            lo = 0
+            while lo < n:
+                mid = lo + width
+                if mid > n:
+                    mid = n
+                hi = lo + 2 * width
+                if hi > n:
+                    hi = n
+                a = lo
+                b = mid
+                k = lo
+                while a < mid or b < hi:
+                    if a < mid and (b >= hi or not v[b] < v[a]):
+                        tmp_i[k] = idx[a]
+                        tmp_f[k] = v[a]
+                        a += 1
+                    else:
+                        tmp_i[k] = idx[b]
+                        tmp_f[k] = v[b]
+                        b += 1
+                    k += 1
+                lo += 2 * width
             for i in range(n):
-                x = X[c, i, f]
-                j = i
-                if n <= 64:
-                    while j > 0 and v[j - 1] > x:
-                        v[j] = v[j - 1]
-                        idx[j] = idx[j - 1]
-                        j -= 1
-                v[j] = x
-                idx[j] = i
-            width = 1
-            while n > 64 and width < n:
-                lo = 0
-                while lo < n:
-                    mid = lo + width
-                    if mid > n:
-                        mid = n
-                    hi = lo + 2 * width
-                    if hi > n:
-                        hi = n
-                    a = lo
-                    b = mid
-                    k = lo
-                    while a < mid or b < hi:
-                        if a < mid and (b >= hi or not v[b] < v[a]):
-                            tmp_i[k] = idx[a]
-                            tmp_f[k] = v[a]
-                            a += 1
-                        else:
-                            tmp_i[k] = idx[b]
-                            tmp_f[k] = v[b]
-                            b += 1
-                        k += 1
-                    lo += 2 * width
-                for i in range(n):
-                    idx[i] = tmp_i[i]
-                    v[i] = tmp_f[i]
-                width *= 2
+                idx[i] = tmp_i[i]
+                v[i] = tmp_f[i]
+            width *= 2
 
-    def presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals):
-        """A (cell, slot) pair's training rows sorted by every feature, from the cell's sort.
 
-        ``order[f, :n]`` = row positions (indices into ``tr``) by ascending value,
-        ``vals[f, :n]`` the values. Training trials must be distinct.
-        """
-        n_trials = cell_order.shape[1]
-        for t in range(n_trials):
-            pos_of[t] = -1
-        for r in range(n):
-            pos_of[tr[r]] = r
-        for f in range(cell_order.shape[0]):
-            m = 0
-            for i in range(n_trials):  # branchless: write, advance only for training rows
-                r = pos_of[cell_order[f, i]]
-                if m < n:
-                    order[f, m] = r
-                    vals[f, m] = cell_vals[f, i]
-                m += r >= 0
+@device
+def presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals):
+    """A (cell, slot) pair's training rows sorted by every feature, from the cell's sort.
 
-    def rand_int(low, high, rng):
-        """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on ``rng[0]``, in [low, high)."""
-        s = rng[0]
-        if s == 0:
-            s = 1
-        s ^= (s << 13) & 0xFFFFFFFF
-        s ^= s >> 17
-        s ^= (s << 5) & 0xFFFFFFFF
-        rng[0] = s
-        return low + (s % (RAND_R_MAX + 1)) % (high - low)
+    ``order[f, :n]`` = row positions (indices into ``tr``) by ascending value,
+    ``vals[f, :n]`` the values. Training trials must be distinct.
+    """
+    n_trials = cell_order.shape[1]
+    for t in range(n_trials):
+        pos_of[t] = -1
+    for r in range(n):
+        pos_of[tr[r]] = r
+    for f in range(cell_order.shape[0]):
+        m = 0
+        for i in range(n_trials):  # branchless: write, advance only for training rows
+            r = pos_of[cell_order[f, i]]
+            if m < n:
+                order[f, m] = r
+                vals[f, m] = cell_vals[f, i]
+            m += r >= 0
 
-    rand_int = ijit(rand_int)
 
-    def crit_update(pos, new_pos, end, S, base, ylab, wcls, n_classes, sum_left, sum_total,
-                    wn_node, wn_left):
-        """scikit-learn's ``ClassificationCriterion.update`` from ``pos`` to ``new_pos``.
+@device(inline=True)
+def rand_int(low, high, rng):
+    """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on ``rng[0]``, in [low, high)."""
+    s = rng[0]
+    if s == 0:
+        s = 1
+    s ^= (s << 13) & 0xFFFFFFFF
+    s ^= s >> 17
+    s ^= (s << 5) & 0xFFFFFFFF
+    rng[0] = s
+    return low + (s % (RAND_R_MAX + 1)) % (high - low)
 
-        Moves samples ``S[base+pos:base+new_pos]`` to the left child, adding forward or
-        (when closer to the end) restarting from the full node and subtracting backward.
-        Returns the new left weight; ``sum_left`` is updated in place.
-        """
-        if (new_pos - pos) <= (end - new_pos):
-            for p in range(pos, new_pos):
-                k = ylab[S[base + p]]
-                w = wcls[k]
-                sum_left[k] += w
-                wn_left += w
-        else:
-            for k in range(n_classes):
-                sum_left[k] = sum_total[k]
-            wn_left = wn_node
-            for p in range(end - 1, new_pos - 1, -1):
-                k = ylab[S[base + p]]
-                w = wcls[k]
-                sum_left[k] -= w
-                wn_left -= w
-        return wn_left
 
-    crit_update = ijit(crit_update)
+@device(inline=True)
+def crit_update(pos, new_pos, end, S, base, ylab, wcls, n_classes, sum_left, sum_total,
+                wn_node, wn_left):
+    """scikit-learn's ``ClassificationCriterion.update`` from ``pos`` to ``new_pos``.
 
-    def children_gini(n_classes, sum_left, sum_total, wn_left, wn_right):
-        sq_l = 0.0
-        sq_r = 0.0
+    Moves samples ``S[base+pos:base+new_pos]`` to the left child, adding forward or
+    (when closer to the end) restarting from the full node and subtracting backward.
+    Returns the new left weight; ``sum_left`` is updated in place.
+    """
+    if (new_pos - pos) <= (end - new_pos):
+        for p in range(pos, new_pos):
+            k = ylab[S[base + p]]
+            w = wcls[k]
+            sum_left[k] += w
+            wn_left += w
+    else:
         for k in range(n_classes):
-            cl = sum_left[k]
-            sq_l += cl * cl
-            cr = sum_total[k] - sum_left[k]
-            sq_r += cr * cr
-        return (1.0 - sq_l / (wn_left * wn_left), 1.0 - sq_r / (wn_right * wn_right))
+            sum_left[k] = sum_total[k]
+        wn_left = wn_node
+        for p in range(end - 1, new_pos - 1, -1):
+            k = ylab[S[base + p]]
+            w = wcls[k]
+            sum_left[k] -= w
+            wn_left -= w
+    return wn_left
 
-    children_gini = ijit(children_gini)
 
-    def scan_weighted(f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, sum_total,
-                      wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr):
-        """Evaluate every split of a node sorted by feature ``f`` in scikit-learn's float
-        arithmetic (weighted counts); keep the first best."""
-        for k in range(n_classes):
-            sum_left[k] = 0.0
-        wn_left = 0.0
-        pos = 0
-        p = 0
-        while p < nn:
+@device(inline=True)
+def children_gini(n_classes, sum_left, sum_total, wn_left, wn_right):
+    sq_l = 0.0
+    sq_r = 0.0
+    for k in range(n_classes):
+        cl = sum_left[k]
+        sq_l += cl * cl
+        cr = sum_total[k] - sum_left[k]
+        sq_r += cr * cr
+    return (1.0 - sq_l / (wn_left * wn_left), 1.0 - sq_r / (wn_right * wn_right))
+
+
+@device
+def scan_weighted(f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, sum_total,
+                  wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr):
+    """Evaluate every split of a node sorted by feature ``f`` in scikit-learn's float
+    arithmetic (weighted counts); keep the first best."""
+    for k in range(n_classes):
+        sum_left[k] = 0.0
+    wn_left = 0.0
+    pos = 0
+    p = 0
+    while p < nn:
+        p += 1
+        while p < nn and valsf[start + p] <= valsf[start + p - 1] + FEATURE_THRESHOLD:
             p += 1
-            while p < nn and valsf[start + p] <= valsf[start + p - 1] + FEATURE_THRESHOLD:
-                p += 1
-            if p >= nn:
-                continue
-            if p < min_leaf or nn - p < min_leaf:
-                continue
-            wn_left = crit_update(pos, p, nn, ordf, start, ylab, wcls, n_classes, sum_left,
-                                  sum_total, wn_node, wn_left)
-            pos = p
-            wn_right = wn_node - wn_left
-            gl, gr = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
-            proxy = -wn_right * gr - wn_left * gl
+        if p >= nn:
+            continue
+        if p < min_leaf or nn - p < min_leaf:
+            continue
+        wn_left = crit_update(pos, p, nn, ordf, start, ylab, wcls, n_classes, sum_left,
+                              sum_total, wn_node, wn_left)
+        pos = p
+        wn_right = wn_node - wn_left
+        gl, gr = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+        proxy = -wn_right * gr - wn_left * gl
+        if proxy > best_proxy:
+            best_proxy = proxy
+            best_pos = p
+            best_feat = f
+            best_thr = float(valsf[start + p - 1]) / 2.0 + float(valsf[start + p]) / 2.0
+    return best_proxy, best_pos, best_feat, best_thr
+
+
+@device(inline=True)
+def scan_counts(f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
+                min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d):
+    """Unweighted scan: exact integer comparison of the gini gain, scikit-learn's float
+    proxy only where a split can tie or beat the best (identical choice, fewer divisions).
+
+    With integer counts the proxy is ``-n + sq_l/n_l + sq_r/n_r``; distinct values differ
+    by at least ``1/n**4``, far above float rounding for n <= 1000, so the exact order is
+    the float order and exact ties are resolved by the float proxy as scikit-learn does.
+    Larger nodes use :func:`scan_weighted` (unit weights).
+    """
+    sq_r = 0
+    for k in range(n_classes):
+        cnt_left[k] = 0
+        sq_r += cnt_total[k] * cnt_total[k]
+    sq_l = 0
+    for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
+        k = ylab[ordf[start + i]]  # next value differs by more than 1e-7
+        sq_r -= 2 * (cnt_total[k] - cnt_left[k]) - 1
+        sq_l += 2 * cnt_left[k] + 1
+        cnt_left[k] += 1
+        p = i + 1
+        if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
+            continue
+        n_right = nn - p
+        if p < min_leaf or n_right < min_leaf:
+            continue
+        a = sq_l * n_right + sq_r * p
+        d = p * n_right
+        if a * best_d >= best_a * d:
+            wl = float(p)
+            wr = float(n_right)
+            gl = 1.0 - float(sq_l) / (wl * wl)
+            gr = 1.0 - float(sq_r) / (wr * wr)
+            proxy = -wr * gr - wl * gl
             if proxy > best_proxy:
                 best_proxy = proxy
                 best_pos = p
                 best_feat = f
-                best_thr = float(valsf[start + p - 1]) / 2.0 + float(valsf[start + p]) / 2.0
-        return best_proxy, best_pos, best_feat, best_thr
+                best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
+                best_a = a
+                best_d = d
+    return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
-    scan_weighted = jit(scan_weighted)
 
-    def scan_counts(f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
-                    min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d):
-        """Unweighted scan: exact integer comparison of the gini gain, scikit-learn's float
-        proxy only where a split can tie or beat the best (identical choice, fewer divisions).
+@device(inline=True)
+def scan_binary(f, start, nn, ordf, valsf, ylab, total1, min_leaf, best_proxy, best_pos,
+                best_feat, best_thr, best_a, best_d):
+    """:func:`scan_counts` for two classes with the counts in registers (labels 0/1)."""
+    total0 = nn - total1
+    left1 = 0
+    for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
+        left1 += ylab[ordf[start + i]]  # next value differs by more than 1e-7
+        p = i + 1
+        if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
+            continue
+        n_right = nn - p
+        if p < min_leaf or n_right < min_leaf:
+            continue
+        left0 = p - left1
+        right1 = total1 - left1
+        right0 = total0 - left0
+        sq_l = left0 * left0 + left1 * left1
+        sq_r = right0 * right0 + right1 * right1
+        a = sq_l * n_right + sq_r * p
+        d = p * n_right
+        if a * best_d >= best_a * d:
+            wl = float(p)
+            wr = float(n_right)
+            gl = 1.0 - float(sq_l) / (wl * wl)
+            gr = 1.0 - float(sq_r) / (wr * wr)
+            proxy = -wr * gr - wl * gl
+            if proxy > best_proxy:
+                best_proxy = proxy
+                best_pos = p
+                best_feat = f
+                best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
+                best_a = a
+                best_d = d
+    return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
-        With integer counts the proxy is ``-n + sq_l/n_l + sq_r/n_r``; distinct values differ
-        by at least ``1/n**4``, far above float rounding for n <= 1000, so the exact order is
-        the float order and exact ties are resolved by the float proxy as scikit-learn does.
-        Larger nodes use :func:`scan_weighted` (unit weights).
-        """
-        sq_r = 0
-        for k in range(n_classes):
-            cnt_left[k] = 0
-            sq_r += cnt_total[k] * cnt_total[k]
-        sq_l = 0
-        for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
-            k = ylab[ordf[start + i]]  # next value differs by more than 1e-7
-            sq_r -= 2 * (cnt_total[k] - cnt_left[k]) - 1
-            sq_l += 2 * cnt_left[k] + 1
-            cnt_left[k] += 1
-            p = i + 1
-            if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
-                continue
-            n_right = nn - p
-            if p < min_leaf or n_right < min_leaf:
-                continue
-            a = sq_l * n_right + sq_r * p
-            d = p * n_right
-            if a * best_d >= best_a * d:
-                wl = float(p)
-                wr = float(n_right)
-                gl = 1.0 - float(sq_l) / (wl * wl)
-                gr = 1.0 - float(sq_r) / (wr * wr)
-                proxy = -wr * gr - wl * gl
-                if proxy > best_proxy:
-                    best_proxy = proxy
-                    best_pos = p
-                    best_feat = f
-                    best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
-                    best_a = a
-                    best_d = d
-        return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
-    scan_counts = ijit(scan_counts)
+@device(inline=True)
+def visit_feature(f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes,
+                  sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
+                  best_pos, best_feat, best_thr, best_a, best_d):
+    """Look at feature ``f`` of the node: constant (returns True first) or scanned."""
+    nn = end - start
+    if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
+        for r in range(start, end):
+            samples[r] = ordp[f, r]
+    if valsp[f, end - 1] <= valsp[f, start] + FEATURE_THRESHOLD:
+        return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
+    if weighted or nn > EXACT_SCAN_MAX:
+        best_proxy, best_pos, best_feat, best_thr = scan_weighted(
+            f, start, nn, ordp[f], valsp[f], ylab, wcls, n_classes, sum_left, sum_total,
+            wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
+    elif n_classes == 2:
+        best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
+            f, start, nn, ordp[f], valsp[f], ylab, cnt_total[1], min_leaf, best_proxy,
+            best_pos, best_feat, best_thr, best_a, best_d)
+    else:
+        best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
+            f, start, nn, ordp[f], valsp[f], ylab, n_classes, cnt_left, cnt_total,
+            min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
+    return False, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
-    def scan_binary(f, start, nn, ordf, valsf, ylab, total1, min_leaf, best_proxy, best_pos,
-                    best_feat, best_thr, best_a, best_d):
-        """:func:`scan_counts` for two classes with the counts in registers (labels 0/1)."""
-        total0 = nn - total1
-        left1 = 0
-        for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
-            left1 += ylab[ordf[start + i]]  # next value differs by more than 1e-7
-            p = i + 1
-            if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
-                continue
-            n_right = nn - p
-            if p < min_leaf or n_right < min_leaf:
-                continue
-            left0 = p - left1
-            right1 = total1 - left1
-            right0 = total0 - left0
-            sq_l = left0 * left0 + left1 * left1
-            sq_r = right0 * right0 + right1 * right1
-            a = sq_l * n_right + sq_r * p
-            d = p * n_right
-            if a * best_d >= best_a * d:
-                wl = float(p)
-                wr = float(n_right)
-                gl = 1.0 - float(sq_l) / (wl * wl)
-                gr = 1.0 - float(sq_r) / (wr * wr)
-                proxy = -wr * gr - wl * gl
-                if proxy > best_proxy:
-                    best_proxy = proxy
-                    best_pos = p
-                    best_feat = f
-                    best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
-                    best_a = a
-                    best_d = d
-        return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
-    scan_binary = ijit(scan_binary)
+@device
+def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
+               ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
+               wn_root, impurity, min_leaf, use_rng, rng, features, const_features,
+               n_known, children_split):
+    """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
 
-    def visit_feature(f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes,
-                      sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
-                      best_pos, best_feat, best_thr, best_a, best_d):
-        """Look at feature ``f`` of the node: constant (returns True first) or scanned."""
-        nn = end - start
-        if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
-            for r in range(start, end):
-                samples[r] = ordp[f, r]
-        if valsp[f, end - 1] <= valsp[f, start] + FEATURE_THRESHOLD:
-            return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
-        if weighted or nn > EXACT_SCAN_MAX:
-            best_proxy, best_pos, best_feat, best_thr = scan_weighted(
-                f, start, nn, ordp[f], valsp[f], ylab, wcls, n_classes, sum_left, sum_total,
-                wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
-        elif n_classes == 2:
-            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
-                f, start, nn, ordp[f], valsp[f], ylab, cnt_total[1], min_leaf, best_proxy,
-                best_pos, best_feat, best_thr, best_a, best_d)
-        else:
-            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
-                f, start, nn, ordp[f], valsp[f], ylab, n_classes, cnt_left, cnt_total,
-                min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
-        return False, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
-
-    visit_feature = ijit(visit_feature)
-
-    def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
-                   ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
-                   wn_root, impurity, min_leaf, use_rng, rng, features, const_features,
-                   n_known, children_split):
-        """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
-
-        Returns ``(pos, feature, threshold, impurity_left, impurity_right, improvement,
-        n_constant_features)``; ``pos == end - start`` when no split is possible. A split
-        reorders every feature's segment ``[start, end)`` of ``ordp``/``valsp`` into left
-        samples (``<= threshold``) then right ones, each still sorted; when the children
-        cannot be split (``children_split`` False) only feature 0's segment is reordered.
-        """
-        d = X.shape[2]
-        nn = end - start
-        best_proxy = -INF
-        best_pos = nn
-        best_feat = 0
-        best_thr = 0.0
-        best_a = 0
-        best_d = 0
-        n_total = n_known
-        f_i = d
-        n_visited = 0
-        n_found = 0
-        n_drawn = 0
-        f_next = 0
-        f_j = 0
-        while True:  # one visit_feature call site keeps the inlined scans compiled once
-            if use_rng:
-                if not (f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn)):
-                    break
-                n_visited += 1
-                f_j = rand_int(n_drawn, f_i - n_found, rng)
-                if f_j < n_known:
-                    t = features[n_drawn]
-                    features[n_drawn] = features[f_j]
-                    features[f_j] = t
-                    n_drawn += 1
-                    continue
-                f_j += n_found
-                f = features[f_j]
-            else:  # features in index order
-                if f_next >= d:
-                    break
-                f = f_next
-                f_next += 1
-            const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
-                f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes, sum_left,
-                sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy, best_pos,
-                best_feat, best_thr, best_a, best_d)
-            if not use_rng:
-                continue
-            if const:
-                t = features[f_j]
-                features[f_j] = features[n_total]
-                features[n_total] = t
-                n_found += 1
-                n_total += 1
-                continue
-            f_i -= 1
-            t = features[f_i]
-            features[f_i] = features[f_j]
-            features[f_j] = t
+    Returns ``(pos, feature, threshold, impurity_left, impurity_right, improvement,
+    n_constant_features)``; ``pos == end - start`` when no split is possible. A split
+    reorders every feature's segment ``[start, end)`` of ``ordp``/``valsp`` into left
+    samples (``<= threshold``) then right ones, each still sorted; when the children
+    cannot be split (``children_split`` False) only feature 0's segment is reordered.
+    """
+    d = X.shape[2]
+    nn = end - start
+    best_proxy = -INF
+    best_pos = nn
+    best_feat = 0
+    best_thr = 0.0
+    best_a = 0
+    best_d = 0
+    n_total = n_known
+    f_i = d
+    n_visited = 0
+    n_found = 0
+    n_drawn = 0
+    f_next = 0
+    f_j = 0
+    while True:  # one visit_feature call site keeps the inlined scans compiled once
         if use_rng:
-            for k in range(n_known):
-                features[k] = const_features[k]
-            for k in range(n_known, n_total):
-                const_features[k] = features[k]
-        imp_l = INF
-        imp_r = INF
-        improvement = -INF
-        if best_pos < nn:
-            for r in range(start, end):
-                side[ordp[best_feat, r]] = 1 if r < start + best_pos else 0
-            if weighted:  # scikit-learn's in-place partition of its sample array
-                a = start
-                b = end
-                while a < b:
-                    if side[samples[a]] == 1:
-                        a += 1
-                    else:
-                        b -= 1
-                        t = samples[a]
-                        samples[a] = samples[b]
-                        samples[b] = t
-                for k in range(n_classes):
-                    sum_left[k] = 0.0
-                wn_left = crit_update(0, best_pos, nn, samples, start, ylab, wcls, n_classes,
-                                      sum_left, sum_total, wn_node, 0.0)
-            else:
-                for k in range(n_classes):
-                    sum_left[k] = 0.0
-                for r in range(start, start + best_pos):
-                    sum_left[ylab[ordp[best_feat, r]]] += 1.0
-                wn_left = float(best_pos)
-            wn_right = wn_node - wn_left
-            imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
-            improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
-                                                 - wn_left / wn_node * imp_l)
-            n_part = d if children_split else 1
-            for f in range(n_part):  # stable partition of every feature's segment
-                a = start
-                b = 0
-                for r in range(start, end):  # branchless: write both, advance one
-                    pos = ordp[f, r]
-                    v = valsp[f, r]
-                    go = side[pos]
-                    ordp[f, a] = pos
-                    valsp[f, a] = v
-                    tmp_i[b] = pos
-                    tmp_f[b] = v
-                    a += go
-                    b += 1 - go
-                for r in range(b):
-                    ordp[f, a + r] = tmp_i[r]
-                    valsp[f, a + r] = tmp_f[r]
-        return best_pos, best_feat, best_thr, imp_l, imp_r, improvement, n_total
-
-    node_split = jit(node_split)
-
-    def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth,
-                             min_split, min_leaf, seed, order, vals, counts, ylab, wcls,
-                             ordp, valsp, samples, side, tmp_i, tmp_f, features,
-                             const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
-                             stack_i, stack_f, node_feat, node_thr, node_left, node_right,
-                             node_cls, out):
-        """Grow one label set's tree on a presorted pair and write its test predictions."""
-        d = X.shape[2]
-        n_present = count(y, tr, n, n_classes, counts)
-        weighted = balanced and n_present > 1
-        for k in range(n_classes):
-            wcls[k] = 1.0
-            if weighted and counts[k] > 0:
-                wcls[k] = n / (n_present * float(counts[k]))
-        wn_root = 0.0
-        for r in range(n):
-            ylab[r] = y[tr[r]]
-            samples[r] = r
-            wn_root += wcls[ylab[r]]
-        for f in range(d):
-            features[f] = f
-            for r in range(n):
-                ordp[f, r] = order[f, r]
-                valsp[f, r] = vals[f, r]
-        use_rng = seed >= 0
-        rng[0] = seed
-
-        # stack record: start, end, depth, parent, is_left, n_constant; impurity
-        stack_i[0, 0] = 0
-        stack_i[0, 1] = n
-        stack_i[0, 2] = 0
-        stack_i[0, 3] = -1
-        stack_i[0, 4] = 0
-        stack_i[0, 5] = 0
-        stack_f[0] = INF
-        top = 1
-        n_nodes = 0
-        while top > 0:
-            top -= 1
-            start = stack_i[top, 0]
-            end = stack_i[top, 1]
-            depth = stack_i[top, 2]
-            parent = stack_i[top, 3]
-            is_left = stack_i[top, 4]
-            n_known = stack_i[top, 5]
-            impurity = stack_f[top]
-            node = n_nodes
-            n_nodes += 1
-            if parent >= 0:
-                if is_left:
-                    node_left[parent] = node
+            if not (f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn)):
+                break
+            n_visited += 1
+            f_j = rand_int(n_drawn, f_i - n_found, rng)
+            if f_j < n_known:
+                t = features[n_drawn]
+                features[n_drawn] = features[f_j]
+                features[f_j] = t
+                n_drawn += 1
+                continue
+            f_j += n_found
+            f = features[f_j]
+        else:  # features in index order
+            if f_next >= d:
+                break
+            f = f_next
+            f_next += 1
+        const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
+            f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes, sum_left,
+            sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy, best_pos,
+            best_feat, best_thr, best_a, best_d)
+        if not use_rng:
+            continue
+        if const:
+            t = features[f_j]
+            features[f_j] = features[n_total]
+            features[n_total] = t
+            n_found += 1
+            n_total += 1
+            continue
+        f_i -= 1
+        t = features[f_i]
+        features[f_i] = features[f_j]
+        features[f_j] = t
+    if use_rng:
+        for k in range(n_known):
+            features[k] = const_features[k]
+        for k in range(n_known, n_total):
+            const_features[k] = features[k]
+    imp_l = INF
+    imp_r = INF
+    improvement = -INF
+    if best_pos < nn:
+        for r in range(start, end):
+            side[ordp[best_feat, r]] = 1 if r < start + best_pos else 0
+        if weighted:  # scikit-learn's in-place partition of its sample array
+            a = start
+            b = end
+            while a < b:
+                if side[samples[a]] == 1:
+                    a += 1
                 else:
-                    node_right[parent] = node
-            node_left[node] = -1
-            node_right[node] = -1
-
-            nn = end - start
+                    b -= 1
+                    t = samples[a]
+                    samples[a] = samples[b]
+                    samples[b] = t
             for k in range(n_classes):
-                sum_total[k] = 0.0
-                cnt_total[k] = 0
-            wn_node = 0.0
-            for r in range(start, end):
-                pos = samples[r] if weighted else ordp[0, r]
-                k = ylab[pos]
-                sum_total[k] += wcls[k]
-                cnt_total[k] += 1
-                wn_node += wcls[k]
-            best_k = 0
-            best_v = sum_total[0] / wn_node
-            for k in range(1, n_classes):
-                v = sum_total[k] / wn_node
-                if v > best_v:
-                    best_v = v
-                    best_k = k
-            node_cls[node] = best_k
-
-            is_leaf = depth >= max_depth or nn < min_split or nn < 2 * min_leaf
-            if node == 0:
-                sq = 0.0
-                for k in range(n_classes):
-                    sq += sum_total[k] * sum_total[k]
-                impurity = 1.0 - sq / (wn_node * wn_node)
-            is_leaf = is_leaf or impurity <= EPS
-            if is_leaf:
-                continue
-            pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
-                X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
-                ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
-                wn_root, impurity, min_leaf, use_rng, rng, features, const_features, n_known,
-                depth + 1 < max_depth)
-            if pos >= nn or improvement + EPS < 0.0:
-                continue
-            node_feat[node] = feat
-            node_thr[node] = thr
-            stack_i[top, 0] = start + pos
-            stack_i[top, 1] = end
-            stack_i[top, 2] = depth + 1
-            stack_i[top, 3] = node
-            stack_i[top, 4] = 0
-            stack_i[top, 5] = n_const
-            stack_f[top] = imp_r
-            top += 1
-            stack_i[top, 0] = start
-            stack_i[top, 1] = start + pos
-            stack_i[top, 2] = depth + 1
-            stack_i[top, 3] = node
-            stack_i[top, 4] = 1
-            stack_i[top, 5] = n_const
-            stack_f[top] = imp_l
-            top += 1
-
-        for t in range(out.shape[0]):
-            if t >= nte:
-                out[t] = -1
-                continue
-            node = 0
-            while node_left[node] >= 0:
-                if float(X[c, te[t], node_feat[node]]) <= node_thr[node]:
-                    node = node_left[node]
-                else:
-                    node = node_right[node]
-            out[t] = node_cls[node]
-
-    return SimpleNamespace(presort_cell=jit(presort_cell), presort_pair=jit(presort_pair),
-                           fit_predict_labelset=jit(fit_predict_labelset))
+                sum_left[k] = 0.0
+            wn_left = crit_update(0, best_pos, nn, samples, start, ylab, wcls, n_classes,
+                                  sum_left, sum_total, wn_node, 0.0)
+        else:
+            for k in range(n_classes):
+                sum_left[k] = 0.0
+            for r in range(start, start + best_pos):
+                sum_left[ylab[ordp[best_feat, r]]] += 1.0
+            wn_left = float(best_pos)
+        wn_right = wn_node - wn_left
+        imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+        improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
+                                             - wn_left / wn_node * imp_l)
+        n_part = d if children_split else 1
+        for f in range(n_part):  # stable partition of every feature's segment
+            a = start
+            b = 0
+            for r in range(start, end):  # branchless: write both, advance one
+                pos = ordp[f, r]
+                v = valsp[f, r]
+                go = side[pos]
+                ordp[f, a] = pos
+                valsp[f, a] = v
+                tmp_i[b] = pos
+                tmp_f[b] = v
+                a += go
+                b += 1 - go
+            for r in range(b):
+                ordp[f, a + r] = tmp_i[r]
+                valsp[f, a + r] = tmp_f[r]
+    return best_pos, best_feat, best_thr, imp_l, imp_r, improvement, n_total
 
 
-@functools.cache
+@device
+def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth,
+                         min_split, min_leaf, seed, order, vals, counts, ylab, wcls,
+                         ordp, valsp, samples, side, tmp_i, tmp_f, features,
+                         const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
+                         stack_i, stack_f, node_feat, node_thr, node_left, node_right,
+                         node_cls, out):
+    """Grow one label set's tree on a presorted pair and write its test predictions."""
+    d = X.shape[2]
+    n_present = count_classes(y, tr, n, n_classes, counts)
+    weighted = balanced and n_present > 1
+    for k in range(n_classes):
+        wcls[k] = 1.0
+        if weighted and counts[k] > 0:
+            wcls[k] = n / (n_present * float(counts[k]))
+    wn_root = 0.0
+    for r in range(n):
+        ylab[r] = y[tr[r]]
+        samples[r] = r
+        wn_root += wcls[ylab[r]]
+    for f in range(d):
+        features[f] = f
+        for r in range(n):
+            ordp[f, r] = order[f, r]
+            valsp[f, r] = vals[f, r]
+    use_rng = seed >= 0
+    rng[0] = seed
+
+    # stack record: start, end, depth, parent, is_left, n_constant; impurity
+    stack_i[0, 0] = 0
+    stack_i[0, 1] = n
+    stack_i[0, 2] = 0
+    stack_i[0, 3] = -1
+    stack_i[0, 4] = 0
+    stack_i[0, 5] = 0
+    stack_f[0] = INF
+    top = 1
+    n_nodes = 0
+    while top > 0:
+        top -= 1
+        start = stack_i[top, 0]
+        end = stack_i[top, 1]
+        depth = stack_i[top, 2]
+        parent = stack_i[top, 3]
+        is_left = stack_i[top, 4]
+        n_known = stack_i[top, 5]
+        impurity = stack_f[top]
+        node = n_nodes
+        n_nodes += 1
+        if parent >= 0:
+            if is_left:
+                node_left[parent] = node
+            else:
+                node_right[parent] = node
+        node_left[node] = -1
+        node_right[node] = -1
+
+        nn = end - start
+        for k in range(n_classes):
+            sum_total[k] = 0.0
+            cnt_total[k] = 0
+        wn_node = 0.0
+        for r in range(start, end):
+            pos = samples[r] if weighted else ordp[0, r]
+            k = ylab[pos]
+            sum_total[k] += wcls[k]
+            cnt_total[k] += 1
+            wn_node += wcls[k]
+        best_k = 0
+        best_v = sum_total[0] / wn_node
+        for k in range(1, n_classes):
+            v = sum_total[k] / wn_node
+            if v > best_v:
+                best_v = v
+                best_k = k
+        node_cls[node] = best_k
+
+        is_leaf = depth >= max_depth or nn < min_split or nn < 2 * min_leaf
+        if node == 0:
+            sq = 0.0
+            for k in range(n_classes):
+                sq += sum_total[k] * sum_total[k]
+            impurity = 1.0 - sq / (wn_node * wn_node)
+        is_leaf = is_leaf or impurity <= EPS
+        if is_leaf:
+            continue
+        pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
+            X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
+            ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
+            wn_root, impurity, min_leaf, use_rng, rng, features, const_features, n_known,
+            depth + 1 < max_depth)
+        if pos >= nn or improvement + EPS < 0.0:
+            continue
+        node_feat[node] = feat
+        node_thr[node] = thr
+        stack_i[top, 0] = start + pos
+        stack_i[top, 1] = end
+        stack_i[top, 2] = depth + 1
+        stack_i[top, 3] = node
+        stack_i[top, 4] = 0
+        stack_i[top, 5] = n_const
+        stack_f[top] = imp_r
+        top += 1
+        stack_i[top, 0] = start
+        stack_i[top, 1] = start + pos
+        stack_i[top, 2] = depth + 1
+        stack_i[top, 3] = node
+        stack_i[top, 4] = 1
+        stack_i[top, 5] = n_const
+        stack_f[top] = imp_l
+        top += 1
+
+    for t in range(out.shape[0]):
+        if t >= nte:
+            out[t] = -1
+            continue
+        node = 0
+        while node_left[node] >= 0:
+            if float(X[c, te[t], node_feat[node]]) <= node_thr[node]:
+                node = node_left[node]
+            else:
+                node = node_right[node]
+        out[t] = node_cls[node]
+
 def tree_core(target: str) -> SimpleNamespace:
     """The per-problem tree functions compiled for ``"cpu"`` or ``"cuda"`` (device)."""
-    return _make_tree(target)
+    return device_namespace(__name__, target)
 
 
 # ----------------------------------------------------------------------------- CPU batch
 
-_core = tree_core("cpu")
-_presort_cell = _core.presort_cell
-_presort_pair = _core.presort_pair
-_fit_predict_labelset = _core.fit_predict_labelset
-
-
-@njit(parallel=True, cache=False, fastmath=False)
+@cpu_jit(parallel=True)
 def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
                 min_split, min_leaf, seed, n_nodes_max, n_chunks, pred):
     d = X.shape[2]
@@ -658,17 +648,17 @@ def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced,
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
             if c != last_c:  # pairs run cell by cell: sort each cell's trials once
-                _presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
+                presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
                 last_c = c
-            _presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+            presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
             for lab in range(n_sets):
-                _fit_predict_labelset(X, c, Y[lab], train_idx[s], ntr, test_idx[s], nte,
-                                      n_classes, balanced, max_depth, min_split, min_leaf,
-                                      seed, order, vals, counts, ylab, wcls, ordp, valsp,
-                                      samples, side, tmp_i, tmp_f, features, const_features,
-                                      rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
-                                      stack_f, node_feat, node_thr, node_left, node_right,
-                                      node_cls, pred[c, lab, s])
+                fit_predict_labelset(X, c, Y[lab], train_idx[s], ntr, test_idx[s], nte,
+                                     n_classes, balanced, max_depth, min_split, min_leaf,
+                                     seed, order, vals, counts, ylab, wcls, ordp, valsp,
+                                     samples, side, tmp_i, tmp_f, features, const_features,
+                                     rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
+                                     stack_f, node_feat, node_thr, node_left, node_right,
+                                     node_cls, pred[c, lab, s])
 
 
 def _as_count(value, field: str, low: int, example: str) -> int:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
 from ..errors import ParameterError, ShapeError
+from ._prep import cpu_jit
 
 __all__ = ["sliding_mean", "check_window", "check_epochs_array", "as_host_epochs", "n_windows"]
 
@@ -136,7 +137,7 @@ def sliding_mean(x, width: int, step: int) -> np.ndarray:
     return out
 
 
-@njit(parallel=True, cache=False)
+@cpu_jit(parallel=True)
 def _sliding_mean_kernel(x, width, step, out):
     n_trials, n_cells, _ = x.shape
     n_win = out.shape[2]
