@@ -3,6 +3,7 @@
 Data flow: files --io--> Session --TrialSpec--> Epochs --features--> decoders --> results.
 """
 
+from . import _numba_cache  # noqa: F401  (first: Numba's cache folder, before any kernel)
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from .backend import Backend

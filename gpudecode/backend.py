@@ -5,6 +5,10 @@ numba.cuda can use it, and otherwise the CPU; ``backend.reason`` says which it
 picked and why. ``"gpu"`` without a usable GPU raises :class:`DeviceError` that
 names the check that failed.
 
+The first CPU backend on a machine compiles every CPU kernel into Numba's disk cache and
+says so on stderr (``compiling kernels (first run on this machine, ~N s)... done in X s``);
+later processes load the compiled kernels silently (:mod:`gpudecode._numba_cache`).
+
 Testing the GPU code path without a GPU: run Python with ``NUMBA_ENABLE_CUDASIM=1``
 set before numba is imported and call ``Backend.from_device("gpu",
 allow_simulator=True)``. That backend runs the numba.cuda kernels in numba's CUDA
@@ -20,6 +24,7 @@ from types import ModuleType
 
 import numpy as np
 
+from ._numba_cache import warm_kernels
 from .errors import DeviceError, ParameterError
 from .kernels import sliding_mean as _sliding_mean_cpu
 from .kernels.windowing_cuda import GPU_FIX, simulator_enabled
@@ -199,6 +204,7 @@ class Backend:
 
     @classmethod
     def _cpu(cls, prefix: str) -> Backend:
+        warm_kernels()
         desc = _cpu_description()
         return cls("cpu", np, f"{prefix}, using {desc}", desc)
 

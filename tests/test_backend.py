@@ -158,7 +158,8 @@ def test_simulator_needs_the_env_var_set_before_numba(no_cupy):
 
 def test_verbose_prints_the_reason(capsys):
     backend = Backend.from_device("cpu", verbose=True)
-    assert capsys.readouterr().err.strip() == backend.reason
+    # the last line: a first run on the machine says before it that it compiles the kernels
+    assert capsys.readouterr().err.strip().splitlines()[-1] == backend.reason
 
 
 def test_cpu_sliding_mean_equals_kernel():
