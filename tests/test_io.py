@@ -192,3 +192,28 @@ def test_no_warning_for_aligned_session(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_session(path, log)
+
+
+# ---------------------------------------------------------------- the same through the CLI
+
+
+def test_cli_time_column_in_milliseconds(tmp_path, capsys):
+    write_traces_csv(tmp_path / "traces.csv", np.ones((2, 200)), np.arange(200) * 270.0)
+    cli_error(["decode", tmp_path / "traces.csv", "--anchor", "A", "--out", tmp_path / "out"],
+              capsys, tmp_path, "traces.csv", "[time]", "looks like milliseconds",
+              "divide by 1000")
+
+
+def test_cli_reads_semicolon_csv_and_utf16_events(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(3, 600))
+    rows = ["Time (s);C0;C1;C2"] + [
+        ";".join(f"{v:.6f}".replace(".", ",") for v in (i / RATE, *values[:, i]))
+        for i in range(600)]
+    (tmp_path / "traces.csv").write_text("\r\n".join(rows) + "\r\n")
+    events = "time,event\n" + "".join(f"{t},{'A' if k % 2 else 'B'}\n"
+                                      for k, t in enumerate(range(5, 55, 5)))
+    (tmp_path / "events.csv").write_text(events, encoding="utf-16")
+    out, _ = cli_ok(["epochs", tmp_path / "traces.csv", "--events", tmp_path / "events.csv",
+                     "--anchor", "A,B", "--folds", "2"], capsys)
+    assert "10 trials x 3 cells" in out
