@@ -7,8 +7,9 @@ first cell starts with ``#`` and empty lines are skipped) or a TOML file with on
 ==============  =========  ===============================================================
 column          required   meaning
 ==============  =========  ===============================================================
-animal          yes        animal id (a folder name in the results; ``all`` is reserved)
-session         yes        session id, unique per animal (a folder name in the results)
+animal          yes        animal id (a folder name in the results, at most 255 bytes;
+                           ``all`` is reserved)
+session         yes        session id, unique per animal (a folder name, at most 255 bytes)
 day             no         training day (a number) for learning curves
 traces          yes        traces file or folder (see ``gpudecode.io.TRACE_FORMATS``)
 events          no         behavioural event log; empty: events stored with the traces
@@ -53,6 +54,7 @@ __all__ = [
     "MANIFEST_COLUMNS",
     "REQUIRED_COLUMNS",
     "RESERVED_ANIMAL",
+    "MAX_NAME_BYTES",
     "ManifestEntry",
     "read_manifest",
     "read_registration",
@@ -63,6 +65,7 @@ MANIFEST_COLUMNS = ("animal", "session", "day", "traces", "events", "format", "e
                     "registration", "sync_event", "sync_pulses", "event_offset", "frame_rate",
                     "signal")
 RESERVED_ANIMAL = "all"
+MAX_NAME_BYTES = 255         # NAME_MAX: animal and session ids are folder names
 _PATH_COLUMNS = ("traces", "events", "registration", "sync_pulses")
 _TRACE_ALIASES = {"h5": "gpudecode", "hdf5": "gpudecode"}
 _UNSAFE_NAME = re.compile(r'[/\\:*?"<>|\x00-\x1f]')
@@ -306,6 +309,12 @@ def _check_name(value: str, column: str, where: str, problems: list) -> None:
     if _UNSAFE_NAME.search(value) or value.startswith(".") or value != value.strip():
         problems.append(f"{where}: {column} {value!r} cannot be a folder name (no "
                         f"/ \\ : * ? \" < > |, no leading '.')")
+    n_bytes = len(value.encode("utf-8", "surrogateescape"))
+    if n_bytes > MAX_NAME_BYTES:
+        shown = value[:40] + "..."
+        problems.append(f"{where}: {column} {shown!r} is {n_bytes} bytes long; it names a "
+                        f"result folder, and folder names are limited to {MAX_NAME_BYTES} "
+                        f"bytes: shorten it")
 
 
 def _entry(where: str, rec: dict, number: int, base: Path, problems: list,

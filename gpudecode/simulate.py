@@ -829,6 +829,8 @@ def _check_formats(formats) -> tuple[str, ...]:
 
 MANIFEST_COLUMNS = ("animal", "session", "day", "traces", "events", "format", "sync_event",
                     "sync_pulses", "event_offset")
+# Which format's files ``manifest.csv`` lists when several were written.
+MANIFEST_FORMAT_ORDER = ("h5", "nwb", "csv", "abet")
 
 
 def write_simulation(out_dir, sims: Sequence[tuple[Session, dict]],
@@ -846,10 +848,13 @@ def write_simulation(out_dir, sims: Sequence[tuple[Session, dict]],
     - ``nwb``: ``stem.nwb`` (pynwb), traces, ROIs, trials table and events;
     - without ``h5``, the ground truth goes to ``stem_truth.json``.
 
-    ``manifest.csv`` has one row per session and format: ``animal, session, day, traces,
-    events, format, sync_event, sync_pulses, event_offset`` (file names relative to
-    ``out_dir``; ``events`` empty when stored with the traces; for ``abet`` rows
-    ``event_offset`` is the true clock offset and ``sync_*`` say how to align).
+    ``manifest.csv`` has one row per session, for the first written format of
+    :data:`MANIFEST_FORMAT_ORDER` (``h5`` when asked for), so ``gpudecode cohort
+    DIR/manifest.csv`` runs as is. With several formats, ``manifest-<format>.csv`` lists the
+    sessions in each. Columns: ``animal, session, day, traces, events, format, sync_event,
+    sync_pulses, event_offset`` (file names relative to ``out_dir``; ``events`` empty when
+    stored with the traces; for ``abet`` rows ``event_offset`` is the true clock offset and
+    ``sync_*`` say how to align).
 
     Parameters
     ----------
@@ -862,7 +867,8 @@ def write_simulation(out_dir, sims: Sequence[tuple[Session, dict]],
     Returns
     -------
     list of Path
-        Every file written, the manifest last. Each file is written atomically.
+        Every file written, the manifests last (``manifest.csv`` the very last). Each file
+        is written atomically.
     """
     fmts = _check_formats(formats)
     out = Path(out_dir)
@@ -930,11 +936,23 @@ def write_simulation(out_dir, sims: Sequence[tuple[Session, dict]],
             rows.append({**base, "traces": write_traces_csv_once().name, "events": ap.name,
                          "format": "abet", "sync_event": truth.get("sync_event", "TTL #1"),
                          "sync_pulses": sp.name, "event_offset": f"{offset:.6f}"})
+    by_format = {f: [r for r in rows if r["format"] == f] for f in MANIFEST_FORMAT_ORDER}
+    by_format = {f: r for f, r in by_format.items() if r}
+    if len(by_format) > 1:
+        for fmt, fmt_rows in by_format.items():
+            p = out / f"manifest-{fmt}.csv"
+            _write_manifest(p, fmt_rows)
+            written.append(p)
+    manifest = out / "manifest.csv"
+    _write_manifest(manifest, next(iter(by_format.values())))
+    written.append(manifest)
+    return written
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    """A cohort manifest: one row per session (see :func:`write_simulation`)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
     w.writeheader()
     w.writerows(rows)
-    manifest = out / "manifest.csv"
-    atomic_write_text(manifest, buf.getvalue())
-    written.append(manifest)
-    return written
+    atomic_write_text(path, buf.getvalue())

@@ -224,10 +224,31 @@ def test_reads_the_simulators_manifest_and_loads_its_sessions(tmp_path):
             assert np.array_equal(read.events.names, session.events.names)
             assert np.allclose(read.events.times, session.events.times, atol=1e-3)
             np.testing.assert_allclose(read.traces, session.traces, atol=1e-4)
-    # a simulation written in two formats lists each session twice: flagged, not guessed
-    write_simulation(tmp_path / "both", sims[:1], formats=("h5", "csv"))
-    with pytest.raises(FormatError, match="is listed again"):
-        read_manifest(tmp_path / "both" / "manifest.csv")
+    # A simulation written in two formats: manifest.csv lists each session once (the h5
+    # files), and each format has its own manifest.
+    write_simulation(tmp_path / "both", sims, formats=("h5", "csv"))
+    both = read_manifest(tmp_path / "both" / "manifest.csv")
+    assert [e.key for e in both] == [(s.animal, s.session) for s, _ in sims]
+    assert {e.format for e in both} == {"gpudecode"} and all(e.traces.suffix == ".h5"
+                                                             for e in both)
+    as_csv = read_manifest(tmp_path / "both" / "manifest-csv.csv")
+    assert [e.key for e in as_csv] == [e.key for e in both]
+    assert all(e.traces.name.endswith("_traces.csv") for e in as_csv)
+
+
+def test_ids_too_long_for_a_folder_name(cohort_dir):
+    animal = "m" * 300
+    with pytest.raises(FormatError) as info:
+        read_manifest(_touch(cohort_dir / "m.csv", "animal,session,traces\n"
+                             f"{animal},s01,m1/s01_traces.csv\n"
+                             f"m1,{'é' * 128},m1/s01_traces.csv\n"))
+    text = str(info.value)
+    assert "row 2: animal 'mmmm" in text and "is 300 bytes long" in text
+    assert "row 3: session" in text and "is 256 bytes long" in text      # bytes, not chars
+    assert len(text) < 1000                                              # ids cut in the text
+    (entry,) = read_manifest(_touch(cohort_dir / "ok.csv", "animal,session,traces\n"
+                                    f"{'m' * 255},s01,m1/s01_traces.csv\n"))
+    assert len(entry.animal) == 255
 
 
 def test_entry_is_frozen(cohort_dir):

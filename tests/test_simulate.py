@@ -459,3 +459,46 @@ def test_write_abet_aligns_back_to_the_imaging_clock(tmp_path, small_sims):
                                   s0.events.attrs["Position"][touch0])
     for key in ("trial", "trial_type", "correction", "location", "object", "Evnt_Name"):
         np.testing.assert_array_equal(s.events.attrs[key], s0.events.attrs[key], err_msg=key)
+
+
+# ----------------------------------------------------------------------------- manifests
+
+def test_manifest_lists_each_session_once_preferring_h5(tmp_path, small_sims):
+    paths = write_simulation(tmp_path, small_sims, formats=("csv", "abet", "h5"))
+    names = [p.name for p in paths]
+    assert names[-4:] == ["manifest-h5.csv", "manifest-csv.csv", "manifest-abet.csv",
+                          "manifest.csv"]
+    rows = _manifest(tmp_path / "manifest.csv")
+    assert [(r["animal"], r["session"], r["format"], r["traces"]) for r in rows] == \
+        [("sim01", "s01", "h5", "sim01_s01.h5"), ("sim01", "s02", "h5", "sim01_s02.h5")]
+    assert _manifest(tmp_path / "manifest-h5.csv") == rows
+    for fmt in ("csv", "abet"):
+        per_format = _manifest(tmp_path / f"manifest-{fmt}.csv")
+        assert [(r["animal"], r["session"]) for r in per_format] == \
+            [("sim01", "s01"), ("sim01", "s02")]
+        assert {r["format"] for r in per_format} == {fmt}
+    # Without h5 the first written format of nwb, csv, abet is the one listed.
+    write_simulation(tmp_path / "no_h5", small_sims, formats=("abet", "csv"))
+    assert {r["format"] for r in _manifest(tmp_path / "no_h5" / "manifest.csv")} == {"csv"}
+
+
+def test_simulate_then_cohort_runs_as_the_readme_says(tmp_path, capsys):
+    """``gpudecode simulate --animals 2 --sessions 3 DIR && gpudecode cohort
+    DIR/manifest.csv --out ...`` (small and synchronous here; the README's runs on Dask)."""
+    from gpudecode.cli import main
+    data = tmp_path / "sim"
+    assert main(["simulate", str(data), "--animals", "2", "--sessions", "3", "--cells", "12",
+                 "--formats", "h5,csv,abet"]) == 0
+    out = tmp_path / "cohort"
+    code = main(["cohort", str(data / "manifest.csv"), "--out", str(out), "--target",
+                 "object", "--analysis", "summed", "--population-classifier",
+                 "random-forest", "--shuffles", "3", "--folds", "2", "--permutations", "0",
+                 "--scheduler", "synchronous", "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    with open(out / "cohort.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert _manifest(out / "failures.csv") == []
+    assert sorted((r["animal"], r["session"], r["target"]) for r in rows) == \
+        [(a, s, "object") for a in ("sim01", "sim02") for s in ("s01", "s02", "s03")]
+    assert "6 computed, 0 already done, 0 failed" in captured.out
