@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import hashlib
 import html
 import io
 import json
@@ -34,6 +35,7 @@ from .figures import (
     correlation_matrices,
     generalization_matrix,
     learning_curves,
+    metric_label,
     model_ranking,
     significant_cells_by_session,
     time_resolved,
@@ -43,16 +45,28 @@ from .figures import (
     trend_lines,
 )
 from .outputs import check_one_run
+from .text import printable
 
 __all__ = [
+    "CSP",
+    "ReportContent",
     "Section",
+    "SessionData",
     "build_sections",
     "cohort_figures",
+    "cohort_findings",
+    "csp_source",
     "detect_folder",
+    "permutations_needed",
     "read_csv_rows",
+    "read_report_content",
+    "read_session",
     "render_report",
     "save_figure",
     "session_figures",
+    "session_findings",
+    "smallest_q",
+    "timecourse_onsets",
     "write_report",
 ]
 
@@ -78,13 +92,18 @@ def read_csv_rows(path, required: tuple[str, ...] = ()) -> list[dict]:
     Raises
     ------
     FormatError
-        When a ``required`` column is missing, naming the file and the column.
+        When the file is not UTF-8 CSV or a ``required`` column is missing, naming the file
+        and the column.
     """
     path = Path(path)
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        columns = reader.fieldnames or []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            columns = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FormatError(f"not a readable UTF-8 CSV file ({type(exc).__name__})", path=path,
+                          fix=RERUN_FIX) from None
     missing = [c for c in required if c not in columns]
     if missing:
         raise FormatError(f"missing column(s) {', '.join(missing)}", path=path,
@@ -94,12 +113,21 @@ def read_csv_rows(path, required: tuple[str, ...] = ()) -> list[dict]:
     return rows
 
 
+RERUN_FIX = "rerun the command that wrote this folder (gpudecode decode or cohort)"
+
+
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise FormatError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path=path,
-                          fix="rerun the command that writes this folder") from None
+                          fix=RERUN_FIX) from None
+    except UnicodeDecodeError:
+        raise FormatError("not UTF-8 text", path=path, fix=RERUN_FIX) from None
+    if not isinstance(value, dict):
+        raise FormatError(f"holds a JSON {type(value).__name__}, not an object", path=path,
+                          fix=RERUN_FIX)
+    return value
 
 
 def detect_folder(result_dir) -> str:
@@ -123,10 +151,26 @@ def _strings(ds) -> list[str]:
 
 
 def _read_h5(path: Path) -> dict:
-    """The parts of ``results.h5`` the figures need; absent groups are absent keys."""
-    out: dict = {}
+    """The parts of ``results.h5`` the figures need; absent groups are absent keys.
+
+    Raises
+    ------
+    FormatError
+        The file is not HDF5, is truncated or corrupt, or holds a group, dataset or dtype
+        other than ``gpudecode decode`` writes.
+    """
     if not path.is_file():
-        return out
+        return {}
+    try:
+        return _read_h5_groups(path)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise FormatError(f"cannot read this results file: {reason}", path=path,
+                          fix=RERUN_FIX) from None
+
+
+def _read_h5_groups(path: Path) -> dict:
+    out: dict = {}
     with h5py.File(path, "r") as f:
         for key in ("classes", "cell_ids"):
             if key in f:
@@ -134,9 +178,9 @@ def _read_h5(path: Path) -> dict:
         if "trials/labels" in f:
             out["labels"] = _strings(f["trials/labels"])
         if "single_cell" in f:
-            out["single_cell"] = {clf: {"null_accuracy": g["null_accuracy"][()]}
-                                  for clf, g in f["single_cell"].items()
-                                  if "null_accuracy" in g}
+            out["single_cell"] = {clf: {k: g[k][()] for k in ("null_accuracy", "null_balanced")
+                                        if k in g}
+                                  for clf, g in f["single_cell"].items()}
         if "epochs" in f and all(k in f["epochs"] for k in ("times", "top_cells", "top_data")):
             out["epochs"] = {k: f["epochs"][k][()] for k in ("times", "top_cells", "top_data")}
         if "time_resolved" in f:
@@ -176,44 +220,137 @@ def _safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "x"
 
 
-def _top_cells(rows: list[dict], n: int) -> list[dict]:
+def _metric_column(metric: str) -> str:
+    """The result-table column of a tested statistic."""
+    return "balanced_accuracy" if metric == "balanced" else "test_accuracy"
+
+
+def _top_cells(rows: list[dict], n: int, metric: str = "accuracy") -> list[dict]:
+    column = _metric_column(metric)
+
     def key(r):
         p = to_float(r.get("p_value"))
-        return (-to_float(r.get("test_accuracy")), p if math.isfinite(p) else 2.0)
+        score = to_float(r.get(column, r.get("test_accuracy")))
+        return (-score if math.isfinite(score) else math.inf, p if math.isfinite(p) else 2.0)
     return sorted(rows, key=key)[:n]
 
 
-def _session_sections(d: Path) -> tuple[dict, list[Section]]:
+def _run_metric(summary: dict, models: list[dict] | None = None) -> str:
+    """The statistic a run tested: summary.json's config, else models.csv, else accuracy."""
+    config = summary.get("config") if isinstance(summary.get("config"), dict) else {}
+    metric = config.get("metric") or (models[0].get("metric") if models else None)
+    return "balanced" if metric == "balanced" else "accuracy"
+
+
+@dataclass
+class SessionData:
+    """What a session folder holds, read once: summary.json, the result CSVs (rows of
+    strings; empty when the file is absent) and the arrays of results.h5 the figures need."""
+
+    folder: Path
+    summary: dict
+    h5: dict
+    cells: list
+    models: list
+    timecourse: list
+    pairs: list
+    metric: str
+
+
+def read_session(result_dir) -> SessionData:
+    """Read a session folder (``gpudecode decode --out``) for the report.
+
+    Raises
+    ------
+    FormatError
+        A file is unreadable or misses a column, naming the file.
+    """
+    d = Path(result_dir)
     summary = _read_json(d / "summary.json")
-    h5 = _read_h5(d / "results.h5")
+
+    def rows(name, required):
+        path = d / f"{name}.csv"
+        return read_csv_rows(path, required) if path.is_file() else []
+    models = rows("models", MODELS_REQUIRED)
+    return SessionData(folder=d, summary=summary, h5=_read_h5(d / "results.h5"),
+                       cells=rows("cells", CELLS_REQUIRED), models=models,
+                       timecourse=rows("timecourse", TIMECOURSE_REQUIRED),
+                       pairs=rows("pairs", PAIRS_REQUIRED), metric=_run_metric(summary, models))
+
+
+def _session_sections(d: Path) -> tuple[dict, list[Section]]:
+    data = read_session(d)
+    return data.summary, _figure_sections(data)
+
+
+def _figure_sections(data: SessionData) -> list[Section]:
+    """The figure sections of a session, most telling first: the ranking, the time course,
+    single cells, the top cells' traces, correlations."""
+    summary, h5, metric = data.summary, data.h5, data.metric
+    tested = metric_label(metric)
     sections: list[Section] = []
     sc_params = summary.get("single_cell") or {}
     threshold = sc_params.get("threshold")
 
-    if (d / "cells.csv").is_file():
-        rows = read_csv_rows(d / "cells.csv", CELLS_REQUIRED)
+    rows = data.models
+    if rows:
+        sections.append(Section("Model ranking", [
+            ("figure", "model_ranking", model_ranking(rows),
+             (f"test {tested} ± SD over shuffles (the tested and ranking statistic); grey: its "
+              "permutation null, mean to 95th percentile; * significant (BH q < alpha across "
+              "models)")),
+            ("table", "models.csv", list(rows[0]), rows, False)]))
+
+    tr_blocks = []
+    rows = data.timecourse
+    if rows:
+        tr_metric = "balanced" if str(rows[0].get("metric")) == "balanced" else "accuracy"
+        band = ("shaded: its permutation null, mean to 95th percentile"
+                if "metric" in rows[0] else
+                "shaded: null mean to 95th percentile (a folder written before timecourse.csv "
+                "had a metric column: the null of plain accuracy)")
+        tr_blocks.append(("figure", "time_resolved", time_resolved(rows),
+                          (f"test {metric_label(tr_metric)} per window (the tested statistic); "
+                           f"{band}; bars at the bottom: significant windows (per-window "
+                           "p-values, BH q < alpha across the windows of each classifier)")))
+        tr_blocks.append(("table", "timecourse.csv", list(rows[0]), rows, True))
+    gen_metric = (summary.get("time_resolved") or {}).get("metric", "accuracy")
+    for clf, g in h5.get("generalization", {}).items():
+        tr_blocks.append(("figure", f"generalization_{_safe_name(clf)}",
+                          generalization_matrix(g["matrix"], g["times"], classifier=clf,
+                                                metric=gen_metric),
+                          (f"{clf}: test {metric_label(gen_metric)} of a decoder trained at "
+                           "one time (rows) and tested at another (columns); observed labels, "
+                           "no null")))
+    if tr_blocks:
+        sections.append(Section("Time-resolved decoding", tr_blocks))
+
+    rows = data.cells
+    if rows:
         sec = Section("Single cells")
+        column = _metric_column(metric)
         clfs = list(dict.fromkeys(r["classifier"] for r in rows))
-        columns = [c for c in ("cell", "cell_id", "test_accuracy", "balanced_accuracy",
+        columns = [c for c in ("cell_id", "cell", "test_accuracy", "balanced_accuracy",
                                "cv_accuracy", "n_above_threshold", "p_value", "q_value",
-                               "significant") if c in rows[0]] if rows else []
+                               "significant") if c in rows[0]]
+        null_key = "null_balanced" if metric == "balanced" else "null_accuracy"
         for clf in clfs:
             rr = sorted((r for r in rows if r["classifier"] == clf), key=lambda r: int(r["cell"]))
-            null = h5.get("single_cell", {}).get(clf, {}).get("null_accuracy")
+            null = h5.get("single_cell", {}).get(clf, {}).get(null_key)
             if null is not None and null.size == 0:
                 null = None
-            fig = accuracy_histograms([r["test_accuracy"] for r in rr],
+            fig = accuracy_histograms([r.get(column) for r in rr],
                                       [r["cv_accuracy"] for r in rr], null, classifier=clf,
-                                      threshold=threshold)
-            caption = (f"{clf}: per-cell mean test and CV accuracy over "
-                       f"{sc_params.get('n_shuffles', '?')} shuffles"
-                       + (f"; grey band: 2.5-97.5 percentiles of the null pooled over "
+                                      threshold=threshold, metric=metric)
+            caption = (f"{clf}: per-cell test {tested} (the tested statistic) and inner-CV "
+                       f"accuracy, means over {sc_params.get('n_shuffles', '?')} shuffles"
+                       + (f"; grey band: 2.5-97.5 percentiles of the {tested} null pooled over "
                           f"{null.shape[0]} cells x {null.shape[1]} permutations"
                           if null is not None else "; no permutations run"))
             sec.blocks.append(("row", [
                 ("figure", f"single_cell_{_safe_name(clf)}", fig, caption),
-                ("table", f"top {min(TOP_CELLS_ROWS, len(rr))} cells: {clf}", columns,
-                 _top_cells(rr, TOP_CELLS_ROWS), False)]))
+                ("table", f"top {min(TOP_CELLS_ROWS, len(rr))} cells by {tested}: {clf}",
+                 columns, _top_cells(rr, TOP_CELLS_ROWS, metric), False)]))
         sec.blocks.append(("table", "all cells (cells.csv)", ["classifier", *columns], rows, True))
         sections.append(sec)
 
@@ -226,32 +363,8 @@ def _session_sections(d: Path) -> tuple[dict, list[Section]]:
                               classes=h5.get("classes"))
         sections.append(Section("Top cells around the anchor", [
             ("figure", "top_cells", fig, ("mean ± SEM per class (left) and every trial, sorted "
-                                         "by class (right), for the best cells"))]))
-
-    if (d / "models.csv").is_file():
-        rows = read_csv_rows(d / "models.csv", MODELS_REQUIRED)
-        if rows:
-            sections.append(Section("Model ranking", [
-                ("figure", "model_ranking", model_ranking(rows),
-                 (f"{rows[0].get('metric') or 'test'} accuracy ± SD over shuffles (the "
-                  "ranking metric); grey: its null mean to 95th percentile; "
-                 "* significant (BH q < alpha across models)")),
-                ("table", "models.csv", list(rows[0]), rows, False)]))
-
-    tr_blocks = []
-    if (d / "timecourse.csv").is_file():
-        rows = read_csv_rows(d / "timecourse.csv", TIMECOURSE_REQUIRED)
-        if rows:
-            tr_blocks.append(("figure", "time_resolved", time_resolved(rows),
-                              ("accuracy per window; shaded: null mean to 95th percentile; "
-                              "bars at the bottom: significant windows (q < alpha)")))
-            tr_blocks.append(("table", "timecourse.csv", list(rows[0]), rows, True))
-    for clf, g in h5.get("generalization", {}).items():
-        tr_blocks.append(("figure", f"generalization_{_safe_name(clf)}",
-                          generalization_matrix(g["matrix"], g["times"], classifier=clf),
-                          f"{clf}: trained at one time (rows), tested at another (columns)"))
-    if tr_blocks:
-        sections.append(Section("Time-resolved decoding", tr_blocks))
+                                         "by class (right), for the best cells; raster colours "
+                                         "span each cell's 1st-99th percentile"))]))
 
     corr_blocks = []
     if "correlation" in h5:
@@ -261,21 +374,23 @@ def _session_sections(d: Path) -> tuple[dict, list[Section]]:
                                                  classes=h5.get("classes")),
                             ("mean per-trial cell-cell correlation per class, cells in the leaf "
                             "order of a hierarchical clustering")))
-    if (d / "pairs.csv").is_file():
-        rows = read_csv_rows(d / "pairs.csv", PAIRS_REQUIRED)
-        if rows:
-            corr_blocks.append(("figure", "top_pairs", top_pairs(rows),
-                                "pairs whose correlation best separates the classes"))
-            corr_blocks.append(("table", "pairs.csv", list(rows[0]), rows, True))
+    rows = data.pairs
+    if rows:
+        corr_blocks.append(("figure", "top_pairs", top_pairs(rows),
+                            "pairs whose correlation best separates the classes"))
+        corr_blocks.append(("table", "pairs.csv", list(rows[0]), rows, True))
     if corr_blocks:
         sections.append(Section("Cell-cell correlations", corr_blocks))
-    return summary, sections
+    return sections
 
 
 def _cohort_sections(d: Path) -> tuple[dict, list[Section]]:
     meta = _read_json(d / "cohort.json") if (d / "cohort.json").is_file() else {}
     rows = read_csv_rows(d / "cohort.csv", COHORT_REQUIRED)
     learning = read_csv_rows(d / "learning.csv") if (d / "learning.csv").is_file() else []
+    metric = _run_metric(meta)
+    measure = "balanced_accuracy" if metric == "balanced" and rows and \
+        "balanced_accuracy" in rows[0] else "accuracy"
     sections: list[Section] = []
     combos = list(dict.fromkeys((r["target"], r["analysis"], r["classifier"]) for r in rows))
     if combos:
@@ -286,9 +401,10 @@ def _cohort_sections(d: Path) -> tuple[dict, list[Section]]:
                                        "drawn, all are in the table below.")))
         for target, analysis, clf in combos[:MAX_LEARNING_FIGURES]:
             fig = learning_curves(rows, target=target, analysis=analysis, classifier=clf,
-                                  learning_rows=learning)
+                                  learning_rows=learning, measure=measure)
             sec.blocks.append(("figure", _safe_name(f"learning_{target}_{analysis}_{clf}"), fig,
-                               (f"{target}, {analysis} / {clf}: behaviour and decoding accuracy "
+                               (f"{target}, {analysis} / {clf}: behaviour and test "
+                                f"{measure.replace('_', ' ')} (the tested statistic) "
                                "by session, mean ± SEM across animals (thin lines: animals)")))
         sections.append(sec)
         sec = Section("Significant cells by session")
@@ -317,7 +433,8 @@ def _cohort_sections(d: Path) -> tuple[dict, list[Section]]:
         tables.append(("table", "tasks (cohort.json)", columns, tasks, True))
     if tables:
         sections.append(Section("Sessions", tables))
-    meta = {**meta, "_cohort_rows": rows, "_failures": failures, "_sessions": summaries}
+    meta = {**meta, "_cohort_rows": rows, "_failures": failures, "_sessions": summaries,
+            "_learning": learning, "_metric": metric, "_measure": measure}
     return meta, sections
 
 
@@ -344,13 +461,40 @@ def _session_summaries(d: Path) -> list[dict]:
     return rows
 
 
-def build_sections(result_dir) -> tuple[str, dict, list[Section]]:
-    """Read a result folder: ``(kind, summary-or-cohort.json, sections)``."""
+@dataclass
+class ReportContent:
+    """Everything a report page shows, in page order: the summary (findings, warnings and a
+    table as HTML), the figure sections, then the run's data and parameters."""
+
+    kind: str
+    meta: dict
+    findings: list
+    warnings: list
+    summary_table: str
+    sections: list
+
+
+def read_report_content(result_dir) -> ReportContent:
+    """Read a session or cohort folder into :class:`ReportContent` (figures drawn, not saved)."""
     d = Path(result_dir)
     kind = detect_folder(d)
     check_one_run(d)                  # refuse a folder mixing files of several runs
-    meta, sections = (_cohort_sections if kind == "cohort" else _session_sections)(d)
-    return kind, meta, sections
+    if kind == "session":
+        data = read_session(d)
+        findings, warnings = session_findings(data)
+        table = _best_models_table(data.models, data.metric) if data.models else ""
+        return ReportContent(kind, data.summary, findings, warnings, table,
+                             _figure_sections(data))
+    meta, sections = _cohort_sections(d)
+    findings, warnings, rows = cohort_findings(meta)
+    return ReportContent(kind, meta, findings, warnings,
+                         _plain_table("summary: models across sessions", rows), sections)
+
+
+def build_sections(result_dir) -> tuple[str, dict, list[Section]]:
+    """Read a result folder: ``(kind, summary-or-cohort.json, sections)``."""
+    c = read_report_content(result_dir)
+    return c.kind, c.meta, c.sections
 
 
 def session_figures(result_dir) -> dict:
@@ -405,7 +549,10 @@ td.t{text-align:left}.row{display:flex;flex-wrap:wrap;gap:1.2em;align-items:flex
 figure{margin:.5em 0 1em}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555;max-width:60em}
 .scroll{max-height:32em;max-width:100%;overflow:auto;display:inline-block}
-summary{cursor:pointer;color:#245}p.trend{font-family:ui-monospace,monospace;font-size:.85em;
+summary{cursor:pointer;color:#245}p.lead{color:#444;margin:.2em 0 .6em}
+#summary ul{margin:.3em 0 .8em;padding-left:1.3em}#summary li{margin:.25em 0;max-width:75em}
+.warnings{background:#fff7e0;border-left:4px solid #e0a800;padding:.1em 1em;margin:.6em 0}
+.warnings h3{margin:.5em 0 .2em}table.best td.t{text-align:left}p.trend{font-family:ui-monospace,monospace;font-size:.85em;
 margin:.2em 0}
 """
 
@@ -440,12 +587,26 @@ root.setAttribute("data-js-error-text",window.__gpdErrors.join(" | "));
 root.setAttribute("data-report-ready","1");});
 })();"""
 
-CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-       "script-src 'unsafe-inline'")
+
+
+def csp_source(text: str) -> str:
+    """The Content-Security-Policy source allowing one inline <script> or <style> element
+    whose content is exactly ``text``: ``'sha256-<base64 digest of its UTF-8 bytes>'``."""
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+# Nothing loads from anywhere; only the report's own style and two scripts run (by hash, so an
+# injected inline script does not); no form can submit and no <base> can move relative URLs.
+CSP = ("default-src 'none'; img-src data:; "
+       f"style-src {csp_source(STYLE)}; "
+       f"script-src {csp_source(HEAD_SCRIPT)} {csp_source(BODY_SCRIPT)}; "
+       "form-action 'none'; base-uri 'none'")
 
 
 def _e(x) -> str:
-    return html.escape(str(x), quote=True)
+    """Text for HTML: control characters and terminal escapes removed, markup escaped."""
+    return html.escape(printable(x), quote=True)
 
 
 def _show(value) -> str:
@@ -497,7 +658,8 @@ SESSION_DATA_KEYS = ("inputs", "animal", "session", "day", "target", "n_cells", 
                      "file_manifest")
 
 
-def _session_header(s: dict, d: Path) -> tuple[str, str]:
+def _session_header(s: dict, d: Path) -> tuple[str, str, str]:
+    """The title, a one-line lead (HTML) and the collapsed data/parameters/run tables (HTML)."""
     name = " ".join(str(s[k]) for k in ("animal", "session") if s.get(k) not in (None, ""))
     d = shown_path(d)                 # drawn in a folder not yet swapped into place
     title = f"gpudecode report: {name or d.name}"
@@ -535,7 +697,7 @@ def _session_header(s: dict, d: Path) -> tuple[str, str]:
             + ", ".join(f"{k}: {v}" for k, v in counts.items())
             + (f" trials; run took {float(total):.1f} s" if total is not None else " trials")
             + (f" on {device.get('device_name') or device.get('name')}" if device else ""))
-    return title, f'<p>{_e(lead)}</p><div class="meta">{"".join(blocks)}</div>'
+    return title, f'<p class="lead">{_e(lead)}</p>', f'<div class="meta">{"".join(blocks)}</div>'
 
 
 def _span(values) -> str | None:
@@ -563,7 +725,8 @@ COHORT_RUN_KEYS = ("command", "manifest", "n_sessions", "targets", "scheduler", 
                    "n_tasks", "n_done", "n_skipped", "n_failed")
 
 
-def _cohort_header(meta: dict, d: Path) -> tuple[str, str]:
+def _cohort_header(meta: dict, d: Path) -> tuple[str, str, str]:
+    """The title, a one-line lead (HTML) and the collapsed data/parameters/run tables (HTML)."""
     rows, failures, sessions = meta["_cohort_rows"], meta["_failures"], meta["_sessions"]
     animals = sorted({r["animal"] for r in rows})
     decoded = sorted({(r["animal"], r["session"]) for r in rows})
@@ -600,8 +763,245 @@ def _cohort_header(meta: dict, d: Path) -> tuple[str, str]:
     lead = (f"{len(animals)} animals, {len(decoded)} sessions, {len(failures)} failed"
             + (f"; run took {float(total):.1f} s" if total is not None else "")
             + (f" on {device_name}" if device_name else ""))
-    return f"gpudecode cohort report: {d.name}", \
-        f'<p>{_e(lead)}</p><div class="meta">{"".join(blocks)}</div>'
+    return (f"gpudecode cohort report: {d.name}", f'<p class="lead">{_e(lead)}</p>',
+            f'<div class="meta">{"".join(blocks)}</div>')
+
+
+# ---------------------------------------------------------------- findings (the summary)
+
+SUMMARY_MODELS = 5
+SUMMARY_CELLS = 10
+ONSET_RUN = 2
+
+
+def _fmt(x, spec: str = ".3f") -> str:
+    v = to_float(x)
+    return format(v, spec) if math.isfinite(v) else "–"
+
+
+def _fmt_p(x) -> str:
+    v = to_float(x)
+    return f"{v:.3g}" if math.isfinite(v) else "–"
+
+
+def _significant(r) -> bool:
+    return str(r.get("significant", "")).strip().lower() in ("true", "1", "yes")
+
+
+def smallest_q(n_units: int, n_permutations: int) -> float:
+    """The smallest BH q one unit can get: its p at the floor 1/(P+1), every other p = 1.
+
+    With ``k`` units at that floor each gets ``n_units / (k (P + 1))``; a lone strong unit
+    (k = 1) gets ``n_units / (P + 1)``.
+    """
+    if n_permutations <= 0 or n_units <= 0:
+        return math.nan
+    return min(1.0, n_units / (n_permutations + 1))
+
+
+def permutations_needed(n_units: int, alpha: float) -> int:
+    """The fewest permutations with which one unit at the smallest p reaches BH q < alpha
+    among ``n_units`` (``n_units / (P + 1) < alpha``)."""
+    p = max(math.floor(n_units / alpha) - 1, 0)
+    while n_units / (p + 1) >= alpha:
+        p += 1
+    return p
+
+
+def timecourse_onsets(rows: list[dict], run: int = ONSET_RUN) -> dict:
+    """Per classifier: the centre time of the first window of the first ``run`` consecutive
+    significant windows of ``timecourse.csv`` (None when there is no such stretch)."""
+    by_clf: dict[str, list] = {}
+    for r in rows:
+        by_clf.setdefault(str(r.get("classifier")), []).append(r)
+    out = {}
+    for clf, rr in by_clf.items():
+        rr = sorted(rr, key=lambda r: to_float(r.get("time")))
+        out[clf], count = None, 0
+        for k, r in enumerate(rr):
+            count = count + 1 if _significant(r) else 0
+            if count >= run:
+                out[clf] = to_float(rr[k - run + 1].get("time"))
+                break
+    return out
+
+
+def _best_models_table(rows: list[dict], metric: str) -> str:
+    tested = metric_label(metric)
+    column, spread = (("balanced_accuracy", "balanced_std") if metric == "balanced"
+                       else ("test_accuracy", "test_std"))
+    head = ("<tr><th>rank</th><th>model</th><th>best unit</th>"
+            f"<th>test {_e(tested)} ± SD</th><th>null mean / 95th pct</th><th>p</th><th>q</th>"
+            "<th>significant</th></tr>")
+    body = []
+    for r in sorted(rows, key=lambda r: to_float(r.get("rank")))[:SUMMARY_MODELS]:
+        body.append(
+            f"<tr><td>{_e(r.get('rank'))}</td>"
+            f"<td class=\"t\">{_e(r.get('analysis'))} / {_e(r.get('classifier'))}</td>"
+            f"<td class=\"t\">{_e(r.get('unit') or '')}</td>"
+            f"<td>{_fmt(r.get(column))} ± {_fmt(r.get(spread))}</td>"
+            f"<td>{_fmt(r.get('null_mean'))} / {_fmt(r.get('null_p95'))}</td>"
+            f"<td>{_fmt_p(r.get('p_value'))}</td><td>{_fmt_p(r.get('q_value'))}</td>"
+            f"<td class=\"t\">{'yes' if _significant(r) else 'no'}</td></tr>")
+    return (f'<table class="best" data-title="summary: best models"><thead>{head}</thead>'
+            f'<tbody>{"".join(body)}</tbody></table>')
+
+
+def session_findings(data: SessionData) -> tuple[list[str], list[str]]:
+    """The report's opening: what decodes and how well, and what to watch out for.
+
+    Returns
+    -------
+    (findings, warnings) : two lists of plain-text sentences.
+    """
+    s, metric = data.summary, data.metric
+    config = s.get("config") if isinstance(s.get("config"), dict) else {}
+    tested = metric_label(metric)
+    alpha = to_float(config.get("alpha", 0.05))
+    n_perm = int(to_float(config.get("permutations", 0)) or 0)
+    n_shuffles = config.get("shuffles")
+    findings, warnings = [], []
+    findings.append(
+        f"Statistic: test {tested}, mean over {n_shuffles or '?'} shuffles; p-values from "
+        f"{n_perm} label permutations; q = Benjamini-Hochberg; significant: q < {alpha:g}.")
+    models = data.models
+    if models:
+        best = min(models, key=lambda r: to_float(r.get("rank")))
+        column = _metric_column(metric)
+        sig = [r for r in models if _significant(r)]
+        unit = f" ({best['unit']})" if best.get("unit") else ""
+        findings.append(
+            f"Best model: {best.get('analysis')} / {best.get('classifier')}{unit}, test {tested} "
+            f"{_fmt(best.get(column))} against a null mean of {_fmt(best.get('null_mean'))} "
+            f"(p = {_fmt_p(best.get('p_value'))}, q = {_fmt_p(best.get('q_value'))}"
+            f"{', significant' if _significant(best) else ', not significant'}). "
+            f"{len(sig)} of {len(models)} models significant (BH across models).")
+        if n_perm and len(models) / (n_perm + 1) >= alpha:
+            warnings.append(
+                f"With {n_perm} permutations the smallest p is {1 / (n_perm + 1):.3g}; after BH "
+                f"across {len(models)} models a lone model at that p gets q = "
+                f"{smallest_q(len(models), n_perm):.3g} ≥ {alpha:g}. Use at least "
+                f"{permutations_needed(len(models), alpha)} permutations.")
+    cells = data.cells
+    if cells:
+        n_cells = len({r["cell"] for r in cells})
+        for clf in dict.fromkeys(r["classifier"] for r in cells):
+            rr = [r for r in cells if r["classifier"] == clf]
+            sig = [r for r in _top_cells(rr, len(rr), metric) if _significant(r)]
+            names = ", ".join(str(r["cell_id"]) for r in sig[:SUMMARY_CELLS])
+            more = f" and {len(sig) - SUMMARY_CELLS} more" if len(sig) > SUMMARY_CELLS else ""
+            findings.append(f"Single cells, {clf}: {len(sig)} of {len(rr)} cells significant"
+                            + (f" (best first: {names}{more})." if sig else "."))
+        if n_perm and smallest_q(n_cells, n_perm) >= alpha:
+            # k cells at the smallest p each get q = n / (k (P + 1)): q < alpha needs k > need.
+            need = next((k for k in range(1, n_cells + 1)
+                         if n_cells / (k * (n_perm + 1)) < alpha), None)
+            reach = (f"a cell is significant only when at least {need} cells reach that p"
+                     if need else f"no cell can reach q < {alpha:g}")
+            warnings.append(
+                f"With {n_perm} permutations and {n_cells} cells a lone cell at the smallest p "
+                f"({1 / (n_perm + 1):.3g}) gets q = {smallest_q(n_cells, n_perm):.3g} ≥ "
+                f"{alpha:g}: {reach}. {permutations_needed(n_cells, alpha)} permutations let a "
+                f"single cell reach q < {alpha:g}.")
+    if data.timecourse:
+        ranked = {r.get("classifier"): r for r in models if r.get("analysis") == "time-resolved"}
+        for clf, onset in timecourse_onsets(data.timecourse).items():
+            if onset is not None:
+                findings.append(f"Time-resolved, {clf}: decodes from {onset:+.2f} s (centre of "
+                                f"the first of {ONSET_RUN} consecutive windows with q < "
+                                f"{alpha:g}).")
+                continue
+            text = (f"Time-resolved, {clf}: no stretch of {ONSET_RUN} consecutive windows with "
+                    f"q < {alpha:g}.")
+            if clf in ranked and _significant(ranked[clf]):
+                text += (" The ranking still marks its best window significant: it tests that "
+                         "one window against the best window of each permutation (one test, "
+                         "BH across models), while the time course tests every window and "
+                         "corrects across windows (BH), a stricter bar for any single window.")
+            findings.append(text)
+    warnings += [str(w) for w in s.get("warnings") or [] if isinstance(s.get("warnings"), list)]
+    if not n_perm:
+        warnings.append("No permutations were run (--permutations 0): there are no p-values "
+                        "and nothing can be significant.")
+    dropped = {k: v for k, v in (s.get("dropped_trials") or {}).items() if to_float(v) > 0}
+    if dropped:
+        warnings.append(f"{int(sum(to_float(v) for v in dropped.values()))} trials dropped ("
+                        + ", ".join(f"{k}: {v}" for k, v in dropped.items()) + ").")
+    counts = {k: to_float(v) for k, v in (s.get("trial_counts") or {}).items()}
+    if len(counts) > 1 and min(counts.values()) < 0.5 * max(counts.values()):
+        share = max(counts.values()) / sum(counts.values())
+        if metric == "balanced":
+            findings.append(f"Classes are imbalanced (largest {share:.0%} of trials): balanced "
+                            "accuracy's chance level is 1 / classes whatever the imbalance.")
+        else:
+            warnings.append(f"Classes are imbalanced (largest {share:.0%} of trials) and the "
+                            f"tested statistic is plain accuracy: always guessing that class "
+                            f"scores {share:.2f}. Consider --metric balanced.")
+    return findings, warnings
+
+
+def cohort_findings(meta: dict) -> tuple[list[str], list[str], list[dict]]:
+    """A cohort's opening: per target x analysis x classifier, the tested statistic across
+    sessions and its trend; failures.
+
+    Returns
+    -------
+    (findings, warnings, rows) : sentences, sentences and one summary-table row per model.
+    """
+    rows, failures, learning = meta["_cohort_rows"], meta["_failures"], meta["_learning"]
+    measure, metric = meta["_measure"], meta["_metric"]
+    config = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    alpha = to_float(config.get("alpha", 0.05))
+    findings = [(f"Statistic: test {measure.replace('_', ' ')} per session (the run's --metric "
+                 f"is {metric_label(metric)}); trends: slope across sessions and its p-value "
+                 "(learning.csv).")]
+    warnings = []
+    table = []
+    for target, analysis, clf in dict.fromkeys((r["target"], r["analysis"], r["classifier"])
+                                               for r in rows):
+        rr = [r for r in rows if (r["target"], r["analysis"], r["classifier"])
+              == (target, analysis, clf)]
+        values = np.array([to_float(r.get(measure)) for r in rr])
+        values = values[np.isfinite(values)]
+        pv = np.array([to_float(r.get("p_value")) for r in rr])
+        trend = next((t for t in learning if (t.get("scope"), t.get("target"), t.get("analysis"),
+                                              t.get("classifier"), t.get("measure"))
+                      == ("all", target, analysis, clf, measure)), None)
+        table.append({
+            "target": target, "model": f"{analysis} / {clf}", "sessions": len(rr),
+            f"mean {measure}": _fmt(values.mean()) if values.size else "–",
+            "range": (f"{values.min():.3f}-{values.max():.3f}" if values.size else "–"),
+            f"sessions p < {alpha:g}": int(np.sum(pv < alpha)),
+            "slope per session": _fmt(trend.get("slope"), "+.3g") if trend else "–",
+            "slope p": _fmt_p(trend.get("p_value")) if trend else "–"})
+    if failures:
+        listed = "; ".join(f"{f.get('animal')}/{f.get('session')}/{f.get('target')}: "
+                           f"{f.get('error_type') or ''} {f.get('error', '')}".strip()
+                           for f in failures[:3])
+        more = f" and {len(failures) - 3} more" if len(failures) > 3 else ""
+        warnings.append(f"{len(failures)} session(s) failed and are not in the tables: "
+                        f"{listed}{more} (failures.csv).")
+    return findings, warnings, table
+
+
+def _summary_html(findings: list[str], warnings: list[str], extra: str = "") -> str:
+    items = "".join(f"<li>{_e(t)}</li>" for t in findings)
+    warn = ("<div class=\"warnings\"><h3>Warnings</h3><ul>"
+            + "".join(f"<li>{_e(t)}</li>" for t in warnings) + "</ul></div>") if warnings else ""
+    return (f'<section id="summary"><h2>Summary</h2><ul class="findings">{items}</ul>'
+            f"{extra}{warn}</section>")
+
+
+def _plain_table(title: str, rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    head = "".join(f"<th>{_e(c)}</th>" for c in rows[0])
+    text = ' class="t"'
+    body = "".join("<tr>" + "".join(
+        f'<td{"" if math.isfinite(to_float(v)) else text}>{_e(v)}</td>'
+        for v in r.values()) + "</tr>" for r in rows)
+    return (f'<table class="best" data-title="{_e(title)}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _block_html(block, fig_dir: Path, written: list) -> str:
@@ -652,24 +1052,29 @@ def render_report(result_dir, out=None) -> tuple[Path, dict]:
         The HTML file and the figures embedded in it (each with ``fig.gpudecode_data``).
     """
     d = Path(result_dir)
-    kind, meta, sections = build_sections(d)
+    content = read_report_content(d)
+    sections = content.sections
     out = Path(out) if out is not None else d / "report.html"
-    title, header = (_cohort_header if kind == "cohort" else _session_header)(meta, d)
+    title, lead, details = (_cohort_header if content.kind == "cohort"
+                            else _session_header)(content.meta, d)
     fig_dir = d / "figures"
     written: list[str] = []
-    parts = []
+    parts = [_summary_html(content.findings, content.warnings, content.summary_table)]
     for sec in sections:
         inner = "".join(_block_html(b, fig_dir, written) for b in sec.blocks)
-        parts.append(f"<section><h2>{_e(sec.title)}</h2>{inner}</section>")
+        parts.append(f'<section class="figures"><h2>{_e(sec.title)}</h2>{inner}</section>')
     if not sections:
         parts.append("<p>No results with figures in this folder.</p>")
+    parts.append('<section id="parameters"><h2>Data, parameters and run</h2><details>'
+                 "<summary>input files, trial counts, every parameter, device, versions, run "
+                 f"time and command</summary>{details}</details></section>")
     page = (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<meta name=\"generator\" content=\"gpudecode\"><title>{_e(title)}</title>"
         f"<style>{STYLE}</style><script>{HEAD_SCRIPT}</script></head>\n<body>"
-        f"<header><h1>{_e(title)}</h1>{header}</header>\n<main>{''.join(parts)}</main>"
+        f"<header><h1>{_e(title)}</h1>{lead}</header>\n<main>{''.join(parts)}</main>"
         f"\n<script>{BODY_SCRIPT}</script></body></html>\n")
     atomic_write_text(out, page)
     return out, {name: fig for sec in sections for name, fig in sec.figures()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
+from .text import PrintableConsole
 
 __all__ = ["report_command"]
 
@@ -34,6 +34,6 @@ def report_command(result_dir: Path, out: Path | None = None) -> Path:
     path = write_report(result_dir, out)
     figures = Path(result_dir) / "figures"
     n = len(list(figures.glob("*.png"))) if figures.is_dir() else 0
-    Console().print(f"wrote {path} ({n} figures, PNG and SVG, in {figures})", markup=False,
-                    highlight=False, soft_wrap=True)
+    PrintableConsole().print(f"wrote {path} ({n} figures, PNG and SVG, in {figures})",
+                             markup=False, highlight=False, soft_wrap=True)
     return path

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["ConstantFeaturesWarning", "ConstantFeatures", "summarize_constant_features"]
+__all__ = ["ConstantFeatures", "ConstantFeaturesWarning", "summarize_constant_features"]
 
 _CONSTANT = re.compile(r"Features? \[(?P<index>[^\]]*)\] (?:are|is) constant")
 

@@ -4,14 +4,18 @@ Cell ids, event names and labels come from file headers. Printed raw, an ANSI es
 sequence in one of them retitles or clears the user's terminal; drawn raw, a ``$`` starts
 matplotlib mathtext, which fails on text such as ``$$`` or ``$\\foo$``.
 :func:`printable` removes control characters for the terminal; :func:`literal` also escapes
-``$`` for figure text.
+``$`` for figure text; :class:`PrintableConsole` applies :func:`printable` to every string a
+rich console renders (plain prints, markup, table cells, titles, rules), so the CLI needs no
+call per name.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["literal", "printable"]
+from rich.console import Console
+
+__all__ = ["PrintableConsole", "literal", "printable"]
 
 # ESC-introduced sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL or ESC \", and two-byte
 # escapes) first, so their parameters go with them; then every remaining C0/C1 control
@@ -55,3 +59,15 @@ def literal(text) -> str:
     (``\\$``) they are drawn as ``$``.
     """
     return printable(text).replace("$", r"\$")
+
+
+class PrintableConsole(Console):
+    """A rich :class:`~rich.console.Console` that renders every string through
+    :func:`printable` (keeping newlines and tabs).
+
+    Rich's own styling (colour, bold) still reaches a terminal; only the text's control
+    characters and escape sequences, which rich passes through, are removed.
+    """
+
+    def render_str(self, text: str, **kwargs):
+        return super().render_str(printable(text, newlines=True), **kwargs)

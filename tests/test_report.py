@@ -126,6 +126,8 @@ def session_sources(folder: Path) -> dict:
         src["classes"] = _h5_strings(f["classes"])
         src["cell_ids"] = _h5_strings(f["cell_ids"])
         src["null"] = {clf: g["null_accuracy"][()] for clf, g in f.get("single_cell", {}).items()}
+        src["null_balanced"] = {clf: g["null_balanced"][()]
+                                for clf, g in f.get("single_cell", {}).items()}
         if "epochs/top_data" in f:
             src["top_data"], src["top_cells"] = f["epochs/top_data"][()], f["epochs/top_cells"][()]
             src["times"] = f["epochs/times"][()]
@@ -152,19 +154,23 @@ def check_session_figures(folder: Path, figs: dict) -> None:
     assert {p.stem for p in (folder / "figures").glob("*.png")} >= expected
     assert {p.stem for p in (folder / "figures").glob("*.svg")} >= expected
 
-    # Histograms: cells.csv; chance band: the pooled permutation null of results.h5.
+    # Histograms: cells.csv's tested statistic (decode's default: balanced accuracy); chance
+    # band: the pooled permutation null of that statistic in results.h5.
     for clf in {r["classifier"] for r in src.get("cells", [])}:
         rows = sorted((r for r in src["cells"] if r["classifier"] == clf),
                       key=lambda r: int(r["cell"]))
         fig = figs[f"single_cell_{clf}"]
         d = fig.gpudecode_data
-        test = _floats(rows, "test_accuracy")
+        assert d["metric"] == "balanced" and "balanced accuracy" in d["xlabel"]
+        test = _floats(rows, "balanced_accuracy")
         np.testing.assert_allclose(d["test_accuracy"], test)
         np.testing.assert_allclose(d["cv_accuracy"], _floats(rows, "cv_accuracy"))
         assert _bars(fig, "height") == np.histogram(test, d["bin_edges"])[0].tolist()
-        null = src["null"][clf]
+        null = src["null_balanced"][clf]
         assert null.shape[0] == len(rows) and null.shape[1] > 0
         assert d["chance_band"] == pytest.approx(tuple(np.percentile(null, [2.5, 97.5])))
+        band = next(p for p in fig.axes[0].patches if p.get_label().startswith("chance"))
+        assert (band.get_bbox().x0, band.get_bbox().x1) == pytest.approx(d["chance_band"])
 
     # Model ranking: bar lengths, error bars, bands and marks are models.csv, best rank first.
     models = sorted(src["models"], key=lambda r: int(r["rank"]))
@@ -184,31 +190,38 @@ def check_session_figures(folder: Path, figs: dict) -> None:
     assert marks == sum(r["significant"] == "True" for r in models)
 
     if "time_resolved" in figs:
-        d = figs["time_resolved"].gpudecode_data
+        # The curve, band and axis are the tested statistic (balanced accuracy).
+        fig = figs["time_resolved"]
+        assert {r["metric"] for r in src["timecourse"]} == {"balanced"}
+        assert fig.gpudecode_data["metric"] == "balanced"
+        assert fig.axes[0].get_ylabel() == "test balanced accuracy (tested)"
+        d = fig.gpudecode_data["classifiers"]
         assert set(d) == {r["classifier"] for r in src["timecourse"]}
         for clf, curve in d.items():
             rr = sorted((r for r in src["timecourse"] if r["classifier"] == clf),
                         key=lambda r: float(r["time"]))
             times = [float(r["time"]) for r in rr]
             np.testing.assert_allclose(curve["times"], times)
-            np.testing.assert_allclose(curve["accuracy"], _floats(rr, "accuracy"))
+            np.testing.assert_allclose(curve["score"], _floats(rr, "balanced_accuracy"))
             np.testing.assert_allclose(curve["null_mean"], _floats(rr, "null_mean"))
             np.testing.assert_allclose(curve["null_p95"], _floats(rr, "null_p95"))
             flags = [r["significant"] == "True" for r in rr]
             assert curve["significant"].tolist() == flags
             assert curve["stretches"] == _runs(times, flags)
-            line = next(ln for ln in figs["time_resolved"].axes[0].lines if ln.get_label() == clf)
-            np.testing.assert_allclose(line.get_ydata(), curve["accuracy"])
+            line = next(ln for ln in fig.axes[0].lines if ln.get_label() == clf)
+            np.testing.assert_allclose(line.get_ydata(), curve["score"])
 
     # Temporal generalisation: results.h5; its diagonal (train and test at t) is the
-    # time-resolved accuracy of timecourse.csv.
+    # time-resolved balanced accuracy of timecourse.csv (the tested metric).
     for clf, (gen, times) in src["generalization"].items():
         d = figs[f"generalization_{clf}"].gpudecode_data
         np.testing.assert_allclose(d["matrix"], gen)
         np.testing.assert_allclose(d["times"], times)
         rr = sorted((r for r in src["timecourse"] if r["classifier"] == clf),
                     key=lambda r: float(r["time"]))
-        np.testing.assert_allclose(np.diag(d["matrix"]), _floats(rr, "accuracy"), atol=1e-6)
+        np.testing.assert_allclose(np.diag(d["matrix"]), _floats(rr, "balanced_accuracy"),
+                                   atol=1e-6)
+        assert d["metric"] == "balanced"
         np.testing.assert_allclose(figs[f"generalization_{clf}"].axes[0].images[0].get_array(),
                                    gen)
 
@@ -227,7 +240,8 @@ def check_session_figures(folder: Path, figs: dict) -> None:
     if "cells" in src:
         best = {}
         for r in src["cells"]:
-            best[int(r["cell"])] = max(best.get(int(r["cell"]), 0.0), float(r["test_accuracy"]))
+            best[int(r["cell"])] = max(best.get(int(r["cell"]), 0.0),
+                                       float(r["balanced_accuracy"]))
         scores = sorted(best.values(), reverse=True)
         assert sorted((best[c] for c in d["cells"]), reverse=True) == scores[:drawn]
     raster = figs["top_cells"].axes[1].images[0].get_array()
@@ -314,9 +328,9 @@ def test_report_command_on_a_single_cell_decode(single_cell, tmp_path, capsys):
 
     cells = read_csv_rows(folder / "cells.csv")
     assert any(r["significant"] == "True" for r in cells)
-    top = page.tables["top 10 cells: lda"]
-    ranked = sorted(cells, key=lambda r: (-float(r["test_accuracy"]), float(r["p_value"])))
-    assert [row[0] for row in top] == [r["cell"] for r in ranked]
+    top = page.tables["top 10 cells by balanced accuracy: lda"]
+    ranked = sorted(cells, key=lambda r: (-float(r["balanced_accuracy"]), float(r["p_value"])))
+    assert [row[0] for row in top] == [r["cell_id"] for r in ranked]
     q = list(cells[0]).index("q_value") - 1  # the table has no classifier column
     assert [row[q] for row in top] == [r["q_value"] for r in ranked]
     assert len(page.tables["all cells (cells.csv)"]) == len(cells)
@@ -350,7 +364,11 @@ def test_cohort_with_report(cohort):
                 == ("outcome", analysis, "lda")]
         d = figs[f"learning_outcome_{analysis}_lda"].gpudecode_data
         assert d["x_axis"] == "day"
-        for key, col in (("accuracy", "accuracy"), ("behaviour", "percent_correct")):
+        # The decoding panel is the tested statistic (the cohort's --metric: balanced).
+        assert meta["config"]["metric"] == "balanced"
+        assert d["measure"] == "balanced_accuracy"
+        assert d["ylabel"] == "decoding: test balanced accuracy"
+        for key, col in (("accuracy", "balanced_accuracy"), ("behaviour", "percent_correct")):
             np.testing.assert_allclose(d[key]["x"], days)
             for x, mean, sem in zip(d[key]["x"], d[key]["mean"], d[key]["sem"]):
                 v = np.array([float(r[col]) for r in mine if float(r["day"]) == x])
@@ -365,7 +383,7 @@ def test_cohort_with_report(cohort):
                 np.testing.assert_allclose(ya, [float(r[col]) for r in rr])
         assert d["accuracy"]["n_animals"].tolist() == [2, 2, 2]
         (trend,) = [r for r in learning if (r["scope"], r["analysis"], r["measure"])
-                    == ("all", analysis, "accuracy")]
+                    == ("all", analysis, "balanced_accuracy")]
         assert len(d["trends"]) == 1
         assert f"slope {float(trend['slope']):+.3g} per session" in d["trends"][0]
         assert f"p = {float(trend['p_value']):.3g}" in d["trends"][0]
@@ -394,6 +412,13 @@ def test_cohort_with_report(cohort):
 
 # ---------------------------------------------------------------- errors
 
+def _drop_file_manifest(folder: Path) -> None:
+    """Make ``folder`` look written before summary.json listed its files (no one-run check)."""
+    summary = json.loads((folder / "summary.json").read_text())
+    summary.pop("file_manifest", None)
+    (folder / "summary.json").write_text(json.dumps(summary))
+
+
 def test_bad_folders_are_one_line_errors(single_cell, tmp_path):
     with pytest.raises(InputFileError, match="not found"):
         write_report(tmp_path / "missing")
@@ -402,6 +427,7 @@ def test_bad_folders_are_one_line_errors(single_cell, tmp_path):
         write_report(tmp_path / "empty")
     folder = tmp_path / "s"
     shutil.copytree(single_cell, folder)
+    _drop_file_manifest(folder)       # reach the column check, past the one-run check
     rows = read_csv_rows(folder / "models.csv")
     with open(folder / "models.csv", "w", newline="") as f:
         w = csv.DictWriter(f, [c for c in rows[0] if c != "test_std"], extrasaction="ignore")
@@ -413,3 +439,196 @@ def test_bad_folders_are_one_line_errors(single_cell, tmp_path):
     (folder / "summary.json").write_text("{not json")
     with pytest.raises(FormatError, match="summary.json"):
         write_report(folder)
+
+
+# ---------------------------------------------------------------- page layout and summary
+
+def _runs_onset(rows, run=2):
+    """Centre time of the first window of the first `run` consecutive significant windows."""
+    times = [float(r["time"]) for r in rows]
+    flags = [r["significant"] == "True" for r in rows]
+    for a, b in _runs(times, flags):
+        if times.index(b) - times.index(a) + 1 >= run:
+            return a
+    return None
+
+
+def test_report_opens_with_the_findings_then_figures_then_parameters(session):
+    """The page order: summary (what decodes, how well, warnings), the figures, and the data
+    and parameter tables last, collapsed."""
+    text = (session / "report.html").read_text(encoding="utf-8")
+    main = text[text.index("<main>"):]
+    summary = main.index('<section id="summary">')
+    first_figure = main.index("<figure")
+    params = main.index('<section id="parameters">')
+    assert summary < first_figure < params
+    assert main.index("<h2>Model ranking</h2>") < first_figure   # the ranking is the first figure
+    tail = main[params:]
+    assert tail.index("<details>") < tail.index("Parameters: trial_spec")
+    # Nothing but the title and a one-line lead before the summary.
+    header = text[text.index("<header>"):text.index("</header>")]
+    assert "<table" not in header and header.count("<p") == 1
+
+    # The summary states the best model with its p and q on the tested statistic, the
+    # significant cells by id, and the onset of the time course; each from the CSVs.
+    block = main[summary:first_figure]
+    models = sorted(read_csv_rows(session / "models.csv"), key=lambda r: int(r["rank"]))
+    best = models[0]
+    assert (f"Best model: {best['analysis']} / {best['classifier']}" in block
+            and f"test balanced accuracy {float(best['balanced_accuracy']):.3f}" in block
+            and f"p = {float(best['p_value']):.3g}, q = {float(best['q_value']):.3g}" in block)
+    n_sig = sum(r["significant"] == "True" for r in models)
+    assert f"{n_sig} of {len(models)} models significant" in block
+    table = block[block.index('data-title="summary: best models"'):]
+    shown = re.findall(r'<td class="t">([^<]* / [^<]*)</td>', table)
+    assert shown == [f"{r['analysis']} / {r['classifier']}" for r in models[:5]]
+    check_summary_cells(session, block)
+    timecourse = sorted(read_csv_rows(session / "timecourse.csv"), key=lambda r: float(r["time"]))
+    onset = _runs_onset([r for r in timecourse if r["classifier"] == "lda"])
+    assert onset is not None and f"decodes from {onset:+.2f} s" in block
+
+
+def check_summary_cells(folder: Path, block: str) -> None:
+    """The summary counts the significant cells of cells.csv and names them by id, best
+    (by the tested statistic) first."""
+    cells = read_csv_rows(folder / "cells.csv")
+    sig_ids = [r["cell_id"] for r in sorted(cells, key=lambda r: -float(r["balanced_accuracy"]))
+               if r["significant"] == "True"]
+    assert f"lda: {len(sig_ids)} of {len(cells)} cells significant" in block
+    if sig_ids:
+        assert f"(best first: {', '.join(sig_ids)})." in block
+    else:
+        assert f"lda: 0 of {len(cells)} cells significant." in block
+
+
+def test_summary_names_significant_cells_by_id(single_cell, tmp_path):
+    folder = tmp_path / "run"
+    shutil.copytree(single_cell, folder)
+    text = report_command(folder).read_text(encoding="utf-8")
+    block = text[text.index('<section id="summary">'):text.index("<figure")]
+    assert any(r["significant"] == "True" for r in read_csv_rows(single_cell / "cells.csv"))
+    check_summary_cells(folder, block)
+    assert "cell index" not in text and not re.search(r"cell \d+ \(", text)
+
+
+def test_summary_warns_when_significance_cannot_be_reached(session, tmp_path):
+    """A run whose permutations are too few for BH to reach alpha says so in the summary, with
+    the smallest q and the permutations needed (here: 59 permutations, 10 cells, 9 models)."""
+    from gpudecode.report import permutations_needed, smallest_q
+    assert smallest_q(10, 59) == pytest.approx(10 / 60)
+    assert permutations_needed(10, 0.05) == 200 and 10 / 201 < 0.05 <= 10 / 200
+    assert permutations_needed(9, 0.05) == 180
+    text = (session / "report.html").read_text(encoding="utf-8")
+    block = text[text.index('<section id="summary">'):text.index("<figure")]
+    assert "lone cell at the smallest p (0.0167) gets q = 0.167" in block
+    assert "200 permutations let a single cell reach q &lt; 0.05" in block
+
+
+def test_content_security_policy_allows_exactly_the_report_scripts(session):
+    """Scripts run by hash, not 'unsafe-inline': the CSP lists the SHA-256 of each inline
+    script and style of the written page; forms and <base> are forbidden."""
+    import base64
+    import hashlib
+    text = (session / "report.html").read_text(encoding="utf-8")
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', text).group(1)
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if d.strip())
+    assert directives["default-src"] == "'none'"
+    assert directives["form-action"] == "'none'" and directives["base-uri"] == "'none'"
+    assert "unsafe-inline" not in csp
+
+    def digest(body):
+        return "'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+    scripts = re.findall(r"<script>(.*?)</script>", text, re.DOTALL)
+    styles = re.findall(r"<style>(.*?)</style>", text, re.DOTALL)
+    assert len(scripts) == 2 and len(styles) == 1
+    assert sorted(directives["script-src"].split()) == sorted(digest(s) for s in scripts)
+    assert directives["style-src"].split() == [digest(styles[0])]
+    assert " style=" not in text            # no inline style attribute the CSP would block
+
+
+def test_corrupt_results_h5_is_one_line_exit_2(single_cell, tmp_path, capsys):
+    """`gpudecode report` on a truncated results.h5: one line naming the file, exit 2, no
+    traceback, no report written (with and without the run's file manifest)."""
+    from gpudecode.cli import main
+    for keep_manifest in (False, True):
+        folder = tmp_path / f"run{keep_manifest}"
+        shutil.copytree(single_cell, folder)
+        h5 = folder / "results.h5"
+        h5.write_bytes(h5.read_bytes()[:2000])
+        if not keep_manifest:      # as a folder written before file manifests existed
+            _drop_file_manifest(folder)
+            with pytest.raises(FormatError, match=r"results\.h5"):
+                write_report(folder)
+        code = main(["report", str(folder)])
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and len(lines) == 1, err
+        assert lines[0].startswith("error:") and "results.h5" in lines[0]
+        assert "Traceback" not in err
+        assert not (folder / "report.html").exists()
+
+
+# ---------------------------------------------------------------- names are data
+
+CELL_NAMES = {1: "$x$", 2: "\x1b]0;title\x07", 3: "\x1b[2J", 4: "$$", 5: "$\\foo$"}
+EVENT_NAMES = {"Correct": "Cor$$rect", "Incorrect": "In\x1b[2Jcorrect\x1b]0;t\x07"}
+
+
+def _nasty_session(tmp_path: Path) -> tuple[Path, Path]:
+    """A traces CSV whose cell names hold '$' (mathtext) and terminal escapes, two constant
+    cells, and an events CSV whose anchor names do too."""
+    from gpudecode.simulate import simulate_session, write_simulation
+    sim = simulate_session(n_cells=10, seed=1, session_index=6, roles={"outcome": 0.3},
+                           effect=4.0)
+    write_simulation(tmp_path / "sim", [sim], formats=("csv",))
+    (traces,) = (tmp_path / "sim").glob("*_traces.csv")
+    (events,) = (tmp_path / "sim").glob("*_events.csv")
+    rows = list(csv.reader(open(traces, newline="")))
+    for i, name in CELL_NAMES.items():
+        rows[0][i] = name
+    for r in rows[1:]:
+        r[7] = r[8] = "0.5"                      # cells 6 and 7 are constant
+    out_traces, out_events = tmp_path / "traces.csv", tmp_path / "events.csv"
+    with open(out_traces, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    rows = list(csv.reader(open(events, newline="")))
+    for r in rows[1:]:
+        r[1] = EVENT_NAMES.get(r[1], r[1])
+    with open(out_events, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return out_traces, out_events
+
+
+def test_names_with_dollars_and_escapes_decode_and_report(tmp_path, capsys):
+    """Cell and event names are data: '$' does not reach mathtext, escape sequences do not
+    reach the terminal or the page, and constant cells give one summary line per kind of
+    fit, not one scikit-learn warning per split."""
+    from report_folders import FAST
+
+    from gpudecode.cli import main
+    traces, events = _nasty_session(tmp_path)
+    out = tmp_path / "out"
+    code = main(["decode", str(traces), "--events", str(events),
+                 "--anchor", ",".join(EVENT_NAMES.values()), "--pre", "0.5", "--post", "1",
+                 "--analysis", "all", "--generalization", "--shuffles", "4",
+                 "--permutations", "19", "--time-window", "12", "--time-step", "6", *FAST,
+                 "--out", str(out), "--report"])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "\x1b" not in cap.out + cap.err and "\x07" not in cap.out + cap.err
+    assert "$x$" in cap.out                               # names are shown, literally
+    assert "Features [" not in cap.err and "Glyph" not in cap.err
+    constant = [ln for ln in cap.err.splitlines() if "were constant on some training sets" in ln]
+    assert len(constant) <= 2 and all(len(ln) < 300 for ln in constant), cap.err
+    assert any("cell pairs" in ln for ln in constant)
+
+    figures = {p.stem for p in (out / "figures").glob("*.png")}
+    assert SESSION_FIGURES <= figures
+    assert {p.stem for p in (out / "figures").glob("*.svg")} == figures
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\x07" not in text
+    assert "$x$" in text and "Cor$$rect" in text
+    cells = read_csv_rows(out / "cells.csv")
+    assert {r["cell_id"] for r in cells} >= {"$x$", "$$", "$\\foo$", "\x1b[2J"}  # data kept
+    svg = (out / "figures" / "top_pairs.svg").read_text(encoding="utf-8")
+    assert "\x1b" not in svg

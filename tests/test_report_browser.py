@@ -6,6 +6,8 @@ Chromium is not installed (CI installs Debian's ``chromium`` and sets
 ``GPUDECODE_REQUIRE_CHROMIUM=1``, so there it must run).
 """
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -44,6 +46,14 @@ def root_attrs(dom: str) -> dict:
     return dict(re.findall(r'([\w-]+)="([^"]*)"', tag.group(0)))
 
 
+def allow_script(page_text: str, script: str) -> str:
+    """The page with ``script`` appended to the body and its hash added to the CSP: the
+    report only runs scripts whose SHA-256 its policy lists."""
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    text = page_text.replace("script-src ", f"script-src 'sha256-{digest}' ", 1)
+    return text.replace("</body>", f"<script>{script}</script></body>")
+
+
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
     """The pages ``decode --analysis all --report`` and ``cohort --report`` wrote, with the
@@ -67,13 +77,31 @@ def test_report_loads_every_image_without_errors(reports, kind, tmp_path):
 def test_the_check_sees_broken_images_and_script_errors(reports, tmp_path):
     page, n_figures = reports["session"]
     bad = tmp_path / "broken.html"
-    bad.write_text(page.read_text(encoding="utf-8").replace(
-        "</main>", '<img alt="x" src="data:image/png;base64,AAAA">'
-                   '<script>undefinedFunction();</script></main>'), encoding="utf-8")
+    text = page.read_text(encoding="utf-8").replace(
+        "</main>", '<img alt="x" src="data:image/png;base64,AAAA"></main>')
+    bad.write_text(allow_script(text, "undefinedFunction();"), encoding="utf-8")
     a = root_attrs(dump_dom(bad, tmp_path))
     assert int(a["data-images-total"]) == n_figures + 1
     assert int(a["data-images-loaded"]) == n_figures
     assert a["data-js-errors"] == "1" and "undefinedFunction" in a["data-js-error-text"]
+
+
+def test_an_injected_script_does_not_run(reports, tmp_path):
+    """Scripts run by hash: one the report did not write (not in its CSP) is blocked, and the
+    report's own scripts still run (the page is ready, tables sortable)."""
+    page, _ = reports["session"]
+    script = "document.documentElement.setAttribute('data-pwned','1');"
+    text = page.read_text(encoding="utf-8")
+    injected = tmp_path / "injected.html"
+    injected.write_text(text.replace("</body>", f"<script>{script}</script></body>"),
+                        encoding="utf-8")
+    a = root_attrs(dump_dom(injected, tmp_path))
+    assert "data-pwned" not in a
+    assert a.get("data-report-ready") == "1" and a["data-js-errors"] == "0"
+    # Control: the same script with its hash in the policy runs.
+    allowed = tmp_path / "allowed.html"
+    allowed.write_text(allow_script(text, script), encoding="utf-8")
+    assert root_attrs(dump_dom(allowed, tmp_path)).get("data-pwned") == "1"
 
 
 def test_tables_sort_by_clicked_column(reports, tmp_path):
@@ -81,15 +109,15 @@ def test_tables_sort_by_clicked_column(reports, tmp_path):
     models = read_csv_rows(page.parent / "models.csv")
     col = list(models[0]).index("test_accuracy")
     probe = (
-        "<script>(function(){var t=document.querySelector('table[data-title=\"models.csv\"]');"
+        "(function(){var t=document.querySelector('table[data-title=\"models.csv\"]');"
         f"var th=t.tHead.rows[0].cells[{col}];function order(){{"
         "return Array.prototype.map.call(t.tBodies[0].rows,function(r){"
         f"return r.cells[{col}].getAttribute('data-v');}}).join(',');}}"
         "th.click();var up=order();th.click();var down=order();"
         "document.documentElement.setAttribute('data-up',up);"
-        "document.documentElement.setAttribute('data-down',down);})();</script></body>")
+        "document.documentElement.setAttribute('data-down',down);})();")
     test_page = tmp_path / "sorted.html"
-    test_page.write_text(page.read_text(encoding="utf-8").replace("</body>", probe),
+    test_page.write_text(allow_script(page.read_text(encoding="utf-8"), probe),
                          encoding="utf-8")
     a = root_attrs(dump_dom(test_page, tmp_path))
     assert a["data-js-errors"] == "0", a.get("data-js-error-text")

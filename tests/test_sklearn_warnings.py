@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from sklearn.feature_selection import f_classif
 
-from gpudecode.sklearn_warnings import ConstantFeaturesWarning, summarize_constant_features
+from gpudecode.sklearn_warnings import (
+    ConstantFeaturesWarning,
+    summarize_constant_features,
+)
 
 
 def _data(n_trials=40, n_features=12, constant=(2, 5, 9), seed=0):
@@ -43,7 +46,7 @@ def test_f_classif_warnings_on_every_split_become_one_line():
 
 def test_other_warnings_pass_through_unchanged():
     X, y = _data()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="warn"):
         warnings.simplefilter("always")
         with summarize_constant_features("cells", "SelectKBest"):
             for _ in range(3):
