@@ -8,9 +8,9 @@ module is imported before anything else in the package, so before a kernel is de
   subprocesses and Dask workers inherit it) to ``<user cache>/gpudecode/numba/<key>``:
   ``<user cache>`` is ``$XDG_CACHE_HOME`` or ``~/.cache`` (``%LOCALAPPDATA%`` on Windows,
   ``~/Library/Caches`` on macOS), falling back to the temporary directory when that is not
-  writable. ``<key>`` hashes the kernel sources with the Python and Numba versions: Numba
-  checks only the timestamp of a kernel's own file, so a kernel that inlines a changed
-  helper from another file would otherwise be loaded stale.
+  writable. ``<key>`` hashes the kernels' folder and sources with the Python and Numba versions:
+  Numba checks only the timestamp of a kernel's own file, so a kernel that inlines a
+  changed helper from another file would otherwise be loaded stale.
 - :func:`warm_kernels` compiles every CPU kernel once per machine, saying so, and leaves a
   marker file; later processes find the marker and say nothing.
 
@@ -54,11 +54,15 @@ def _version(dist: str) -> str:
 
 
 def cache_key() -> str:
-    """16 hex digits naming this build of the kernels: their sources, Python and Numba."""
+    """16 hex digits naming this install of the kernels: their folder and sources, Python
+    and Numba (Numba files its cache by source path, so two installs never share entries)."""
     h = hashlib.sha256()
     h.update(f"{sys.version_info[:2]} numba {_version('numba')} "
              f"llvmlite {_version('llvmlite')}".encode())
-    for path in _kernel_files():
+    files = _kernel_files()
+    if files:
+        h.update(str(files[0].parent.resolve()).encode())
+    for path in files:
         h.update(path.name.encode())
         try:
             h.update(path.read_bytes())
