@@ -5,24 +5,58 @@ Bad input prints one line (``error: ...``) and exits with status 2, never a trac
 
 from __future__ import annotations
 
-import contextlib
+import os
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 import typer
-from rich.console import Console
+import typer.core
 from rich.markup import escape
 from rich.table import Table
 
 from .errors import GpudecodeError, ParameterError
+from .text import PrintableConsole
+
+
+class _FlagsWithoutType:
+    """Help without a ``<bool>`` placeholder after flags (they take no value)."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+
+class _Command(_FlagsWithoutType, typer.core.TyperCommand):
+    pass
+
+
+class _Group(_FlagsWithoutType, typer.core.TyperGroup):
+    pass
+
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
-                  help="Decode behaviour from calcium-imaging recordings.")
-out = Console()
-err = Console(stderr=True)
+                  cls=_Group, help="Decode behaviour from calcium-imaging recordings.")
+# Permutations of `decode` and `cohort` by default: p-values down to 1/1001.
+DECODE_PERMUTATIONS = 1000
+# Names from input files are data: these consoles strip control characters from every string.
+out = PrintableConsole()
+err = PrintableConsole(stderr=True)
+PIPE_WIDTH = 200       # console width when output goes to a file or pipe
+
+
+def _heading(text: str) -> None:
+    """A section heading: a rule across a terminal, a short line in a file."""
+    if out.is_terminal:
+        out.rule(text)
+    else:
+        out.print(f"── {text} ──", markup=False, highlight=False)
 
 
 def _split(text: str | None) -> tuple[str, ...]:
@@ -42,18 +76,18 @@ def _pair(text: str | None, option: str) -> tuple[float, float] | None:
 
 
 # Options shared by every command that reads a session.
-EventsOpt = typer.Option(None, "--events", "-e", help="Behavioural event log (CSV, ABET II, Arduino, NWB).")
+EventsOpt = typer.Option(None, "--events", "-e", help="Behavioural event log (CSV, ABET II, Arduino, NWB).", show_default="events stored with the traces")
 FormatOpt = typer.Option("auto", "--format", help="Traces format: auto, gpudecode, csv, text, nwb, caiman, suite2p, matlab.")
 EventsFormatOpt = typer.Option("auto", "--events-format", help="Events format: auto, csv, abet, arduino, nwb.")
-SignalOpt = typer.Option(None, "--signal", help="Which trace to read (C, S, F, spks, ...).")
-RateOpt = typer.Option(None, "--frame-rate", help="Frame rate in Hz for files without frame times.")
-FrameTimesOpt = typer.Option(None, "--frame-times", help="File with one frame time in seconds per line (gaps between trials allowed); replaces the file's own times.")
+SignalOpt = typer.Option(None, "--signal", help="Which trace to read (C, S, F, spks, ...).", show_default="C for CaImAn/CNMF-E/MIN1PIPE, F for suite2p")
+RateOpt = typer.Option(None, "--frame-rate", help="Frame rate in Hz for files without frame times.", show_default="from the file")
+FrameTimesOpt = typer.Option(None, "--frame-times", help="File with one frame time in seconds per line (gaps between trials allowed); replaces the file's own times.", show_default="the file's own times")
 TrustOpt = typer.Option(False, "--trust-pickle", help="suite2p: unpickle ops.npy for the frame rate (runs code).")
 RejectedOpt = typer.Option(False, "--keep-rejected", help="Keep cells the pipeline rejected.")
 OffsetOpt = typer.Option(0.0, "--event-offset", help="Seconds added to event times (behaviour -> imaging clock).")
-SyncEventOpt = typer.Option(None, "--sync-event", help="Behaviour-log event name of the sync pulses (e.g. 'TTL #1').")
-SyncPulsesOpt = typer.Option(None, "--sync-pulses", help="Imaging-side pulse times: one per line, or an Inscopix GPIO CSV.")
-SyncChannelOpt = typer.Option(None, "--sync-channel", help="GPIO channel holding the pulses.")
+SyncEventOpt = typer.Option(None, "--sync-event", help="Behaviour-log event name of the sync pulses (e.g. 'TTL #1').", show_default="none: no clock alignment")
+SyncPulsesOpt = typer.Option(None, "--sync-pulses", help="Imaging-side pulse times: one per line, or an Inscopix GPIO CSV.", show_default="none")
+SyncChannelOpt = typer.Option(None, "--sync-channel", help="GPIO channel holding the pulses.", show_default="the file's only channel")
 GapOpt = typer.Option(0, "--interpolate-gaps", help="Fill NaN/inf runs up to N frames by interpolation (0: error).")
 
 
@@ -66,7 +100,7 @@ def _load(path, events, fmt, events_fmt, signal, rate, trust, keep_rejected, off
                         sync_channel=sync_channel, max_gap=max_gap, frame_times=frame_times)
 
 
-@app.command()
+@app.command(cls=_Command)
 def simulate(
     out_dir: Path = typer.Argument(..., help="Folder to write the simulated sessions into."),
     animals: int = typer.Option(1, help="Number of animals."),
@@ -92,7 +126,7 @@ def simulate(
         out.print(f"  {p}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def info(
     path: Path = typer.Argument(..., help="Traces file or folder."),
     events: Optional[Path] = EventsOpt, format: str = FormatOpt,
@@ -140,22 +174,22 @@ def _print_info(s) -> None:
 
 
 AnchorOpt = typer.Option(..., "--anchor", "-a", help="Anchor event name(s), comma-separated.")
-PreOpt = typer.Option(1.0, "--pre", help="Seconds before the anchor.")
-PostOpt = typer.Option(1.0, "--post", help="Seconds after the anchor.")
-LabelOpt = typer.Option(None, "--label", help="Label rule: anchor (default), events or attr; "
-                        "implied by --label-events / --label-attr.")
-LabelEventsOpt = typer.Option(None, "--label-events", help="Label = first of these events after the anchor.")
-LabelWindowOpt = typer.Option(None, "--label-window", help="A,B seconds after the anchor to look for label events.")
-LabelAttrOpt = typer.Option(None, "--label-attr", help="Label = this attribute of the anchor event.")
-ExcludeOpt = typer.Option(None, "--exclude", help="Drop trials near these events (comma-separated).")
+PreOpt = typer.Option(1.0, "--pre", help="Trial start: seconds (not frames) before the anchor.")
+PostOpt = typer.Option(1.0, "--post", help="Trial end: seconds (not frames) after the anchor.")
+LabelOpt = typer.Option(None, "--label", help="Label rule: anchor, events or attr; "
+                        "implied by --label-events / --label-attr.", show_default="anchor")
+LabelEventsOpt = typer.Option(None, "--label-events", help="Label = first of these events after the anchor.", show_default="none")
+LabelWindowOpt = typer.Option(None, "--label-window", help="A,B seconds after the anchor to look for label events.", show_default="0,10")
+LabelAttrOpt = typer.Option(None, "--label-attr", help="Label = this attribute of the anchor event.", show_default="none")
+ExcludeOpt = typer.Option(None, "--exclude", help="Drop trials near these events (comma-separated).", show_default="none")
 ExcludeWithinOpt = typer.Option(0.0, "--exclude-within", help="Seconds around an --exclude event that drop a trial.")
 FoldsOpt = typer.Option(5, "--folds", help="Stratified CV folds inside each training part.")
-WindowOpt = typer.Option(4, "--window", help="Sliding-window width in frames.")
-StepOpt = typer.Option(1, "--step", help="Sliding-window step in frames.")
+WindowOpt = typer.Option(4, "--window", help="Width in frames (not seconds) of the sliding mean that gives each cell's features.")
+StepOpt = typer.Option(1, "--step", help="Step in frames (not seconds) of that sliding mean.")
 DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or gpu.")
 
 
-@app.command()
+@app.command(cls=_Command)
 def epochs(
     path: Path = typer.Argument(..., help="Traces file or folder."),
     anchor: str = AnchorOpt, pre: float = PreOpt, post: float = PostOpt,
@@ -234,24 +268,24 @@ def _spec_from_options(anchor, pre, post, label, label_events, label_window, lab
 
 
 # Options of the decode plan, shared by `decode` and `cohort`.
-TargetOpt = typer.Option(None, "--target", help="Named target(s) (outcome, location, object, trial-type, or from --targets); cohort: comma-separated.")
-TargetsFileOpt = typer.Option(None, "--targets", help="TOML file of your own targets.")
+TargetOpt = typer.Option(None, "--target", help="Named target(s) (outcome, location, object, trial-type, or from --targets); cohort: comma-separated.", show_default="none: trials from --anchor")
+TargetsFileOpt = typer.Option(None, "--targets", help="TOML file of your own targets.", show_default="the built-in targets only")
 AnalysisOpt = typer.Option("single-cell", "--analysis", help="all, or a comma-separated subset of: single-cell, democracy, summed, correlation, time-resolved.")
 ClassifierOpt = typer.Option("linear-svm,logistic,tree", "--classifier", help="Single-cell classifiers: linear-svm, logistic, lda, rbf-svm, tree.")
 PopClassifierOpt = typer.Option("rbf-svm,linear-svm,random-forest", "--population-classifier", help="Population classifiers: rbf-svm, linear-svm, logistic, lda, tree, random-forest.")
 ShufflesOpt = typer.Option(50, "--shuffles", help="Stratified train/test shuffles.")
 TestSizeOpt = typer.Option(0.25, "--test-size", help="Fraction of trials in each test part.")
-PermutationsOpt = typer.Option(0, "--permutations", help="Label permutations for the null (1000 recommended on GPU).")
-SelectKOpt = typer.Option(None, "--select-k", help="Keep the top-k cells (summed) / cell pairs (correlation) by ANOVA F, chosen on training trials only.")
-SummedWindowOpt = typer.Option(None, "--summed-window", help="A,B seconds around the anchor for summed activity (default: whole epoch).")
+PermutationsOpt = typer.Option(DECODE_PERMUTATIONS, "--permutations", help="Label permutations for the null: the smallest p is 1/(P+1); the run says before it starts whether q < --alpha is reachable after BH and which P would make it so.")
+SelectKOpt = typer.Option(None, "--select-k", help="Keep the top-k cells (summed) / cell pairs (correlation) by ANOVA F, chosen on training trials only.", show_default="none: all features")
+SummedWindowOpt = typer.Option(None, "--summed-window", help="A,B seconds around the anchor for summed activity.", show_default="the whole epoch")
 DemocracyBaseOpt = typer.Option("linear-svm", "--democracy-base", help="Per-cell classifier whose votes democracy stacks.")
 TimeWindowOpt = typer.Option(8, "--time-window", help="Time-resolved window width (frames, or s with --time-unit s).")
-TimeStepOpt = typer.Option(4, "--time-step", help="Time-resolved window step.")
-TimeUnitOpt = typer.Option("frames", "--time-unit", help="frames or s.")
+TimeStepOpt = typer.Option(4, "--time-step", help="Time-resolved window step (frames, or s with --time-unit s).")
+TimeUnitOpt = typer.Option("frames", "--time-unit", help="Unit of --time-window and --time-step: frames or s.")
 GeneralizationOpt = typer.Option(False, "--generalization", help="Also train at t, test at t' (temporal generalisation matrix in results.h5).")
-MetricOpt = typer.Option("balanced", "--metric", help="Statistic for p-values and ranking: balanced (default) or accuracy.")
-ClassWeightOpt = typer.Option(None, "--class-weight", help="'balanced' to reweight classes.")
-ThresholdOpt = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to count (the study's table).")
+MetricOpt = typer.Option("balanced", "--metric", help="Statistic for p-values and ranking: balanced or accuracy.")
+ClassWeightOpt = typer.Option(None, "--class-weight", help="'balanced' to weight classes by their inverse frequency.", show_default="none: equal weights")
+ThresholdOpt = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to be counted in n_above_threshold (the per-cell count of splits above 80% that the touchscreen paired-associates study reported).")
 AlphaOpt = typer.Option(0.05, "--alpha", help="FDR level for significant cells and models.")
 SeedOpt = typer.Option(0, "--seed", help="Seed of the split plan and permutations.")
 ReportOpt = typer.Option(False, "--report", help="Also write report.html and figures/ into the output folder.")
@@ -271,10 +305,10 @@ def _config(analysis, classifier, population_classifier, window, step, shuffles,
         generalization=generalization)
 
 
-@app.command()
+@app.command(cls=_Command)
 def decode(
     path: Path = typer.Argument(..., help="Traces file or folder."),
-    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s), comma-separated."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s), comma-separated.", show_default="none: trials from --target"),
     target: Optional[str] = TargetOpt, targets_file: Optional[Path] = TargetsFileOpt,
     pre: float = PreOpt, post: float = PostOpt,
     label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
@@ -333,26 +367,83 @@ def _spec_or_target(anchor, target, targets_file, pre, post, label, label_events
                               exclude, exclude_within)
 
 
-def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = False):
-    """Epochs -> one split plan -> every analysis -> result folder, and summary tables."""
+def _warn(text: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _print_problem_size(ep, config) -> None:
+    """Before decoding: the size of each analysis and what its permutations can detect;
+    a run whose results cannot fit in memory is an error here, before any work."""
+    from .backend import host_free_memory_bytes
+    from .problem_size import check_memory, problem_sizes, result_bytes, significance_notes
+    sizes = problem_sizes(ep, config)
+    counts = ", ".join(f"{k}: {v}" for k, v in ep.counts().items())
+    out.print(f"decoding {ep.n_trials} trials ({counts}) x {ep.n_cells} cells, "
+              f"{config.shuffles} shuffles x (test + {config.folds} folds), "
+              f"{config.permutations:,} permutations:", markup=False, highlight=False)
+    for size in sizes:
+        out.print(f"  {size.analysis:<14}{size.describe(config.shuffles, config.folds, config.permutations)}",
+                  markup=False, highlight=False)
+    mib = result_bytes(sizes, ep.n_trials, config.permutations) / 2**20
+    out.print(f"  in all {sum(x.fits for x in sizes):,} fits; results "
+              + (f"about {mib:,.0f} MiB" if mib >= 1 else "< 1 MiB"), markup=False,
+              highlight=False)
+    notes, warns = significance_notes(sizes, config.permutations, config.alpha)
+    if notes:
+        out.print(f"significance (metric: {config.metric} accuracy, alpha {config.alpha:g}): "
+                  + notes[0], markup=False, highlight=False)
+        for line in notes[1:]:
+            out.print(f"  {line}", markup=False, highlight=False)
+    for text in warns:
+        _warn(text)
+    check_memory(sizes, ep.n_trials, config.permutations, host_free_memory_bytes())
+
+
+def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = False,
+               epochs=None):
+    """Epochs -> one split plan -> every analysis -> result folder, and summary tables.
+
+    The size of the run is printed (and checked against the free memory) first.
+
+    Decoding runs in a worker thread so that Ctrl-C acts within seconds: the run stops,
+    its temporary result folder is removed, ``interrupted`` is printed and the exit status
+    is 130 (see :mod:`gpudecode.progress`).
+    """
+    from .atomic import discard_staged
     from .backend import Backend
     from .pipeline import decode_session
+    from .progress import StageProgress, run_interruptibly
+    from .trials import make_epochs
 
+    ep = make_epochs(s, spec) if epochs is None else epochs
+    _print_problem_size(ep, config)
     backend = Backend.from_device(config.device)
     out.print(f"device: {backend.reason}")
-    with err.status("decoding", spinner="dots") if err.is_terminal else contextlib.nullcontext() as status:
-        def progress(stage: str):
-            if status is not None:
-                status.update(f"decoding: {stage}")
-            out.print(f"- {stage}", markup=False)
-        res = decode_session(s, spec, config, out_dir, backend=backend, progress=progress,
-                             report=report)
+    cancel = threading.Event()
+    with StageProgress(out, cancel) as progress:
+        def abandon():
+            progress.__exit__(None, None, None)
+            discard_staged()
+            err.print("interrupted")
+
+        res = run_interruptibly(decode_session, s, spec, config, out_dir, backend=backend,
+                                progress=progress, epochs=ep, report=report,
+                                cancel=cancel, on_abandon=abandon)
     summary = res.summary
-    ep = res.epochs
-    out.print(f"{ep.n_trials} trials ({', '.join(f'{k}: {v}' for k, v in ep.counts().items())}) x "
-              f"{ep.n_cells} cells; {config.shuffles} shuffles x (test + {config.folds} folds) x "
-              f"{1 + config.permutations} label sets", markup=False)
+    _print_results(res, config, top)
+    out_dir = Path(out_dir)
+    if report:  # drawn into the result folder before it was put in place
+        out.print(f"report: {out_dir / 'report.html'}", markup=False)
+    out.print(f"wrote {', '.join(summary['files'])} to {out_dir} in "
+              f"{summary['timing_s']['total_s']:.1f} s", markup=False)
+    return res
+
+
+def _print_results(res, config, top: int) -> None:
+    """The top cells of each classifier, the model ranking and the time course, each with
+    the test behind its p- and q-values."""
     sc = res.single_cell
+    metric = "balanced accuracy" if config.metric == "balanced" else "accuracy"
     if sc is not None:
         for clf in sc.classifiers:
             t = Table(title=f"top cells: {clf}")
@@ -367,9 +458,11 @@ def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = 
             out.print(t)
             if config.permutations:
                 out.print(f"{clf}: {int(sc.significant[sc.classifiers.index(clf)].sum())} of "
-                          f"{sc.cell_ids.size} cells significant at q < {config.alpha:g}")
+                          f"{sc.cell_ids.size} cells significant at q < {config.alpha:g} "
+                          f"(p: permutation test of each cell's {metric}; q: BH across "
+                          f"{sc.cell_ids.size} cells)", markup=False)
     if res.models:
-        t = Table(title="models (ranked by " + config.metric + ")")
+        t = Table(title=f"models (ranked by {metric})")
         for col in ("rank", "analysis", "classifier", "test acc", "± std", "bal acc", "cv acc",
                     "p", "q", ""):
             t.add_column(col, justify="right")
@@ -379,33 +472,37 @@ def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = 
                       _f(r["cv_accuracy"]), _p(r["p_value"]), _p(r["q_value"]),
                       "*" if r["significant"] else "")
         out.print(t)
-    if res.timecourse is not None:
-        for clf in res.timecourse.classifiers:
-            onset = res.timecourse.onset(clf)
-            out.print(f"time-resolved {clf}: " + (f"significant from {onset:+.2f} s"
-                                                  if onset is not None else "no significant stretch"))
+        if config.permutations:
+            out.print(f"models: p from the permutation null of {metric}; for single-cell and "
+                      "time-resolved the best cell / window is tested against the best of each "
+                      f"permutation (max-statistic); q: BH across {len(res.models)} models; "
+                      f"* q < {config.alpha:g}", markup=False)
+    tc = res.timecourse
+    if tc is not None:
+        n_win = tc.times.size
+        for clf in tc.classifiers:
+            onset = tc.onset(clf)
+            per_window = (f"significant from {onset:+.2f} s (first of 2 consecutive windows "
+                          f"with q < {config.alpha:g})" if onset is not None else
+                          f"no 2 consecutive windows with q < {config.alpha:g}")
+            out.print(f"time-resolved {clf}, window by window (p per window, BH across "
+                      f"{n_win} windows): {per_window}", markup=False)
     if res.pairs:
         out.print("top discriminative pairs: " + ", ".join(
             f"{r['cell_id_i']}-{r['cell_id_j']} ({r['selection_frequency']:.0%})"
             for r in res.pairs[:5]), markup=False)
-    out_dir = Path(out_dir)
-    if report:  # drawn into the result folder before it was put in place
-        out.print(f"report: {out_dir / 'report.html'}", markup=False)
-    out.print(f"wrote {', '.join(summary['files'])} to {out_dir} in "
-              f"{summary['timing_s']['total_s']:.1f} s", markup=False)
-    return res
 
 
 def _f(v: float) -> str:
     return "-" if not np.isfinite(v) else f"{v:.3f}"
 
 
-@app.command()
+@app.command(cls=_Command)
 def cohort(
     manifest: Path = typer.Argument(..., help="Manifest CSV/TOML: animal, session, day, traces, events, ..."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Cohort result folder."),
     target: Optional[str] = TargetOpt, targets_file: Optional[Path] = TargetsFileOpt,
-    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s) (instead of --target)."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s) (instead of --target).", show_default="none: trials from --target"),
     pre: float = PreOpt, post: float = PostOpt,
     label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
     label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
@@ -421,7 +518,7 @@ def cohort(
     threshold: float = ThresholdOpt, alpha: float = AlphaOpt, seed: int = SeedOpt,
     device: str = DeviceOpt,
     scheduler: str = typer.Option("local", "--scheduler", help="local (LocalCluster), synchronous, cuda (LocalCUDACluster), or tcp://host:port."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for --scheduler local (default: one per core)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for --scheduler local.", show_default="one per core"),
     report: bool = ReportOpt,
 ):
     """Decode every session x target of a manifest on Dask; write cohort tables and learning statistics."""
@@ -469,10 +566,10 @@ def cohort(
         out.print(f"report: {write_report(out_dir)}", markup=False)
 
 
-@app.command()
+@app.command(cls=_Command)
 def report(
     result_dir: Path = typer.Argument(..., help="A 'decode --out' or 'cohort --out' folder."),
-    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file (default DIR/report.html)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file.", show_default="DIR/report.html"),
 ):
     """Figures (DIR/figures/*.png, .svg) and one self-contained HTML report of a result folder."""
     from .report_cli import report_command
@@ -483,33 +580,40 @@ def _p(v: float) -> str:
     return "-" if not np.isfinite(v) else f"{v:.3g}"
 
 
-@app.command()
+@app.command(cls=_Command)
 def bench(
     what: str = typer.Argument("single-cell", help="Workload: single-cell or cohort."),
     cells: Optional[int] = typer.Option(None, "--cells",
-                                        help="Cells (single-cell: 109, the study; cohort: 200)."),
-    trials: int = typer.Option(36, "--trials", help="Trials (the study: 36)."),
-    frames: int = typer.Option(64, "--frames", help="Frames per trial (single-cell; the study: ~64)."),
+                                        help="Cells (the touchscreen paired-associates study gpudecode reproduces had 109).",
+                                        show_default="single-cell 109, cohort 200"),
+    trials: int = typer.Option(36, "--trials", help="Trials per session (that study: 36)."),
+    frames: int = typer.Option(64, "--frames", help="Frames per trial, single-cell (that study: about 64)."),
     window: int = WindowOpt,
-    shuffles: int = typer.Option(50, "--shuffles"), folds: int = FoldsOpt,
-    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier"),
+    shuffles: int = typer.Option(50, "--shuffles", help="Stratified train/test shuffles."),
+    folds: int = FoldsOpt,
+    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier", help="Single-cell classifiers."),
     permutations: Optional[int] = typer.Option(None, "--permutations",
-                                               help="Permutations (single-cell: 1000, 0 to skip; cohort: 0)."),
+                                               help="Permutations (0 to skip).",
+                                               show_default="single-cell 1000, cohort 0"),
     baseline_cells: Optional[int] = typer.Option(None, "--baseline-cells",
-                                                 help="single-cell: time scikit-learn on this many cells and scale up."),
+                                                 help="single-cell: time scikit-learn on this many cells and scale up.",
+                                                 show_default="all cells"),
     animals: int = typer.Option(8, "--animals", help="cohort: simulated animals."),
     sessions: int = typer.Option(14, "--sessions", help="cohort: sessions per animal."),
     workers: Optional[str] = typer.Option(None, "--workers",
-                                          help="cohort: worker counts to compare, e.g. 1,8 (default 1,<cores>)."),
+                                          help="cohort: worker counts to compare, e.g. 1,8.",
+                                          show_default="1,<cores>"),
     target: str = typer.Option("object", "--target", help="cohort: named target(s) decoded per session."),
     analysis: str = typer.Option("single-cell", "--analysis", help="cohort: analyses per session."),
     numba_threads: Optional[int] = typer.Option(None, "--numba-threads",
-                                                help="cohort: NUMBA_NUM_THREADS per worker (default: one per core)."),
-    device: str = DeviceOpt, seed: int = typer.Option(0, "--seed"),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers as JSON."),
+                                                help="cohort: NUMBA_NUM_THREADS per worker.",
+                                                show_default="one per core"),
+    device: str = DeviceOpt, seed: int = typer.Option(0, "--seed", help="Random seed."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers as JSON.", show_default="none"),
 ):
-    """Benchmarks: 'single-cell' (gpudecode vs the study's scikit-learn loop, same splits) or
-    'cohort' (a simulated cohort on 1 Dask worker vs N)."""
+    """Benchmarks: 'single-cell' (gpudecode vs the scikit-learn loop of the touchscreen
+    paired-associates study it reproduces, same splits) or 'cohort' (a simulated cohort on
+    1 Dask worker vs N)."""
     import json
 
     from .atomic import atomic_write_text
@@ -599,43 +703,82 @@ def _bench_cohort(*, animals, sessions, cells, trials, workers, target, analysis
     return res
 
 
-@app.command()
+# The demo's defaults: enough permutations for the planted outcome cells to pass BH across
+# 109 cells (see the README for what a run costs).
+DEMO_PERMUTATIONS = 1000
+DEMO_SHUFFLES = 20
+
+
+@app.command(cls=_Command)
 def demo(
     out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data and results."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    permutations: int = typer.Option(100, "--permutations", help="Label permutations for the p-values."),
-    shuffles: int = typer.Option(20, "--shuffles", help="Stratified train/test shuffles."),
+    permutations: int = typer.Option(DEMO_PERMUTATIONS, "--permutations", help="Label permutations for the p-values.", show_default=True),
+    shuffles: int = typer.Option(DEMO_SHUFFLES, "--shuffles", help="Stratified train/test shuffles.", show_default=True),
     device: str = DeviceOpt,
 ):
-    """Simulate a touchscreen session, read it back from CSV + ABET files, decode the outcome."""
+    """Simulate a touchscreen session, read it back from CSV + ABET files, decode the outcome;
+    say how many of the planted outcome cells were found."""
     from .io import load_session
     from .simulate import simulate_session, write_simulation
     from .trials import TrialSpec
     sim = simulate_session(seed=seed, session_index=6)
+    s0 = sim[0]
     data_dir = Path(out_dir) / "data"
     paths = [Path(p) for p in write_simulation(data_dir, [sim], formats=("h5", "csv", "abet"))]
     by_suffix = {p.name.rsplit("_", 1)[-1]: p for p in paths}
     traces, abet, sync = by_suffix["traces.csv"], by_suffix["abet.csv"], by_suffix["sync.txt"]
-    out.rule("1. simulated a touchscreen session (ground truth stored in the .h5)")
+    _heading("1. simulated a touchscreen session (ground truth stored in the .h5)")
     for p in paths:
         out.print(f"  {p}", markup=False)
     truth = sim[1]
-    out.print(f"  planted outcome cells: {', '.join(map(str, truth['outcome_cells']))}")
-    out.rule("2. read the Inscopix-style traces and the ABET II log, clocks aligned on TTL #1")
+    out.print(f"  planted outcome cells: {_cell_list(s0.cell_ids, truth['outcome_cells'])}",
+              markup=False)
+    _heading("2. read the Inscopix-style traces and the ABET II log, clocks aligned on TTL #1")
     s = load_session(traces, abet, sync_event="TTL #1", sync_pulses=sync)
     _print_info(s)
-    out.rule("3. trials around Correct / Incorrect (-1 .. +1 s), correction trials excluded")
+    _heading("3. trials around Correct / Incorrect (-1 .. +1 s), correction trials excluded")
     spec = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=1.0,
                      exclude_events=("Start Correction Trial",), exclude_within=12.0)
-    _print_epochs(s, spec, folds=3, window=4, step=2, device=device)
-    out.rule("4. decode the outcome: single cells, democracy, summed activity, correlations, time course")
+    ep = _print_epochs(s, spec, folds=3, window=4, step=2, device=device)
+    _heading("4. decode the outcome: single cells, democracy, summed activity, correlations, time course")
     from .pipeline import DecodeConfig
     config = DecodeConfig(analyses="all", classifiers="linear-svm,logistic,tree",
                           population_classifiers="linear-svm", window=4, step=2,
                           shuffles=shuffles, test_size=0.25, folds=3, permutations=permutations,
                           metric="balanced", class_weight="balanced", select_k=50, seed=seed,
                           device=device)
-    run_decode(s, spec, Path(out_dir) / "results", config, top=5, report=True)
+    res = run_decode(s, spec, Path(out_dir) / "results", config, top=5, report=True, epochs=ep)
+    _heading("5. what was planted, what was found")
+    _print_planted_found(res, truth, config)
+
+
+def _cell_list(cell_ids, index) -> str:
+    return ", ".join(str(cell_ids[i]) for i in index) or "none"
+
+
+def _print_planted_found(res, truth: dict, config) -> None:
+    """The demo's check on itself: planted outcome cells significant for any single-cell
+    classifier, the ones missed, and the other significant cells with their planted role."""
+    sc = res.single_cell
+    ids = sc.cell_ids
+    significant = sc.significant.any(0)
+    planted = np.asarray(truth["outcome_cells"])
+    found = planted[significant[planted]]
+    missed = planted[~significant[planted]]
+    others = np.setdiff1d(np.flatnonzero(significant), planted)
+    roles = truth.get("role")
+    out.print(f"{found.size} of {planted.size} planted outcome cells found at q < "
+              f"{config.alpha:g} (any of {', '.join(sc.classifiers)}), "
+              f"{others.size} other cell{'s' if others.size != 1 else ''}", markup=False)
+    if found.size:
+        out.print(f"  found: {_cell_list(ids, found)}", markup=False)
+    if missed.size:
+        out.print(f"  missed: {_cell_list(ids, missed)}", markup=False)
+    if others.size:
+        out.print("  others: " + ", ".join(
+            f"{ids[i]} ({roles[i]})" if roles is not None else str(ids[i]) for i in others),
+            markup=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -650,10 +793,13 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.showwarning = _show_warning
     np.seterr(all="ignore")
+    for console in (out, err):  # piped: tables as wide as they need, not cut to 80 columns
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = PIPE_WIDTH
     from . import outputs
     outputs.COMMAND_LINE = ["gpudecode", *map(str, argv)] if argv is not None else None
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except GpudecodeError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2

@@ -120,8 +120,14 @@ def _time_resolved_classifiers(config: DecodeConfig) -> list[str]:
 
 
 def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
-                  progress: Callable[[str], None] | None = None) -> DecodeOutcome:
-    """Run every analysis of ``config`` on epochs (trials x cells x frames) with one split plan."""
+                  progress: Callable[..., None] | None = None) -> DecodeOutcome:
+    """Run every analysis of ``config`` on epochs (trials x cells x frames) with one split plan.
+
+    ``progress(stage)`` is called as each analysis starts and ``progress(stage, done, total)``
+    as its work is done (problems or label sets). Before anything is allocated, the results'
+    memory is estimated (:mod:`gpudecode.problem_size`): a run that cannot fit is a
+    :class:`~gpudecode.errors.ParameterError`, not a MemoryError after minutes of work.
+    """
     from .democracy import decode_democracy
     from .features import correlation_features
     from .pairs import correlation_order, discriminative_pairs, mean_correlation_by_class
@@ -132,7 +138,16 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     from .splits import SplitPlan
     from .time_resolved import decode_timecourse
 
-    say = progress or (lambda text: None)
+    from .backend import host_free_memory_bytes
+    from .problem_size import check_memory, problem_sizes
+
+    say = progress or (lambda stage, done=None, total=None: None)
+
+    def counts(stage):
+        return lambda done, total: say(stage, done, total)
+
+    check_memory(problem_sizes(ep, config), ep.n_trials, config.permutations,
+                 host_free_memory_bytes())
     backend = backend or Backend.from_device(config.device)
     plan = SplitPlan(n_shuffles=config.shuffles, test_size=config.test_size,
                      n_folds=config.folds, n_permutations=config.permutations,
@@ -147,7 +162,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         outcome.single_cell = decode_cells(ep, plan, classifiers=list(config.classifiers),
                                            window=config.window, step=config.step,
                                            threshold=config.threshold, alpha=config.alpha,
-                                           **common)
+                                           progress=counts("single-cell"), **common)
         timing["single_cell_s"] = time.perf_counter() - t
         entries += single_cell_entries(outcome.single_cell, config.metric)
     if "democracy" in config.analyses:
@@ -155,7 +170,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         t = time.perf_counter()
         res = decode_democracy(ep, plan, list(config.population_classifiers),
                                base=config.democracy_base, window=config.window,
-                               step=config.step, **common)
+                               step=config.step, progress=counts("democracy"), **common)
         timing["democracy_s"] = time.perf_counter() - t
         outcome.population.append(res)
         entries += population_entries(res, config.metric)
@@ -163,7 +178,8 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         say("summed activity")
         t = time.perf_counter()
         res = decode_summed(ep, plan, list(config.population_classifiers),
-                            window=config.summed_window, select_k=config.select_k, **common)
+                            window=config.summed_window, select_k=config.select_k,
+                            progress=counts("summed activity"), **common)
         timing["summed_s"] = time.perf_counter() - t
         outcome.population.append(res)
         entries += population_entries(res, config.metric)
@@ -174,7 +190,8 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         C = correlation_features(ep, config.window, config.step, backend)
         res = decode_correlations(ep, plan, list(config.population_classifiers),
                                   window=config.window, step=config.step,
-                                  select_k=config.select_k, features=C, **common)
+                                  select_k=config.select_k, features=C,
+                                  progress=counts("cell-cell correlations"), **common)
         timing["correlation_s"] = time.perf_counter() - t
         outcome.population.append(res)
         entries += population_entries(res, config.metric)
@@ -189,7 +206,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         outcome.timecourse = decode_timecourse(
             ep, plan, _time_resolved_classifiers(config), window=config.time_window,
             step=config.time_step, window_unit=config.time_unit, alpha=config.alpha,
-            generalization=config.generalization, **common)
+            generalization=config.generalization, progress=counts("time-resolved"), **common)
         timing["time_resolved_s"] = time.perf_counter() - t
         entries += timecourse_entries(outcome.timecourse, config.metric)
     outcome.models = rank_models(entries, config.alpha)
@@ -207,7 +224,8 @@ def _top_cells(outcome: DecodeOutcome, n: int) -> np.ndarray:
 
 def decode_session(session, spec, config: DecodeConfig, out_dir, *,
                    backend: Backend | None = None,
-                   progress: Callable[[str], None] | None = None,
+                   progress: Callable[..., None] | None = None,
+                   epochs=None,
                    extra_summary: dict | None = None, report: bool = False,
                    inputs=()) -> DecodeOutcome:
     """Cut epochs from ``session`` with ``spec``, run ``config``, write the result folder.
@@ -225,6 +243,11 @@ def decode_session(session, spec, config: DecodeConfig, out_dir, *,
     out_dir : path
         The result folder: absent, empty or an earlier gpudecode result (replaced as a
         whole). ``summary.json`` lists the other files with their sizes and SHA-256.
+    progress : callable, optional
+        See :func:`decode_epochs`.
+    epochs : Epochs, optional
+        The epochs ``make_epochs(session, spec)`` gives, when the caller has cut them already
+        (the command line does, to say how large the run is before anything is compiled).
     report : bool
         Also draw ``figures/`` and ``report.html`` into the folder before it is swapped in.
         A failing report does not cost the results: they are put in place, then the
@@ -250,7 +273,7 @@ def decode_session(session, spec, config: DecodeConfig, out_dir, *,
     final = check_output_folder(out_dir, [*input_paths(session), *inputs])
     backend = backend or Backend.from_device(config.device)
     with StagedFolder(final) as stage:
-        ep = make_epochs(session, spec)
+        ep = make_epochs(session, spec) if epochs is None else epochs
         ep.check_min_trials(config.folds if config.folds else 2,
                             path=session.source.get("events") or session.source.get("traces"))
         outcome = decode_epochs(ep, config, backend, progress)

@@ -76,12 +76,26 @@ def test_epochs_label_attr(simulated, capsys):
         assert f"│ {loc} " in out
 
 
-def test_demo_runs_end_to_end(tmp_path, capsys):
-    code, out, err = run(["demo", "--out", tmp_path / "demo", "--permutations", "10"], capsys)
+def test_demo_runs_end_to_end_and_its_narration_agrees_with_its_results(tmp_path, capsys):
+    import csv
+    import re
+    code, out, err = run(["demo", "--out", tmp_path / "demo", "--permutations", "10",
+                          "--shuffles", "5"], capsys)
     assert code == 0, err
     assert "Correct" in out and "windowed" in out
     assert (tmp_path / "demo" / "data" / "sim01_s07.h5").exists()
-    assert (tmp_path / "demo" / "results" / "cells.csv").exists()
+    with h5py.File(tmp_path / "demo" / "data" / "sim01_s07.h5") as f:
+        planted = {f"C{i:03d}" for i in f["ground_truth/outcome_cells"][()]}
+    rows = list(csv.DictReader(open(tmp_path / "demo" / "results" / "cells.csv")))
+    significant = {r["cell_id"] for r in rows if r["significant"] == "True"}
+    found = re.search(r"^(\d+) of (\d+) planted outcome cells found at q < 0.05 .*, "
+                      r"(\d+) other cells?$", out, re.M)
+    assert found, out
+    assert int(found[1]) == len(planted & significant)
+    assert int(found[2]) == len(planted)
+    assert int(found[3]) == len(significant - planted)
+    # 10 permutations cannot reach q < 0.05 across 109 cells, and the demo says so first
+    assert "single-cell: with 10 permutations one of 109 cells alone cannot reach" in err
 
 
 def test_missing_file(tmp_path, capsys):
@@ -240,7 +254,7 @@ def test_decode_all_analyses_contract_and_rerun_from_summary(simulated, tmp_path
                           "--time-step", "0.25", "--generalization", "--metric", "balanced",
                           "--out", out_dir], capsys)
     assert code == 0, err
-    assert "models (ranked by balanced)" in out
+    assert "models (ranked by balanced accuracy)" in out
     models = list(csv.DictReader(open(out_dir / "models.csv")))
     assert list(models[0])[:14] == ["rank", "analysis", "classifier", "test_accuracy",
                                     "test_std", "balanced_accuracy", "cv_accuracy", "cv_std",
@@ -293,3 +307,61 @@ def test_decode_target_errors(simulated, tmp_path, capsys):
     code, _, err = run([*args, "--anchor", "Correct,Incorrect", "--analysis", "summed",
                         "--summed-window", "3,4"], capsys, watch=tmp_path)
     assert_one_line_error(code, err, "--summed-window")
+
+
+def test_usage_errors_print_usage_and_one_line(tmp_path):
+    from cli_usage_errors import check_usage_errors
+    assert check_usage_errors(tmp_path) == []
+
+
+def test_cohort_without_dask_names_the_extra(simulated, tmp_path, capsys, monkeypatch):
+    for name in ("dask", "dask.distributed", "distributed"):
+        monkeypatch.setitem(sys.modules, name, None)          # import raises ImportError
+    code, _, err = run(["cohort", simulated / "manifest.csv", "--out", tmp_path / "c",
+                        "--target", "outcome"], capsys)
+    assert_one_line_error(code, err, 'pip install "gpudecode[dask]"', "--scheduler")
+
+
+def test_too_many_permutations_is_one_line_before_any_work(simulated, tmp_path, capsys):
+    out_dir = tmp_path / "o"
+    code, out, err = run(["decode", simulated / "sim01_s01.h5", "--target", "outcome",
+                          "--permutations", "1000000000", "--out", out_dir], capsys,
+                         watch=tmp_path)
+    assert_one_line_error(code, err, "--permutations", "too large", "GiB")
+    assert "- single-cell" not in out and not out_dir.exists()
+
+
+def test_size_and_reachable_q_are_said_before_decoding(simulated, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    code, out, err = run(["decode", simulated / "sim01_s01.h5", "--target", "outcome",
+                          "--classifier", "lda", "--shuffles", "3", "--folds", "2",
+                          "--permutations", "19", "--out", tmp_path / "o"], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
+    size = next(i for i, ln in enumerate(lines) if ln.startswith("decoding "))
+    assert size < lines.index("- single-cell")
+    assert lines[size + 1].split() == ["single-cell", "20", "cells", "x", "1", "classifier(s)",
+                                       "x", "3", "shuffles", "x", "(1", "+", "2", "folds", "+",
+                                       "19", "permutations)", "=", "1,320", "fits"]
+    assert "smallest p with 19 permutations: 1/20 = 0.05" in out
+    assert ("warning: single-cell: with 19 permutations one of 20 cells alone cannot reach "
+            "q < 0.05 (BH across 20 cells per classifier); --permutations 400 lets it") in err
+    # piped output: tables are as wide as they need, not cut to 80 columns
+    assert "…" not in out and max(len(ln) for ln in lines) > 80
+    assert "p: permutation test of each cell's balanced accuracy; q: BH across 20 cells" in out
+
+
+def test_help_shows_every_default_and_no_bool_placeholder(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setenv("TERMINAL_WIDTH", "250")
+    for command in ("decode", "cohort", "demo", "bench"):
+        code, out, err = run([command, "--help"], capsys)
+        assert code == 0, err
+        assert "<bool>" not in out, command
+    code, out, _ = run(["decode", "--help"], capsys)
+    text = " ".join(out.split())
+    assert "'balanced' to weight classes by their inverse frequency. [default: (none: equal weights)]" in text
+    assert "[default: (none: all features)]" in text                 # --select-k
+    assert "[default: 1000]" in text                                 # --permutations
+    assert "Width in frames (not seconds)" in text and "seconds (not frames) before" in text
+    assert "the study" not in text
