@@ -179,6 +179,8 @@ def warm_kernels(say=_say) -> float | None:
     runs, and later calls in this process, do nothing. Concurrent first runs wait for the
     one that compiles (POSIX file lock), then load its results.
 
+    A failure to compile is reported in one line and left to the kernel's first use.
+
     Returns
     -------
     float or None
@@ -201,7 +203,12 @@ def warm_kernels(say=_say) -> float | None:
             end=" ")
         start = time.perf_counter()
         from .kernels.warmup import compile_cpu_kernels
-        compile_cpu_kernels()
+        try:
+            compile_cpu_kernels()
+        except Exception as exc:  # a kernel that fails to compile fails again where used
+            say(f"failed ({type(exc).__name__}: {exc}); kernels compile when first used")
+            _warm_in_process = True
+            return None
         seconds = time.perf_counter() - start
         tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
         tmp.write_text(f"compiled in {seconds:.1f} s on {time.strftime('%Y-%m-%d %H:%M:%S')}\n")

@@ -106,12 +106,18 @@ def compile_cpu_kernels(processes: int | None = None) -> None:
     for name in names:  # longest first, each to the least loaded process
         min(shares, key=lambda share: sum(COMPILE_S[n] for n in share)).append(name)
     children = []
-    for share in shares:
-        try:
-            children.append((share, _child(share)))
-        except OSError:
-            children.append((share, None))
-    for share, child in children:
-        if child is None or child.wait() != 0:
-            for name in share:
-                compile_group(name)
+    try:
+        for share in shares:
+            try:
+                children.append((share, _child(share)))
+            except OSError:
+                children.append((share, None))
+        for share, child in children:
+            if child is None or child.wait() != 0:
+                for name in share:
+                    compile_group(name)
+    finally:  # interrupted: leave no child compiling
+        for _, child in children:
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()

@@ -150,6 +150,21 @@ def test_the_first_run_says_it_compiles_and_later_runs_say_nothing(tmp_path, mon
     assert said == [] and compiled == [1]
 
 
+def test_a_failed_warm_up_is_said_and_leaves_no_marker(tmp_path, monkeypatch):
+    import gpudecode.kernels.warmup as warmup
+
+    def broken():
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(warmup, "compile_cpu_kernels", broken)
+    monkeypatch.setattr(_numba_cache, "_DIR", str(tmp_path))
+    monkeypatch.setattr(_numba_cache, "_warm_in_process", False)
+    said = []
+    assert _numba_cache.warm_kernels(say=lambda text, end="\n": said.append(text)) is None
+    assert "failed (RuntimeError: no compiler)" in said[-1]
+    assert not _numba_cache.is_warm()
+
+
 @pytest.mark.parametrize("cpu", ["skylake", "znver4"])
 def test_the_marker_names_the_build_and_the_cpu(monkeypatch, cpu):
     monkeypatch.setattr(numba.config, "CPU_NAME", cpu)
