@@ -2,6 +2,7 @@
 learning trends found where planted."""
 
 import csv
+import errno
 import json
 import os
 import signal
@@ -222,3 +223,139 @@ def test_registration_gives_cohort_cell_ids_and_stability(cohort_dir, tmp_path):
     assert {s["target"] for s in stability} == {"outcome"}
     assert {"jaccard", "p_value", "n_universe"} <= set(stability[0])
     assert all(int(s["n_universe"]) == 12 for s in stability if s["session_a"])
+
+
+# ----------------------------------------------------------------------------- faults
+
+from gpudecode import outputs, pipeline  # noqa: E402
+from gpudecode.atomic import FolderLock  # noqa: E402
+from gpudecode.cohort import LOCK_NAME  # noqa: E402
+from gpudecode.outputs import check_one_run  # noqa: E402
+from result_folders import read_only  # noqa: E402
+
+FAST = DecodeConfig(**{**CONFIG, "analyses": "summed", "population_classifiers": "random-forest",
+                       "permutations": 0})
+
+
+def _cohort_cli(manifest, out):
+    return ["cohort", str(manifest), "--out", str(out), "--target", "outcome", "--analysis",
+            "summed", "--population-classifier", "random-forest", "--shuffles", "3", "--folds",
+            "2", "--permutations", "0", "--scheduler", "synchronous", "--device", "cpu"]
+
+
+def _one_error_line(code, err, *needles):
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+def test_synchronous_cohort_records_any_exception_and_goes_on(cohort_dir, tmp_path, monkeypatch):
+    real = pipeline.decode_session
+    broken = {("sim01", "s02"), ("sim02", "s01")}
+
+    def buggy(session, *args, **kwargs):
+        if (session.animal, session.session) in broken:
+            raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+        return real(session, *args, **kwargs)
+    monkeypatch.setattr(pipeline, "decode_session", buggy)
+    run = run_cohort(cohort_dir / "data" / "manifest.csv", tmp_path / "out", _targets(), FAST,
+                     scheduler="synchronous", n_permutations_trend=50)
+    assert run.n_done == 2
+    assert sorted((f["animal"], f["session"], f["error_type"]) for f in run.failures) == \
+        [("sim01", "s02", "TypeError"), ("sim02", "s01", "TypeError")]
+    assert len(_read(tmp_path / "out" / "failures.csv")) == 2
+    assert {(r["animal"], r["session"]) for r in _read(tmp_path / "out" / "cohort.csv")} == \
+        {("sim01", "s01"), ("sim02", "s02")}
+    check_one_run(tmp_path / "out")
+
+
+def test_ctrl_c_stops_a_synchronous_cohort_and_frees_the_folder(cohort_dir, tmp_path,
+                                                                monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pipeline, "decode_session", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_cohort(cohort_dir / "data" / "manifest.csv", tmp_path / "out", _targets(), FAST,
+                   scheduler="synchronous")
+    assert not (tmp_path / "out" / LOCK_NAME).exists()
+    assert not (tmp_path / "out" / "cohort.csv").exists()
+
+
+def test_read_only_out_is_one_line_before_any_session(cohort_dir, tmp_path, capsys,
+                                                      monkeypatch):
+    manifest = cohort_dir / "data" / "manifest.csv"
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    with read_only(ro):
+        code = main(_cohort_cli(manifest, ro / "out"))
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.err, str(ro), "--out")
+    assert "failed" not in captured.out and not (ro / "out").exists()
+    # The same through an injected EROFS (runs everywhere).
+    def read_only_fs(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(kwargs.get("dir")))
+    monkeypatch.setattr(outputs.tempfile, "mkdtemp", read_only_fs)
+    code = main(_cohort_cli(manifest, tmp_path / "out"))
+    captured = capsys.readouterr()
+    _one_error_line(code, captured.err, "Read-only file system", "writable disk")
+    assert "failed" not in captured.out and not (tmp_path / "out").exists()
+
+
+def test_second_run_is_told_who_holds_the_folder_a_dead_holder_is_taken_over(
+        cohort_dir, tmp_path, capsys):
+    manifest = cohort_dir / "data" / "manifest.csv"
+    out = tmp_path / "out"
+    out.mkdir()
+    with FolderLock(out / LOCK_NAME, out):
+        code = main(_cohort_cli(manifest, out))
+        _one_error_line(code, capsys.readouterr().err, "in use by another gpudecode run",
+                        f"pid {os.getpid()}", "started")
+    assert list(out.iterdir()) == []
+    # A lock file left by a run that died (nobody holds the lock): taken over.
+    (out / LOCK_NAME).write_text(json.dumps({"pid": 2 ** 22 + 7, "host": "gone",
+                                             "started": "2020-01-01 00:00:00"}))
+    assert main(_cohort_cli(manifest, out)) == 0
+    assert len(_read(out / "cohort.csv")) == 4 and not (out / LOCK_NAME).exists()
+
+
+def test_inputs_the_cohort_would_overwrite_are_refused(cohort_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = out / "cohort.csv"                      # the manifest named like a table
+    rows = _read(cohort_dir / "data" / "manifest.csv")
+    for r in rows:
+        r["traces"] = str(cohort_dir / "data" / r["traces"])
+    with open(manifest, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    before = manifest.read_bytes()
+    code = main(_cohort_cli(manifest, out))
+    _one_error_line(code, capsys.readouterr().err, str(manifest), "would be overwritten")
+    assert manifest.read_bytes() == before
+
+
+def test_tables_of_an_earlier_run_are_not_left_behind(cohort_dir, tmp_path):
+    data = cohort_dir / "data"
+    rows = _read(data / "manifest.csv")
+    for r in rows:
+        reg = tmp_path / f"{r['animal']}_{r['session']}_registration.csv"
+        reg.write_text("cell_id,cohort_id\n" + "".join(f"C{i:03d},{r['animal']}-{i}\n"
+                                                        for i in range(12)))
+        r["registration"] = str(reg)
+        r["traces"] = str(data / r["traces"])
+    with_reg = tmp_path / "with_registration.csv"
+    with open(with_reg, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    config = DecodeConfig(**{**CONFIG, "analyses": "single-cell", "permutations": 10})
+    run_cohort(with_reg, tmp_path / "out", _targets(), config, scheduler="synchronous",
+               n_permutations_trend=50)
+    assert (tmp_path / "out" / "stability.csv").exists()
+    run_cohort(data / "manifest.csv", tmp_path / "out", _targets(), config,
+               scheduler="synchronous", n_permutations_trend=50)
+    assert not (tmp_path / "out" / "stability.csv").exists()
+    check_one_run(tmp_path / "out")
