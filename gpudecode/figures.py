@@ -407,9 +407,8 @@ def model_ranking(rows) -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 1.08)
     metric = "balanced" if balanced else "accuracy"
-    ax.set_xlabel(f"test {metric_label(metric)} (mean ± SD over shuffles), the tested statistic"
-                  "\ngrey: its permutation null, mean to 95th percentile; "
-                  "* significant (BH q < alpha)", fontsize=9)
+    ax.set_xlabel(f"test {metric_label(metric)}, mean ± SD over shuffles (tested)\n"
+                  "grey: its null, mean to 95th pct; * significant (BH q < alpha)", fontsize=9)
     ax.set_title("model ranking", fontsize=10)
     fig.gpudecode_data = {"metric": metric, "xlabel": ax.get_xlabel(),
                           "labels": labels, "analysis": [r.get("analysis") for r in rows],
@@ -463,7 +462,10 @@ def time_resolved(rows) -> Figure:
     ax.axvline(0, color="0.4", lw=0.8)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("window centre, time from anchor (s)")
-    ax.set_ylabel(f"test {metric_label(metric)} (tested)")
+    # Rows written before timecourse.csv named its metric: the band is the plain-accuracy
+    # null beside plain accuracy, but which statistic was tested is unknown.
+    tested = " (tested)" if rows and "metric" in rows[0] else ""
+    ax.set_ylabel(f"test {metric_label(metric)}{tested}")
     ax.set_title(f"time-resolved decoding; shaded: null of {metric_label(metric)}, mean to "
                  "95th pct; bars: significant windows", fontsize=8)
     _legend_outside(fig, ax, ncols=1, where="right upper")

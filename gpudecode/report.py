@@ -618,8 +618,13 @@ def _show(value) -> str:
     return f"{x:.4g}" if math.isfinite(x) else s
 
 
+# Column headers shown differently from the CSV's names: cells are named by cell_id; the
+# 0-based position in the traces file is labelled as what it is.
+HEADER_LABELS = {"cell": "cell index", "cell_i": "cell index i", "cell_j": "cell index j"}
+
+
 def _table(title: str, columns, rows, collapsed: bool) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in columns)
+    head = "".join(f'<th title="{_e(c)}">{_e(HEADER_LABELS.get(c, c))}</th>' for c in columns)
     body = []
     for r in rows:
         cells = []
@@ -911,13 +916,15 @@ def session_findings(data: SessionData) -> tuple[list[str], list[str]]:
                                 f"the first of {ONSET_RUN} consecutive windows with q < "
                                 f"{alpha:g}).")
                 continue
-            text = (f"Time-resolved, {clf}: no stretch of {ONSET_RUN} consecutive windows with "
-                    f"q < {alpha:g}.")
+            rr = [r for r in data.timecourse if r.get("classifier") == clf]
+            n_sig = sum(_significant(r) for r in rr)
+            text = (f"Time-resolved, {clf}: {n_sig} of {len(rr)} windows significant (per-window "
+                    f"p, BH across windows), no {ONSET_RUN} consecutive.")
             if clf in ranked and _significant(ranked[clf]):
-                text += (" The ranking still marks its best window significant: it tests that "
-                         "one window against the best window of each permutation (one test, "
-                         "BH across models), while the time course tests every window and "
-                         "corrects across windows (BH), a stricter bar for any single window.")
+                text += (" The ranking marks its best window significant by another test: that "
+                         "window against the best window of each permutation (a max-statistic "
+                         "over windows), then BH across models; the two tests can disagree near "
+                         "the threshold, and a single window is not a stretch.")
             findings.append(text)
     warnings += [str(w) for w in s.get("warnings") or [] if isinstance(s.get("warnings"), list)]
     if not n_perm:

@@ -53,12 +53,13 @@ def printable(text, *, newlines: bool = False) -> str:
 
 
 def literal(text) -> str:
-    """``text`` for a matplotlib text object: printable, every ``$`` shown as a dollar sign.
+    """``text`` for a matplotlib text object: printable (line breaks kept), every ``$``
+    shown as a dollar sign.
 
     Matplotlib treats text with an even number of unescaped ``$`` as mathtext; escaped
     (``\\$``) they are drawn as ``$``.
     """
-    return printable(text).replace("$", r"\$")
+    return printable(text, newlines=True).replace("$", r"\$")
 
 
 class PrintableConsole(Console):

@@ -157,9 +157,10 @@ def test_time_resolved_line_band_and_stretch():
     assert d["tree"]["stretches"] == [(t[3], t[-1])]
     line = next(ln for ln in fig.axes[0].lines if ln.get_label() == "lda")
     np.testing.assert_allclose(line.get_ydata(), d["lda"]["score"])
-    # Rows without a metric column (plain accuracy) are drawn and labelled as accuracy.
+    # Rows without a metric column (older folders) are drawn as plain accuracy, the statistic
+    # of their null columns, without claiming it was the one tested.
     assert fig.gpudecode_data["metric"] == "accuracy"
-    assert fig.axes[0].get_ylabel() == "test accuracy (tested)"
+    assert fig.axes[0].get_ylabel() == "test accuracy"
 
 
 def test_time_resolved_draws_the_tested_metric_and_its_null():

@@ -508,7 +508,12 @@ def test_summary_names_significant_cells_by_id(single_cell, tmp_path):
     block = text[text.index('<section id="summary">'):text.index("<figure")]
     assert any(r["significant"] == "True" for r in read_csv_rows(single_cell / "cells.csv"))
     check_summary_cells(folder, block)
-    assert "cell index" not in text and not re.search(r"cell \d+ \(", text)
+    # Cells are named by id everywhere; the index appears only as a labelled table column.
+    assert not re.search(r"cell \d+ \(|cell index \d", text)
+    assert "<th title=\"cell\">cell index</th>" in text
+    names = session_figures(folder)["top_cells"].gpudecode_data["names"]
+    ids = {r["cell_id"] for r in read_csv_rows(folder / "cells.csv")}
+    assert names and all(n.startswith("cell ") and n[5:] in ids for n in names)
 
 
 def test_summary_warns_when_significance_cannot_be_reached(session, tmp_path):
