@@ -126,3 +126,83 @@ def test_decode_session_checks_before_computing(tmp_path, monkeypatch):
 def test_name_too_long(tmp_path):
     with pytest.raises(OutputError, match="is 300 bytes long; names are limited to 255"):
         check_output_folder(tmp_path / ("x" * 300))
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+from gpudecode import io as gio  # noqa: E402
+from gpudecode.cli import main  # noqa: E402
+from gpudecode.io.traces_csv import write_traces_csv  # noqa: E402
+from gpudecode.simulate import simulate_session, write_simulation  # noqa: E402
+from result_folders import cli_decode_args, read_only  # noqa: E402
+
+
+def _one_error_line(code, err, *needles):
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture(scope="module")
+def sim_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sim")
+    write_simulation(d, [simulate_session(seed=1, n_cells=10, n_trials=36)], formats=("h5",))
+    return d
+
+
+def _no_reading(monkeypatch):
+    def must_not_read(*a, **k):
+        raise AssertionError("read the input before checking --out")
+    monkeypatch.setattr(gio, "load_session", must_not_read)
+
+
+def test_decode_out_problems_before_reading_anything(sim_files, tmp_path, monkeypatch,
+                                                      capsys):
+    _no_reading(monkeypatch)
+    h5 = sim_files / "sim01_s01.h5"
+    f = tmp_path / "out.txt"
+    f.write_text("mine")
+    _one_error_line(main(cli_decode_args(h5, f)), capsys.readouterr().err, str(f),
+                    "exists and is not a folder")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    with read_only(ro):
+        _one_error_line(main(cli_decode_args(h5, ro / "out")), capsys.readouterr().err,
+                        str(ro), "--out")
+    assert f.read_text() == "mine" and list(ro.iterdir()) == []
+
+
+def test_traces_named_cells_csv_inside_out_are_never_overwritten(tmp_path, monkeypatch,
+                                                                 capsys):
+    s = simulate_session(seed=1, n_cells=10, n_trials=36)[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    traces = out / "cells.csv"
+    write_traces_csv(traces, s.traces, s.frame_times, s.cell_ids)
+    events = tmp_path / "events.csv"
+    events.write_text("time,event\n" + "".join(f"{t:.4f},{n}\n" for t, n
+                                                 in zip(s.events.times, s.events.names)))
+    before = traces.read_bytes()
+    _no_reading(monkeypatch)
+    code = main(cli_decode_args(traces, out) + ["--events", str(events)])
+    _one_error_line(code, capsys.readouterr().err, str(traces), str(out), "choose another --out")
+    assert traces.read_bytes() == before and [p.name for p in out.iterdir()] == ["cells.csv"]
+
+
+def test_report_on_a_read_only_folder_is_one_line(two_runs, tmp_path, capsys):
+    d = _copy(two_runs / "summed", tmp_path / "res")
+    with read_only(d):
+        code = main(["report", str(d)])
+    _one_error_line(code, capsys.readouterr().err, str(d))
+    assert sorted(p.name for p in d.iterdir()) == ["models.csv", "results.h5", "summary.json"]
+
+
+def test_report_refuses_files_of_two_runs(two_runs, tmp_path, capsys):
+    mixed = _copy(two_runs / "summed", tmp_path / "mixed")
+    shutil.copy(two_runs / "with_pairs" / "pairs.csv", mixed / "pairs.csv")
+    code = main(["report", str(mixed)])
+    _one_error_line(code, capsys.readouterr().err, f"files in {mixed} are not from one run",
+                    "pairs.csv")
+    assert not (mixed / "report.html").exists() and not (mixed / "figures").exists()
