@@ -126,7 +126,10 @@ def _cpu_name() -> str:
     from numba.core import config
     if config.CPU_NAME:
         return config.CPU_NAME
-    import llvmlite.binding as llvm
+    try:  # installed with numba, but not a declared dependency of gpudecode
+        import llvmlite.binding as llvm
+    except Exception:
+        return "unknown-cpu"
     return llvm.get_host_cpu_name()
 
 
