@@ -71,6 +71,9 @@ sphinx_gallery_conf = {
     "gallery_dirs": str(HERE / "auto_examples"),
     "filename_pattern": r"/plot_",       # run every plot_*.py example at build time
     "ignore_pattern": r"__init__\.py|/_",
+    "doc_module": ("gpudecode",),           # "Examples using ..." on each API page
+    "backreferences_dir": str(HERE / "generated" / "backreferences"),
+    "reference_url": {"gpudecode": None},
     "within_subsection_order": "FileNameSortKey",
     "download_all_examples": False,
     "remove_config_comments": True,
@@ -88,7 +91,8 @@ sphinx_gallery_conf = {
 # -- HTML -----------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = f"gpudecode {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["gpudecode.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,

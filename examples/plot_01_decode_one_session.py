@@ -54,8 +54,9 @@ print("".join(abet_csv.open().readlines()[:14]))
 # ``gpudecode.cli.main([...])``, so the printed output is what the shell would show.
 from gpudecode.cli import main
 
-main(["info", str(traces_csv), "--events", str(abet_csv),
-      "--sync-event", "TTL #1", "--sync-pulses", str(sync_txt)])
+status = main(["info", str(traces_csv), "--events", str(abet_csv),
+               "--sync-event", "TTL #1", "--sync-pulses", str(sync_txt)])
+assert status == 0
 
 # %%
 # Decode the outcome from every cell
@@ -70,13 +71,14 @@ main(["info", str(traces_csv), "--events", str(abet_csv),
 # With P permutations the smallest possible p is 1/(P + 1), so finding k of 60 cells at
 # q < 0.05 needs p <= 0.05 k / 60 for them: 500 permutations allow it; 100 would not.
 out = work / "decode"
-main(["decode", str(traces_csv), "--events", str(abet_csv),
-      "--sync-event", "TTL #1", "--sync-pulses", str(sync_txt),
-      "--anchor", "Correct,Incorrect", "--pre", "0.5", "--post", "1.5",
-      "--exclude", "Start Correction Trial", "--exclude-within", "12",
-      "--analysis", "single-cell", "--classifier", "lda",
-      "--window", "4", "--step", "2", "--shuffles", "10", "--folds", "3",
-      "--permutations", "500", "--seed", "0", "--device", "cpu", "--out", str(out)])
+status = main(["decode", str(traces_csv), "--events", str(abet_csv),
+               "--sync-event", "TTL #1", "--sync-pulses", str(sync_txt),
+               "--anchor", "Correct,Incorrect", "--pre", "0.5", "--post", "1.5",
+               "--exclude", "Start Correction Trial", "--exclude-within", "12",
+               "--analysis", "single-cell", "--classifier", "lda",
+               "--window", "4", "--step", "2", "--shuffles", "10", "--folds", "3",
+               "--permutations", "500", "--seed", "0", "--device", "cpu", "--out", str(out)])
+assert status == 0
 
 # %%
 # Read the result

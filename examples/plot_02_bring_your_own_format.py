@@ -56,8 +56,8 @@ np.savetxt(work / "C.txt", traces, fmt="%.6f")
 np.savetxt(work / "frame_times.txt", frame_times, fmt="%.6f")
 
 # The behaviour: an events CSV (time, event, attribute columns) on the imaging clock.
-events_csv = next(p for p in gd.write_simulation(work / "csv", [(session, truth)],
-                                                 formats=("csv",)) if p.name.endswith("_events.csv"))
+written = gd.write_simulation(work / "csv", [(session, truth)], formats=("csv",))
+events_csv = next(p for p in written if p.name.endswith("_events.csv"))
 print(events_csv.read_text().splitlines()[0][:120])
 
 # %%

@@ -36,8 +36,9 @@ from gpudecode.cli import main
 
 work = Path(tempfile.mkdtemp(prefix="gpudecode-cohort-"))
 sim, out = work / "sim", work / "sim-cohort"
-main(["simulate", "--animals", "2", "--sessions", "3", "--cells", "60", "--trials", "72",
-      "--seed", "4", str(sim)])
+status = main(["simulate", "--animals", "2", "--sessions", "3", "--cells", "60",
+               "--trials", "72", "--seed", "4", str(sim)])
+assert status == 0
 print((sim / "manifest.csv").read_text())
 
 # %%
@@ -55,10 +56,11 @@ print(sorted(p.name for p in out.iterdir()))
 # %%
 # A rerun skips every session whose inputs and parameters are unchanged (each session folder
 # records a hash of them), so a killed run resumes where it stopped:
-main(["cohort", str(sim / "manifest.csv"), "--out", str(out), "--target", "outcome",
-      "--analysis", "single-cell", "--classifier", "lda", "--window", "4", "--step", "2",
-      "--shuffles", "8", "--folds", "3", "--permutations", "200",
-      "--scheduler", "synchronous", "--device", "cpu"])
+status = main(["cohort", str(sim / "manifest.csv"), "--out", str(out), "--target", "outcome",
+               "--analysis", "single-cell", "--classifier", "lda", "--window", "4",
+               "--step", "2", "--shuffles", "8", "--folds", "3", "--permutations", "200",
+               "--scheduler", "synchronous", "--device", "cpu"])
+assert status == 0
 
 # %%
 # Learning curves
@@ -69,6 +71,14 @@ main(["cohort", str(sim / "manifest.csv"), "--out", str(out), "--target", "outco
 # as *balanced* accuracy: as incorrect trials get rare, plain accuracy stays high or rises with
 # the imbalance alone, while the few incorrect trials make the outcome harder to decode.
 rows = list(csv.DictReader((out / "cohort.csv").open()))
+
+
+def n_incorrect(row):
+    """``n_trials`` lists the trials per class: ``Correct:31;Incorrect:41``."""
+    counts = dict(part.split(":") for part in row["n_trials"].split(";"))
+    return int(counts.get("Incorrect", 0))
+
+
 fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(11, 3.2))
 for k, animal in enumerate(sorted({r["animal"] for r in rows})):
     mine = sorted((r for r in rows if r["animal"] == animal), key=lambda r: float(r["day"]))
@@ -77,13 +87,13 @@ for k, animal in enumerate(sorted({r["animal"] for r in rows})):
              label=animal)
     ax2.plot(day, [float(r["balanced_accuracy"]) for r in mine], "o-", color=f"C{k}")
     ax2.plot(day, [float(r["accuracy"]) for r in mine], "x:", color=f"C{k}")
-    ax3.plot(day, [int(r["n_significant_cells"]) for r in mine], "o-", color=f"C{k}")
+    ax3.plot(day, [n_incorrect(r) for r in mine], "o-", color=f"C{k}")
 ax1.set(xlabel="day", ylabel="% correct", title="behaviour")
 ax1.legend(fontsize=8)
 ax2.axhline(0.5, color="k", lw=0.8, ls="--")
 ax2.set(xlabel="day", ylabel="best cell's test accuracy",
         title="o balanced, x plain accuracy")
-ax3.set(xlabel="day", ylabel="cells with q < 0.05", title="significant outcome cells")
+ax3.set(xlabel="day", ylabel="incorrect trials decoded", title="the minority class shrinks")
 fig.tight_layout()
 
 # %%
@@ -93,8 +103,9 @@ fig.tight_layout()
 # table shows the layout.
 for r in csv.DictReader((out / "learning.csv").open()):
     if r["scope"] == "all":
-        print(f"{r['measure']:20s} slope {float(r['slope']):+.3f}/day  p = {float(r['p_value']):.2f}"
-              f"  (n = {r['n_sessions']} sessions, {r['n_animals']} animals)")
+        print(f"{r['measure']:20s} slope {float(r['slope']):+.3f}/day  "
+              f"p = {float(r['p_value']):.2f}  "
+              f"(n = {r['n_sessions']} sessions, {r['n_animals']} animals)")
 
 # %%
 # ``report.html`` (self-contained, open it in any browser) draws the same learning curves with

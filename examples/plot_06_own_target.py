@@ -51,15 +51,18 @@ for name, target in gd.load_targets(toml).items():
 sim = gd.simulate_session(seed=5, session_index=5, n_cells=50, n_trials=72)
 session, truth = sim
 h5 = next(p for p in gd.write_simulation(work, [sim], formats=("h5",)) if p.suffix == ".h5")
-main(["epochs", str(h5), "--targets", str(toml), "--target", "touch-outcome", "--folds", "3"])
+status = main(["epochs", str(h5), "--targets", str(toml), "--target", "touch-outcome",
+               "--folds", "3"])
+assert status == 0
 
 # %%
 # Decode it
 # ---------
-main(["decode", str(h5), "--targets", str(toml), "--target", "touch-outcome",
-      "--analysis", "single-cell", "--classifier", "lda", "--window", "4", "--step", "2",
-      "--shuffles", "10", "--folds", "3", "--permutations", "300", "--seed", "0",
-      "--device", "cpu", "--out", str(work / "touch-outcome")])
+status = main(["decode", str(h5), "--targets", str(toml), "--target", "touch-outcome",
+               "--analysis", "single-cell", "--classifier", "lda", "--window", "4", "--step", "2",
+               "--shuffles", "10", "--folds", "3", "--permutations", "300", "--seed", "0",
+               "--device", "cpu", "--out", str(work / "touch-outcome")])
+assert status == 0
 
 # %%
 # The target travels with the result: ``summary.json`` records its definition and source file,

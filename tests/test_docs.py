@@ -76,7 +76,7 @@ def test_cli_reference_names_every_command_and_option():
     group = typer.main.get_command(gpudecode.cli.app)
     assert group.commands, "no commands found"
     for name, cmd in group.commands.items():
-        assert f"``gpudecode {name}``" in text
+        assert f"\ngpudecode {name}\n---" in text
         section = text.split(f".. program:: gpudecode {name}\n", 1)[1].split(".. program::", 1)[0]
         documented = set(re.findall(r"^\.\. option:: (.+)$", section, flags=re.M))
         documented = {o.strip() for line in documented for o in line.split(",")}

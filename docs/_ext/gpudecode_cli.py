@@ -68,7 +68,7 @@ def render_cli(app_or_command, prog: str = "gpudecode") -> list[str]:
             + [p.name.upper() if p.required else f"[{p.name.upper()}]"
                for p in cmd.params if p.param_type_name == "argument"]
             + (["[OPTIONS]"] if any(p.param_type_name == "option" for p in cmd.params) else []))
-        title = f"``{prog} {name}``"
+        title = f"{prog} {name}"
         lines += [f".. _cli-{name}:", "", title, "-" * len(title), ""]
         lines += _para(cmd.help or "") + [""]
         lines += [".. code-block:: text", "", f"   {usage}", ""]
@@ -88,17 +88,18 @@ def render_cli(app_or_command, prog: str = "gpudecode") -> list[str]:
 
 
 def _entry(names: str, param, ctx) -> list[str]:
-    meta = [f"Type: {_escape(_type_name(param, ctx))}."]
+    meta = [_escape(_type_name(param, ctx))]
     if param.required:
-        meta.append("Required.")
+        meta.append("required")
     default = _default(param)
     if default is not None:
-        meta.append(f"Default: ``{default}``.")
+        meta.append(f"default ``{default}``")
+    meta = ["(" + ", ".join(meta) + ")"]
     # options: Sphinx's option directive (linkable, indexed); arguments: a definition list item
     lines = [f".. option:: {names}", ""] if names.startswith("-") else [f"``{names}``"]
-    help_lines = _para(getattr(param, "help", None) or "") or ["(no help text)"]
-    lines += ["   " + line for line in help_lines]
-    lines += ["", "   " + " ".join(meta), ""]
+    help_lines = _para(getattr(param, "help", None) or "")
+    text = help_lines + [" ".join(meta)] if help_lines else [" ".join(meta)]
+    lines += ["   " + line for line in text] + [""]
     return lines
 
 
