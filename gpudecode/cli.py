@@ -390,7 +390,8 @@ def _print_problem_size(ep, config) -> None:
               highlight=False)
     notes, warns = significance_notes(sizes, config.permutations, config.alpha)
     if notes:
-        out.print(f"significance (metric: {config.metric} accuracy, alpha {config.alpha:g}): "
+        metric = "balanced accuracy" if config.metric == "balanced" else "accuracy"
+        out.print(f"significance (tested: {metric}, alpha {config.alpha:g}): "
                   + notes[0], markup=False, highlight=False)
         for line in notes[1:]:
             out.print(f"  {line}", markup=False, highlight=False)
