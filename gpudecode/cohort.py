@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -86,8 +87,8 @@ def input_hash(entry, spec, config) -> str:
     """Hash of what determines a session's results: the content of its input files, the
     reader options, the trial spec, the parameters and the gpudecode version.
 
-    The files are read in full (SHA-256, 1 MiB blocks; about 2 s per GB from the page cache,
-    8 s per GB from a cold disk on a 2-core test machine), so an edit that keeps a file's
+    The files are read in full (SHA-256, 1 MiB blocks: 1.5-2 s per GiB from the page cache,
+    6-8 s per GiB from a cold disk on a 2-core test machine), so an edit that keeps a file's
     size and modification time is seen; the paths are not part of the hash.
     """
     from . import __version__
@@ -126,8 +127,10 @@ def _session_key(animal: str, session: str, target: str) -> str:
 
 
 def _remove_folder(folder: Path) -> None:
-    """Take a session folder out of view in one step (rename), then delete it."""
-    if not folder.exists():
+    """Take a stale session folder out of view in one step (rename), then delete it; a folder
+    that holds files gpudecode did not write is left alone."""
+    from .outputs import foreign_files
+    if not (folder / "summary.json").is_file() or foreign_files(folder):
         return
     aside = folder.parent / f".{folder.name}.gone-{uuid.uuid4().hex[:8]}"
     try:
@@ -166,6 +169,8 @@ def session_task(entry, target_name: str, spec, config, out_dir: str) -> dict:
                        extra_summary={"input_hash": digest, "target": target_name,
                                       "manifest_entry": entry.as_dict(),
                                       "behaviour": _behaviour(session)})
+    except OutputError:
+        raise                                     # the folder's problem, not the input's
     except Exception:
         _remove_folder(final)
         raise
@@ -193,15 +198,23 @@ class CohortRun:
         return sum(r["status"] == "skipped" for r in self.results)
 
 
-def _client(scheduler: str, n_workers: int | None):
-    """A Dask client for ``scheduler`` (``local``, ``cuda``, or ``tcp://host:port``), its
-    cluster (None for an address) and ``dask.distributed.as_completed``."""
+def _require_dask():
+    """``dask.distributed``, or one line naming the install command where Dask is missing
+    (before anything runs)."""
     try:
-        from dask.distributed import Client, LocalCluster, as_completed
+        return importlib.import_module("dask.distributed")
     except Exception as exc:
         raise ParameterError(f"Dask is not usable here ({exc})", field="--scheduler",
                              fix='pip install "gpudecode[dask]", or pass --scheduler synchronous'
                              ) from None
+
+
+def _client(scheduler: str, n_workers: int | None):
+    """A Dask client for ``scheduler`` (``local``, ``cuda``, or ``tcp://host:port``), its
+    cluster (None for an address) and ``dask.distributed.as_completed``."""
+    distributed = _require_dask()
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
+    as_completed = distributed.as_completed
     if scheduler.startswith("tcp://"):
         try:
             return Client(scheduler, timeout="10s"), None, as_completed
@@ -238,7 +251,7 @@ def _failure(info: dict, exc: BaseException) -> dict:
 
 def _check_cohort_out(out: Path, entries, targets: list[str], manifest) -> None:
     """No input may be a file the cohort writes (a table, or inside a session folder)."""
-    from .outputs import _inside
+    from .outputs import is_inside
     written = [out / name for name in (*COHORT_TABLES, "report.html", "figures")]
     written += [out / e.animal / e.session / t for e in entries for t in targets]
     inputs = [] if manifest is None else [Path(manifest)]
@@ -247,7 +260,7 @@ def _check_cohort_out(out: Path, entries, targets: list[str], manifest) -> None:
                    if p is not None]
     for p in inputs:
         for w in written:
-            if _inside(p, w):
+            if is_inside(p, w):
                 raise OutputError(f"the input {p} would be overwritten by the cohort's {w}",
                                   path=out, field="--out",
                                   fix="choose another --out, or move the input out of it")
@@ -310,6 +323,8 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
     if not targets:
         raise ParameterError("no target to decode", field="--target",
                              fix="pass --target outcome (or --anchor with label options)")
+    if scheduler != "synchronous":
+        _require_dask()                          # before anything is written
     out = check_writable_folder(out_dir, what="the cohort folder")
     target_names = [name for name, _ in targets]
     _check_cohort_out(out, entries, target_names,

@@ -36,7 +36,7 @@ from .errors import FormatError, OutputError
 __all__ = ["CELLS_COLUMNS", "RESULT_FILES", "REPORT_FILES", "versions", "write_summary",
            "write_cells_csv", "write_results_h5", "write_csv", "file_manifest", "hash_file",
            "check_one_run", "check_output_folder", "check_writable_folder", "new_run_id",
-           "writing_results", "input_paths"]
+           "writing_results", "input_paths", "foreign_files", "is_inside"]
 
 # What a decode run writes (summary.json last) and what `report` adds.
 RESULT_FILES = ("cells.csv", "models.csv", "timecourse.csv", "pairs.csv", "results.h5",
@@ -324,7 +324,8 @@ def input_paths(session) -> list[Path]:
     return out
 
 
-def _inside(path: Path, folder: Path) -> bool:
+def is_inside(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or lies inside it (symbolic links resolved)."""
     try:
         Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
         return True
@@ -361,7 +362,7 @@ def check_writable_folder(folder, *, what: str = "into the output folder",
     return d
 
 
-def _foreign(d: Path) -> list[str]:
+def foreign_files(d: Path) -> list[str]:
     """Entries of ``d`` that no gpudecode command wrote."""
     out = []
     for p in sorted(d.iterdir()):
@@ -406,7 +407,7 @@ def check_output_folder(out_dir, inputs=()) -> Path:
                           fix="choose a folder name (a new or an empty folder)")
     _nearest_folder(d)
     for p in inputs:
-        if p is not None and str(p) and _inside(Path(p), d):
+        if p is not None and str(p) and is_inside(Path(p), d):
             raise OutputError(f"the input {p} is inside the output folder, which gpudecode "
                               f"replaces as a whole", path=d, field="--out",
                               fix="choose another --out, or move the input out of it")
@@ -421,7 +422,7 @@ def check_output_folder(out_dir, inputs=()) -> Path:
                                   "(no summary.json)", path=d, field="--out",
                                   fix="choose a new or an empty folder (gpudecode replaces "
                                       "the whole folder)")
-            foreign = _foreign(d)
+            foreign = foreign_files(d)
             if foreign:
                 shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more"
                                                   if len(foreign) > 5 else "")

@@ -359,3 +359,19 @@ def test_tables_of_an_earlier_run_are_not_left_behind(cohort_dir, tmp_path):
                scheduler="synchronous", n_permutations_trend=50)
     assert not (tmp_path / "out" / "stability.csv").exists()
     check_one_run(tmp_path / "out")
+
+
+def test_a_failing_session_never_deletes_files_gpudecode_did_not_write(tmp_path):
+    sims = simulate_cohort(n_animals=1, n_sessions=2, seed=5, n_cells=10, n_trials=36)
+    write_simulation(tmp_path / "data", sims, formats=("h5",))
+    manifest = tmp_path / "data" / "manifest.csv"
+    out = tmp_path / "out"
+    run_cohort(manifest, out, _targets(), FAST, scheduler="synchronous", n_permutations_trend=50)
+    folder = out / "sim01" / "s02" / "outcome"
+    (folder / "my_notes.txt").write_text("keep me")
+    (tmp_path / "data" / "sim01_s02.h5").write_bytes(b"not HDF5 any more")
+    run = run_cohort(manifest, out, _targets(), FAST, scheduler="synchronous",
+                     n_permutations_trend=50)
+    assert [(f["animal"], f["session"]) for f in run.failures] == [("sim01", "s02")]
+    assert (folder / "my_notes.txt").read_text() == "keep me"
+    assert {(r["animal"], r["session"]) for r in _read(out / "cohort.csv")} == {("sim01", "s01")}
