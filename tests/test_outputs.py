@@ -206,3 +206,15 @@ def test_report_refuses_files_of_two_runs(two_runs, tmp_path, capsys):
     _one_error_line(code, capsys.readouterr().err, f"files in {mixed} are not from one run",
                     "pairs.csv")
     assert not (mixed / "report.html").exists() and not (mixed / "figures").exists()
+
+
+def test_report_is_drawn_before_the_swap_and_names_the_final_folder(tmp_path):
+    out = tmp_path / "out"
+    decode_into(out, "summed", report=True)
+    html = (out / "report.html").read_text()
+    assert f">{out}<" in html and ".gpudecode-new-" not in html
+    assert any(p.suffix == ".png" for p in (out / "figures").iterdir())
+    check_one_run(out)
+    decode_into(out, "summed")                    # a rerun without --report: none left
+    assert sorted(p.name for p in out.iterdir()) == ["models.csv", "results.h5",
+                                                      "summary.json"]
