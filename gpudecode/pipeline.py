@@ -218,7 +218,8 @@ def _top_cells(outcome: DecodeOutcome, n: int) -> np.ndarray:
     res = outcome.single_cell
     if res is None:
         return np.arange(min(n, outcome.epochs.n_cells))
-    score = res.test_accuracy.mean(-1).max(0)            # best classifier per cell
+    tested = res.test_balanced if res.params.get("metric") == "balanced" else res.test_accuracy
+    score = tested.mean(-1).max(0)                       # the tested metric, best classifier
     return np.argsort(-score, kind="stable")[:n]
 
 
