@@ -97,7 +97,12 @@ def test_an_injected_script_does_not_run(reports, tmp_path):
                         encoding="utf-8")
     a = root_attrs(dump_dom(injected, tmp_path))
     assert "data-pwned" not in a
-    assert a.get("data-report-ready") == "1" and a["data-js-errors"] == "0"
+    assert a.get("data-report-ready") == "1"
+    # The only error the page may see is the policy's report of the blocked script (the
+    # violation event can arrive before or after the load event).
+    errors = [e for e in a.get("data-js-error-text", "").split(" | ") if e]
+    assert len(errors) == int(a["data-js-errors"]) <= 1
+    assert all(e.startswith("blocked") for e in errors), errors
     # Control: the same script with its hash in the policy runs.
     allowed = tmp_path / "allowed.html"
     allowed.write_text(allow_script(text, script), encoding="utf-8")
