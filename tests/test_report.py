@@ -588,7 +588,7 @@ def _nasty_session(tmp_path: Path) -> tuple[Path, Path]:
     write_simulation(tmp_path / "sim", [sim], formats=("csv",))
     (traces,) = (tmp_path / "sim").glob("*_traces.csv")
     (events,) = (tmp_path / "sim").glob("*_events.csv")
-    rows = list(csv.reader(open(traces, newline="")))
+    rows = list(csv.reader(traces.read_text().splitlines()))
     for i, name in CELL_NAMES.items():
         rows[0][i] = name
     for r in rows[1:]:
@@ -596,7 +596,7 @@ def _nasty_session(tmp_path: Path) -> tuple[Path, Path]:
     out_traces, out_events = tmp_path / "traces.csv", tmp_path / "events.csv"
     with open(out_traces, "w", newline="") as f:
         csv.writer(f).writerows(rows)
-    rows = list(csv.reader(open(events, newline="")))
+    rows = list(csv.reader(events.read_text().splitlines()))
     for r in rows[1:]:
         r[1] = EVENT_NAMES.get(r[1], r[1])
     with open(out_events, "w", newline="") as f:
