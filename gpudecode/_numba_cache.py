@@ -34,8 +34,9 @@ __all__ = ["cache_dir", "cache_key", "marker_path", "is_warm", "warm_kernels",
 
 ENV = "NUMBA_CACHE_DIR"
 
-COMPILE_ESTIMATE_S = 90
-"""Seconds to compile every CPU kernel on a 2-core machine (one process, nothing cached)."""
+COMPILE_ESTIMATE_S = 60
+"""Seconds to compile every CPU kernel: about 60 s of CPU, spread over the cores (2-core
+machine, measured in bench/RESULTS.md; longer when the cores are busy)."""
 
 
 def _kernel_files() -> list[Path]:

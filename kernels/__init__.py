@@ -1,7 +1,10 @@
 """Compute kernels: Numba CPU kernels and their numba.cuda GPU twins.
 
-Installed as ``gpudecode.kernels``. The GPU twins are imported lazily, so
-``import gpudecode.kernels`` never touches CUDA.
+Installed as ``gpudecode.kernels``. The CPU kernels are module-level ``njit(cache=True,
+nogil=True)`` functions, compiled once per machine into Numba's disk cache
+(:mod:`gpudecode._numba_cache`, :mod:`gpudecode.kernels.warmup`); per-problem device functions
+are written once and compiled for both targets (:func:`gpudecode.kernels._prep.device`). The
+GPU twins are imported lazily, so ``import gpudecode.kernels`` never touches CUDA.
 """
 
 from .windowing import check_window, sliding_mean

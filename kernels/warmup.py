@@ -110,7 +110,7 @@ def compile_cpu_kernels(processes: int | None = None) -> None:
         for share in shares:
             try:
                 children.append((share, _child(share)))
-            except OSError:
+            except Exception:  # no usable interpreter path (embedded Python): compile here
                 children.append((share, None))
         for share, child in children:
             if child is None or child.wait() != 0:

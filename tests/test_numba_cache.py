@@ -165,6 +165,23 @@ def test_a_failed_warm_up_is_said_and_leaves_no_marker(tmp_path, monkeypatch):
     assert not _numba_cache.is_warm()
 
 
+@pytest.mark.parametrize("child_exit, here", [(0, []), (3, ["a", "b", "c"])])
+def test_the_warm_up_compiles_here_what_its_children_could_not(monkeypatch, child_exit, here):
+    import gpudecode.kernels.warmup as warmup
+    ran, shares = [], []
+    monkeypatch.setattr(warmup, "GROUPS", {n: (lambda n=n: ran.append(n)) for n in "abc"})
+    monkeypatch.setattr(warmup, "COMPILE_S", {"a": 5, "b": 3, "c": 2})
+
+    def child(names):
+        shares.append(sorted(names))
+        return subprocess.Popen([sys.executable, "-c", f"raise SystemExit({child_exit})"])
+
+    monkeypatch.setattr(warmup, "_child", child)
+    warmup.compile_cpu_kernels(processes=2)
+    assert sorted(shares) == [["a"], ["b", "c"]]  # longest first, to the least loaded
+    assert sorted(ran) == here
+
+
 @pytest.mark.parametrize("cpu", ["skylake", "znver4"])
 def test_the_marker_names_the_build_and_the_cpu(monkeypatch, cpu):
     monkeypatch.setattr(numba.config, "CPU_NAME", cpu)
