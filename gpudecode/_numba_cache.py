@@ -193,6 +193,10 @@ def warm_kernels(say=_say) -> float | None:
     global _warm_in_process
     if _warm_in_process:
         return None
+    from numba.core import config
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: nothing is compiled, nothing to mark
+        _warm_in_process = True
+        return None
     marker = marker_path()
     if marker is None or marker.exists():
         _warm_in_process = True

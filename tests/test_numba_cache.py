@@ -165,6 +165,17 @@ def test_a_failed_warm_up_is_said_and_leaves_no_marker(tmp_path, monkeypatch):
     assert not _numba_cache.is_warm()
 
 
+def test_no_warm_up_and_no_marker_with_the_jit_disabled(tmp_path, monkeypatch):
+    import gpudecode.kernels.warmup as warmup
+    compiled = []
+    monkeypatch.setattr(warmup, "compile_cpu_kernels", lambda: compiled.append(1))
+    monkeypatch.setattr(_numba_cache, "_DIR", str(tmp_path))
+    monkeypatch.setattr(_numba_cache, "_warm_in_process", False)
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    assert _numba_cache.warm_kernels(say=lambda *a, **k: compiled.append("said")) is None
+    assert compiled == [] and not _numba_cache.is_warm()
+
+
 @pytest.mark.parametrize("child_exit, here", [(0, []), (3, ["a", "b", "c"])])
 def test_the_warm_up_compiles_here_what_its_children_could_not(monkeypatch, child_exit, here):
     import gpudecode.kernels.warmup as warmup
