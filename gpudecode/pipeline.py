@@ -119,6 +119,24 @@ def _time_resolved_classifiers(config: DecodeConfig) -> list[str]:
     return names or ["linear-svm"]
 
 
+# Cells an analysis needs at the least: correlations need a pair, a stacker of votes two voters.
+MIN_CELLS = {"correlation": 2, "democracy": 2}
+
+
+def check_units(ep, config: DecodeConfig) -> None:
+    """Raise :class:`ParameterError` before any work when the session has too few cells for
+    an analysis of ``config`` (one cell has no cell-cell correlation to decode)."""
+    short = [a for a in config.analyses if ep.n_cells < MIN_CELLS.get(a, 1)]
+    if short:
+        path = ep.source.get("traces") if isinstance(getattr(ep, "source", None), dict) else None
+        need = ", ".join(f"{a} needs >= {MIN_CELLS[a]} cells" for a in short)
+        keep = [a for a in config.analyses if a not in short]
+        raise ParameterError(
+            f"{ep.n_cells} cell{'s' if ep.n_cells != 1 else ''} in this session: {need}",
+            path=path, field="--analysis",
+            fix=f"use --analysis {','.join(keep) or 'single-cell'}")
+
+
 def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
                   progress: Callable[..., None] | None = None) -> DecodeOutcome:
     """Run every analysis of ``config`` on epochs (trials x cells x frames) with one split plan.
@@ -146,6 +164,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     def counts(stage):
         return lambda done, total: say(stage, done, total)
 
+    check_units(ep, config)
     check_memory(problem_sizes(ep, config), ep.n_trials, config.permutations,
                  host_free_memory_bytes())
     backend = backend or Backend.from_device(config.device)

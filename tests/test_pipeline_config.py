@@ -43,3 +43,19 @@ def test_cli_refuses_before_reading(tmp_path, capsys, argv, needles):
     write_traces_csv(tmp_path / "traces.csv", np.ones((2, 50)), np.arange(50) / 10.0)
     cli_error(["decode", tmp_path / "traces.csv", "--anchor", "A", "--out", tmp_path / "out",
                *argv], capsys, tmp_path, *needles)
+
+
+def test_one_cell_with_every_analysis_names_the_analyses_that_need_more(tmp_path, capsys):
+    """Correlations and democracy need two cells: one line naming the file, --analysis and
+    the analyses that can run, before any fit (it used to be '[X] X has no features')."""
+    from gpudecode.simulate import simulate_session, write_simulation
+    data = tmp_path / "data"
+    paths = write_simulation(data, [simulate_session(n_cells=1, seed=2, session_index=6)],
+                             formats=("h5",))
+    h5 = next(p for p in map(str, paths) if p.endswith(".h5"))
+    line = cli_error(["decode", h5, "--target", "outcome", "--analysis", "all",
+                      "--shuffles", "2", "--permutations", "4", "--out", tmp_path / "res"],
+                     capsys, data, h5, "[--analysis]", "correlation needs >= 2 cells",
+                     "--analysis single-cell,summed,time-resolved")
+    assert "has no features" not in line
+    assert not (tmp_path / "res").exists()
