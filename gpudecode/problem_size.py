@@ -214,7 +214,7 @@ def significance_notes(sizes: list[AnalysisSize], permutations: int,
         families.append(("model ranking", f"BH across {n_models} models", n_models, "models"))
     for name, how, m, unit in families:
         q = smallest_q(m, P)
-        line = f"{name} ({how}): smallest q of a lone discovery {q:.3g}"
+        line = f"{name} ({how}): smallest q of a lone discovery {m}/{P + 1:,} = {q:.4g}"
         if q < alpha:
             notes.append(line)
             continue

@@ -94,8 +94,8 @@ def test_demo_runs_end_to_end_and_its_narration_agrees_with_its_results(tmp_path
     assert int(found[1]) == len(planted & significant)
     assert int(found[2]) == len(planted)
     assert int(found[3]) == len(significant - planted)
-    # 10 permutations cannot reach q < 0.05 across 109 cells, and the demo says so first
-    assert "single-cell: with 10 permutations one of 109 cells alone cannot reach" in err
+    # 10 permutations cannot reach q < 0.05 across 50 cells, and the demo says so first
+    assert "single-cell: with 10 permutations one of 50 cells alone cannot reach" in err
 
 
 def test_missing_file(tmp_path, capsys):
