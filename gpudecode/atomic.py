@@ -52,7 +52,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["atomic_path", "atomic_write_text", "exchange_paths", "replace_folder",
            "FolderLock", "StagedFolder", "discard_staged", "sibling_name", "clean_leftovers",
-           "shown_path",
+           "shown_path", "output_error",
            "STAGING_TAG"]
 
 STAGING_TAG = ".gpudecode-"
@@ -254,7 +254,7 @@ class FolderLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise _output_error(exc, self.folder, "cannot lock the output folder") from None
+                raise output_error(exc, self.folder, "cannot lock the output folder") from None
             if fcntl is None:  # pragma: no cover - Windows: no lock
                 self._fd = fd
                 return self
@@ -322,7 +322,7 @@ def _read_holder(fd: int) -> str:
     return f"pid {info['pid']} on {info.get('host', '?')}, started {info.get('started', '?')}"
 
 
-def _output_error(exc: OSError, path, what: str) -> OutputError:
+def output_error(exc: OSError, path, what: str) -> OutputError:
     """A typed, one-line error for an OSError met while writing results."""
     reason = exc.strerror or str(exc)
     fixes = {errno.ENOSPC: "free disk space, or choose an --out on another disk",
@@ -426,7 +426,7 @@ class StagedFolder:
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _output_error(exc, self.final, "cannot create the output folder") from None
+            raise output_error(exc, self.final, "cannot create the output folder") from None
         if self._lock is not None:
             self._lock.acquire()
         try:
@@ -436,7 +436,7 @@ class StagedFolder:
             os.mkdir(self.path, 0o777 & ~umask)
         except OSError as exc:
             self._release()
-            raise _output_error(exc, self.final, "cannot write beside the output folder") \
+            raise output_error(exc, self.final, "cannot write beside the output folder") \
                 from None
         except BaseException:
             self._release()
@@ -453,7 +453,7 @@ class StagedFolder:
             self.method = replace_folder(self.path, self.final)
         except OSError as exc:
             self.discard()
-            raise _output_error(exc, self.final, "cannot put the result in place") from None
+            raise output_error(exc, self.final, "cannot put the result in place") from None
         self._forget()
         self._release()
         return self.method

@@ -30,7 +30,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .atomic import _output_error, atomic_path, atomic_write_text
+from .atomic import output_error, atomic_path, atomic_write_text
 from .errors import FormatError, OutputError
 
 __all__ = ["CELLS_COLUMNS", "RESULT_FILES", "REPORT_FILES", "versions", "write_summary",
@@ -338,7 +338,7 @@ def _probe(folder: Path, what: str) -> None:
     try:
         tmp = tempfile.mkdtemp(prefix=".gpudecode-probe-", dir=folder)
     except OSError as exc:
-        raise _output_error(exc, folder, f"cannot write {what}") from None
+        raise output_error(exc, folder, f"cannot write {what}") from None
     with contextlib.suppress(OSError):
         os.rmdir(tmp)
 
@@ -462,4 +462,4 @@ def writing_results(folder):
     try:
         yield
     except OSError as exc:
-        raise _output_error(exc, folder, "cannot write the results") from None
+        raise output_error(exc, folder, "cannot write the results") from None
