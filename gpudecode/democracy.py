@@ -31,9 +31,9 @@ except Exception:
     threadpool_limits = None
 
 from .backend import Backend
-from .classifiers import get_classifier
+from .classifiers import get_classifier, parse_classifiers
 from .errors import ParameterError
-from .estimators import make_pipeline, parse_population_classifiers
+from .estimators import make_pipeline
 from .population import PopulationResults
 from .single_cell import _bytes_per_problem, max_chunk_problems, plan_chunks, window_features
 from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
@@ -73,7 +73,7 @@ def predict_cells(X: np.ndarray, plan: SplitPlan, base: str = "linear-svm", *,
     ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
         Predicted class codes; -1 at padding.
     """
-    clf = get_classifier(base)
+    clf = get_classifier(base, batched=True, field="--democracy-base")
     backend = backend or Backend.from_device("auto")
     kernel = clf.kernel(gpu=backend.is_gpu)
     kw = {**clf.params, **(params or {})}
@@ -186,7 +186,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         Needs ``n_folds >= 2`` (the CV slots give the out-of-fold votes). Fit on
         ``epochs.labels`` here when not yet fit.
     stackers : str or list of str
-        Population classifier names (:data:`gpudecode.estimators.POPULATION_CLASSIFIERS`).
+        Population classifier names (:data:`gpudecode.classifiers.CLASSIFIERS`).
     base : str
         Per-cell batched classifier (:data:`gpudecode.classifiers.BATCHED_CLASSIFIERS`).
     window, step : int
@@ -215,8 +215,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         and an honest inner CV score of the stacker would need a third level of nesting.
     """
     plan = _check(plan, epochs, metric, class_weight, window, step)
-    names = parse_population_classifiers(stackers)
-    clf = get_classifier(base)
+    names = [c.name for c in parse_classifiers(stackers, batched=False)]
+    clf = get_classifier(base, batched=True, field="--democracy-base")
     backend = backend or Backend.from_device("auto")
     seed = plan.seed if seed is None else seed
     extra = params or {}

@@ -24,9 +24,9 @@ from typing import Callable
 import numpy as np
 
 from .backend import Backend
-from .classifiers import BATCHED_CLASSIFIERS
+from .classifiers import MAX_BATCHED_LINEAR_FEATURES, get_classifier, parse_classifiers
 from .errors import ParameterError, ShapeError
-from .estimators import make_pipeline, parse_population_classifiers
+from .estimators import make_pipeline
 from .features import correlation_features, summed_features
 from .single_cell import run_batched
 from .splits import SplitPlan, check_scoring, score_predictions
@@ -35,10 +35,6 @@ from .trials import Epochs
 
 __all__ = ["PopulationResults", "decode_features", "decode_summed", "decode_correlations",
            "choose_engine", "MAX_BATCHED_LINEAR_FEATURES"]
-
-# Logistic regression and LDA solve a features x features system per problem in their batched
-# kernels; above this many features one scikit-learn fit per problem is cheaper.
-MAX_BATCHED_LINEAR_FEATURES = 256
 
 
 @dataclass
@@ -82,11 +78,12 @@ def choose_engine(name: str, n_features: int, select_k: int | None, standardize:
     """Which engine solves classifier ``name`` (see the module docstring)."""
     if select_k is not None and select_k < n_features:
         return "pipeline"
-    if name not in BATCHED_CLASSIFIERS:
+    clf = get_classifier(name)
+    if not clf.batched:
         return "pipeline"
-    if name == "rbf-svm" and not standardize:
+    if clf.gram_function is not None and not standardize:
         return "batched-gram"
-    if name in ("logistic", "lda") and n_features > MAX_BATCHED_LINEAR_FEATURES:
+    if clf.max_batched_features is not None and n_features > clf.max_batched_features:
         return "pipeline"
     return "batched"
 
@@ -154,12 +151,9 @@ def _pipeline_scores(X, plan: SplitPlan, name: str, *, select_k, standardize, gp
     return out
 
 
-def _gram_scores(X, plan: SplitPlan, *, gpu: bool, class_weight, params):
-    """RBF SVM on one distance matrix over all trials, sub-blocks per slot and label set."""
-    if gpu:
-        from .kernels.rbf_svm_cuda import fit_predict_rbf_svm_fixed_cuda as fit
-    else:
-        from .kernels.rbf_svm import fit_predict_rbf_svm_fixed as fit
+def _gram_scores(X, plan: SplitPlan, name: str, *, gpu: bool, class_weight, params):
+    """One distance matrix over all trials (RBF SVM), sub-blocks per slot and label set."""
+    fit = get_classifier(name).gram_kernel(gpu)
     L, k = plan.Y_.shape[0], plan.n_folds
     out = {}
     for lab, slots in ((0, np.arange(plan.n_slots)), (1, plan.test_slots)):
@@ -198,7 +192,7 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
     plan : SplitPlan
         Fitted split plan (shuffles, CV folds, permutations) shared with every other model.
     classifiers : str or list of str
-        Names from :data:`gpudecode.estimators.POPULATION_CLASSIFIERS`.
+        Names from :data:`gpudecode.classifiers.CLASSIFIERS`.
     analysis : str
         Name recorded in the results (``summed``, ``correlation``...).
     select_k : int, optional
@@ -225,7 +219,7 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
     if select_k is not None and (isinstance(select_k, bool) or int(select_k) < 1):
         raise ParameterError(f"--select-k must be a whole number >= 1, got {select_k!r}",
                              field="--select-k", fix="pass e.g. --select-k 50, or leave it out")
-    names = parse_population_classifiers(classifiers)
+    names = [c.name for c in parse_classifiers(classifiers, batched=False)]
     X = _check_features(X, plan)
     backend = backend or Backend.from_device("auto")
     seed = plan.seed if seed is None else seed
@@ -239,12 +233,13 @@ def decode_features(X, plan: SplitPlan, classifiers="rbf-svm,linear-svm,random-f
             lambda d, t, i=i, L=plan.Y_.shape[0]: progress(i * L + d * L // t, len(names) * L))
         t1 = time.perf_counter()
         engine = choose_engine(name, n_feat, select_k, standardize)
-        kw = {**(BATCHED_CLASSIFIERS[name].params if engine != "pipeline" else {}),
+        kw = {**(get_classifier(name).params if engine != "pipeline" else {}),
               **extra.get(name, {})}
         if engine == "batched-gram":
-            res = _gram_scores(X, plan, gpu=backend.is_gpu, class_weight=class_weight, params=kw)
+            res = _gram_scores(X, plan, name, gpu=backend.is_gpu, class_weight=class_weight,
+                               params=kw)
         elif engine == "batched":
-            res = run_batched(X[None], plan, [BATCHED_CLASSIFIERS[name]], backend=backend,
+            res = run_batched(X[None], plan, [get_classifier(name)], backend=backend,
                               class_weight=class_weight, standardize=standardize,
                               params={name: kw}, progress=step)
             res = {key: value[0, 0] for key, value in res.items()}

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backend import Backend
-from .classifiers import BATCHED_CLASSIFIERS, BatchedClassifier
+from .classifiers import Classifier, parse_classifiers
 from .errors import ParameterError
-from .estimators import POPULATION_CLASSIFIERS, make_pipeline
+from .estimators import make_pipeline
 from .features import timecourse_features
 from .single_cell import run_batched
 from .sklearn_warnings import summarize_constant_features
@@ -134,22 +134,10 @@ class TimecourseResults:
         return None
 
 
-def _parse_batched(classifiers) -> list[BatchedClassifier]:
-    names = classifiers.split(",") if isinstance(classifiers, str) else list(classifiers)
-    names = list(dict.fromkeys(n.strip() for n in names if n.strip()))
-    usable = ", ".join(BATCHED_CLASSIFIERS)
-    if not names:
-        raise ParameterError("no classifier given for time-resolved decoding",
-                             field="--classifier", fix=f"use one or more of: {usable}")
-    for n in names:
-        if n not in BATCHED_CLASSIFIERS:
-            what = ("has no batched kernel" if n in POPULATION_CLASSIFIERS
-                    else "is not a known classifier")
-            raise ParameterError(
-                f"classifier {n!r} {what}; time-resolved decoding fits one model per window, "
-                "split and permutation with the batched classifiers only", field="--classifier",
-                fix=f"use one or more of: {usable}")
-    return [BATCHED_CLASSIFIERS[n] for n in names]
+def _parse_batched(classifiers) -> list[Classifier]:
+    return parse_classifiers(classifiers, batched=True, reason=(
+        "time-resolved decoding fits one model per window, split and permutation with the "
+        "batched classifiers only"))
 
 
 def _to_frames(value, unit: str, frame_interval: float, name: str) -> int:

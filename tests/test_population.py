@@ -17,8 +17,6 @@ from sklearn.svm import SVC, LinearSVC
 
 from gpudecode import Backend, SplitPlan, TrialSpec, make_epochs, simulate_session
 from gpudecode.errors import ParameterError, ShapeError
-from gpudecode.estimators import (POPULATION_CLASSIFIERS, make_estimator, make_pipeline,
-                                  parse_population_classifiers)
 from gpudecode.features import correlation_features, summed_features
 from gpudecode.pairs import discriminative_pairs
 from gpudecode.population import choose_engine, decode_correlations, decode_features, decode_summed
@@ -49,21 +47,6 @@ def ensemble_session():
     plan = SplitPlan(n_shuffles=10, n_folds=3, n_permutations=100, seed=0).fit(ep.labels)
     C = correlation_features(ep, 1, 1, CPU)
     return ep, plan, C, truth
-
-
-def test_factory_names_and_errors():
-    assert parse_population_classifiers("rbf-svm, random-forest,rbf-svm") == ["rbf-svm",
-                                                                               "random-forest"]
-    for name in POPULATION_CLASSIFIERS:
-        est = make_estimator(name, seed=3)
-        assert hasattr(est, "fit") and hasattr(est, "predict")
-    assert make_estimator("random-forest", seed=3).random_state == 3
-    pipe = make_pipeline("rbf-svm", standardize=True, select_k=5)
-    assert [name for name, _ in pipe.steps] == ["scale", "select", "clf"]
-    with pytest.raises(ParameterError, match="--classifier"):
-        make_estimator("svm")
-    with pytest.raises(ParameterError, match="--classifier"):
-        parse_population_classifiers("rbf-svm,boosting")
 
 
 def test_engine_choice():
