@@ -7,6 +7,7 @@ Timings are reported as ratios measured in the same run; nothing here is asserte
 from __future__ import annotations
 
 import os
+import platform
 import tempfile
 import time
 import warnings
@@ -14,11 +15,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from sklearn.model_selection import cross_val_score
 
 from .backend import Backend
-from .simulate import simulate_session
+from .classifiers import BATCHED_CLASSIFIERS, parse_classifiers
+from .cohort import run_cohort
+from .errors import ParameterError
+from .estimators import make_pipeline
+from .pipeline import DecodeConfig
+from .simulate import simulate_cohort, simulate_session, write_simulation
 from .single_cell import decode_cells, window_features
 from .splits import SplitPlan
+from .targets import resolve_targets
 from .trials import Epochs, TrialSpec, make_epochs
 
 __all__ = [
@@ -30,25 +38,8 @@ __all__ = [
 ]
 
 
-def _sklearn_estimator(name: str, params: dict):
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import SVC, LinearSVC
-    from sklearn.tree import DecisionTreeClassifier
-    est = {
-        "linear-svm": lambda: LinearSVC(loss="hinge", C=params.get("C", 1.0), max_iter=10000),
-        "logistic": lambda: LogisticRegression(C=params.get("C", 1.0)),
-        "lda": lambda: LinearDiscriminantAnalysis(solver="lsqr",
-                                                  shrinkage=params.get("shrinkage", "auto")),
-        "rbf-svm": lambda: SVC(kernel="rbf", C=params.get("C", 1.0)),
-        "tree": lambda: DecisionTreeClassifier(max_depth=params.get("max_depth"), random_state=0),
-    }[name]()
-    return make_pipeline(StandardScaler(), est)
-
-
-SKLEARN_EQUIVALENTS = ("linear-svm", "logistic", "lda", "rbf-svm", "tree")
+# The classifiers whose batched kernel the study loop can compare with scikit-learn.
+SKLEARN_EQUIVALENTS = tuple(BATCHED_CLASSIFIERS)
 
 
 def study_session(n_cells: int = 109, n_trials: int = 36, n_frames: int = 64, seed: int = 0):
@@ -96,11 +87,8 @@ def sklearn_study_loop(X: np.ndarray, plan: SplitPlan, classifiers, params: dict
         Mean CV accuracy per shuffle.
     n_fits : int
     """
-    from sklearn.model_selection import cross_val_score
-
-    from .classifiers import get_classifier
-    params = {name: {**get_classifier(name).params, **(params or {}).get(name, {})}
-              for name in classifiers}
+    parse_classifiers(classifiers)  # a typed error for a name without a batched kernel
+    params = params or {}
     y = plan.Y_[0]
     n_cells = X.shape[0] if n_cells is None else n_cells
     S = plan.n_shuffles
@@ -113,15 +101,16 @@ def sklearn_study_loop(X: np.ndarray, plan: SplitPlan, classifiers, params: dict
             for s, slot in enumerate(plan.test_slots):
                 tr = plan.train_idx_[slot, :plan.n_train_[slot]]
                 te = plan.test_idx_[slot, :plan.n_test_[slot]]
-                clf = _sklearn_estimator(name, params.get(name, {}))
+                clf = make_pipeline(name, standardize=True, params=params.get(name))
                 clf.fit(X[c, tr], y[tr])
                 test_acc[ki, c, s] = clf.score(X[c, te], y[te])
                 pos = {t: i for i, t in enumerate(tr)}
                 folds = [(np.array([pos[t] for t in plan.train_idx_[f, :plan.n_train_[f]]]),
                           np.array([pos[t] for t in plan.test_idx_[f, :plan.n_test_[f]]]))
                          for f in cv_slots[s]]
-                cv_acc[ki, c, s] = cross_val_score(_sklearn_estimator(name, params.get(name, {})),
-                                                   X[c, tr], y[tr], cv=folds).mean()
+                cv_acc[ki, c, s] = cross_val_score(
+                    make_pipeline(name, standardize=True, params=params.get(name)),
+                    X[c, tr], y[tr], cv=folds).mean()
                 n_fits += 1 + len(folds)
     return test_acc, cv_acc, n_fits
 
@@ -143,11 +132,11 @@ def bench_single_cell(*, n_cells: int = 109, n_trials: int = 36, n_frames: int =
     # Warm-up compiles the kernels, so compile time is not counted as throughput.
     two_cells = Epochs(ep.data[:, :2], ep.labels, ep.times, ep.trials, ep.cell_ids[:2],
                        ep.dropped, ep.spec, ep.frame_interval)
-    decode_cells(two_cells, plan, classifiers=classifiers, window=window, backend=backend,
-                 params=params)
+    decode_cells(two_cells, plan, classifiers=classifiers, window=window,
+                 backend=backend, params=params)
     t = time.perf_counter()
-    res = decode_cells(ep, plan, classifiers=classifiers, window=window, backend=backend,
-                       params=params)
+    res = decode_cells(ep, plan, classifiers=classifiers, window=window,
+                       backend=backend, params=params)
     ours_s = time.perf_counter() - t
     X = window_features(ep, window, 1, backend)
     n_base = X.shape[0] if baseline_cells is None else min(baseline_cells, X.shape[0])
@@ -176,8 +165,8 @@ def bench_single_cell(*, n_cells: int = 109, n_trials: int = 36, n_frames: int =
         pplan = SplitPlan(n_shuffles=shuffles, n_folds=folds, n_permutations=permutations,
                           seed=seed).fit(ep.labels)
         t = time.perf_counter()
-        pres = decode_cells(ep, pplan, classifiers=classifiers, window=window, backend=backend,
-                            params=params)
+        pres = decode_cells(ep, pplan, classifiers=classifiers, window=window,
+                            backend=backend, params=params)
         out["permutations"] = permutations
         out["permutation_s"] = time.perf_counter() - t
         out["permutation_fits"] = pres.timing["n_problems"]
@@ -277,21 +266,14 @@ def bench_cohort(*, n_animals: int = 8, n_sessions: int = 14, n_cells: int = 200
         ``steady_scaling`` (rate of the last worker count over the first), and
         ``identical_models`` (every session's ``models.csv`` the same in every run).
     """
-    from .backend import Backend
-    from .cohort import run_cohort
-    from .pipeline import DecodeConfig
-    from .simulate import simulate_cohort, write_simulation
-    from .targets import resolve_targets
-
     say = progress or (lambda text: None)
     workers = [1, max(1, os.cpu_count() or 1)] if workers is None else [int(w) for w in workers]
     if not workers or min(workers) < 1:
-        from .errors import ParameterError
         raise ParameterError(f"worker counts must be >= 1, got {workers!r}", field="--workers",
                              fix="pass e.g. --workers 1,4")
     config = DecodeConfig(analyses=analyses, classifiers=classifiers,
-                          population_classifiers=population_classifiers, window=window,
-                          step=step, shuffles=shuffles, folds=folds, permutations=permutations,
+                          population_classifiers=population_classifiers,
+                          window=window, step=step, shuffles=shuffles, folds=folds, permutations=permutations,
                           seed=seed, device=device)
     backend = Backend.from_device(device)
     chosen = [(t.name, t.spec) for t in resolve_targets(targets)]
@@ -356,5 +338,4 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
     return platform.processor() or platform.machine()

@@ -18,6 +18,7 @@ import typer.core
 from rich.markup import escape
 from rich.table import Table
 
+from .classifiers import BATCHED_CLASSIFIERS, classifier_help
 from .errors import GpudecodeError, ParameterError
 from .text import PrintableConsole
 
@@ -271,14 +272,14 @@ def _spec_from_options(anchor, pre, post, label, label_events, label_window, lab
 TargetOpt = typer.Option(None, "--target", help="Named target(s) (outcome, location, object, trial-type, or from --targets); cohort: comma-separated.", show_default="none: trials from --anchor")
 TargetsFileOpt = typer.Option(None, "--targets", help="TOML file of your own targets.", show_default="the built-in targets only")
 AnalysisOpt = typer.Option("single-cell", "--analysis", help="all, or a comma-separated subset of: single-cell, democracy, summed, correlation, time-resolved.")
-ClassifierOpt = typer.Option("linear-svm,logistic,tree", "--classifier", help="Single-cell classifiers: linear-svm, logistic, lda, rbf-svm, tree.")
-PopClassifierOpt = typer.Option("rbf-svm,linear-svm,random-forest", "--population-classifier", help="Population classifiers: rbf-svm, linear-svm, logistic, lda, tree, random-forest.")
+ClassifierOpt = typer.Option("linear-svm,logistic,tree", "--classifier", help=f"Single-cell classifiers, comma-separated: {classifier_help(batched=True)}.")
+PopClassifierOpt = typer.Option("rbf-svm,linear-svm,random-forest", "--population-classifier", help=f"Population classifiers, comma-separated: {classifier_help(batched=False)}.")
 ShufflesOpt = typer.Option(50, "--shuffles", help="Stratified train/test shuffles.")
 TestSizeOpt = typer.Option(0.25, "--test-size", help="Fraction of trials in each test part.")
 PermutationsOpt = typer.Option(DECODE_PERMUTATIONS, "--permutations", help="Label permutations for the null: the smallest p is 1/(P+1); the run says before it starts whether q < --alpha is reachable after BH and which P would make it so.")
 SelectKOpt = typer.Option(None, "--select-k", help="Keep the top-k cells (summed) / cell pairs (correlation) by ANOVA F, chosen on training trials only.", show_default="none: all features")
 SummedWindowOpt = typer.Option(None, "--summed-window", help="A,B seconds around the anchor for summed activity.", show_default="the whole epoch")
-DemocracyBaseOpt = typer.Option("linear-svm", "--democracy-base", help="Per-cell classifier whose votes democracy stacks.")
+DemocracyBaseOpt = typer.Option("linear-svm", "--democracy-base", help=f"Per-cell classifier whose votes democracy stacks: {', '.join(BATCHED_CLASSIFIERS)}.")
 TimeWindowOpt = typer.Option(8, "--time-window", help="Time-resolved window width (frames, or s with --time-unit s).")
 TimeStepOpt = typer.Option(4, "--time-step", help="Time-resolved window step (frames, or s with --time-unit s).")
 TimeUnitOpt = typer.Option("frames", "--time-unit", help="Unit of --time-window and --time-step: frames or s.")
@@ -594,7 +595,7 @@ def bench(
     window: int = WindowOpt,
     shuffles: int = typer.Option(50, "--shuffles", help="Stratified train/test shuffles."),
     folds: int = FoldsOpt,
-    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier", help="Single-cell classifiers."),
+    classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier", help=f"Single-cell classifiers, comma-separated: {', '.join(BATCHED_CLASSIFIERS)}."),
     permutations: Optional[int] = typer.Option(None, "--permutations",
                                                help="Permutations (0 to skip).",
                                                show_default="single-cell 1000, cohort 0"),

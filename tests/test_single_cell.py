@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gpudecode import Backend, SplitPlan, TrialSpec, make_epochs, simulate_session
-from gpudecode.bench import sklearn_study_loop
+from gpudecode.bench import SKLEARN_EQUIVALENTS, sklearn_study_loop
 from gpudecode.errors import ParameterError
 from gpudecode.single_cell import decode_cells, plan_chunks, window_features
 
@@ -58,7 +58,7 @@ def test_nothing_planted_nothing_found():
 def test_per_cell_accuracies_match_scikit_learn_on_identical_splits(planted):
     ep, _ = planted
     plan = SplitPlan(n_shuffles=6, n_folds=5, seed=2).fit(ep.labels)
-    names = ["linear-svm", "logistic", "lda", "rbf-svm", "tree"]
+    names = list(SKLEARN_EQUIVALENTS)
     params = {"tree": {"max_depth": 3}}
     res = decode_cells(ep, plan, classifiers=names, window=4, step=2, params=params)
     X = window_features(ep, 4, 2, Backend.from_device("cpu"))
