@@ -20,23 +20,18 @@ pytestmark = [
     pytest.mark.cudasim,
 ]
 
+from gpudecode.classifiers import BATCHED_CLASSIFIERS  # noqa: E402
 from gpudecode.errors import NonFiniteError, ParameterError  # noqa: E402
-from gpudecode.kernels.lda import fit_predict_lda  # noqa: E402
 from gpudecode.kernels.lda_cuda import fit_predict_lda_cuda  # noqa: E402
 from gpudecode.kernels.linear_svm import fit_predict_linear_svm  # noqa: E402
 from gpudecode.kernels.linear_svm import uses_gram as svm_gram  # noqa: E402
 from gpudecode.kernels.linear_svm_cuda import fit_predict_linear_svm_cuda  # noqa: E402
-from gpudecode.kernels.logistic import fit_predict_logistic  # noqa: E402
 from gpudecode.kernels.logistic import uses_gram as logistic_gram  # noqa: E402
 from gpudecode.kernels.logistic_cuda import fit_predict_logistic_cuda  # noqa: E402
-from gpudecode.kernels.windowing_cuda import simulator_enabled  # noqa: E402
+from gpudecode.kernels._gpu import simulator_enabled  # noqa: E402
 from gpudecode.splits import SplitPlan  # noqa: E402
 
-PAIRS = {
-    "linear_svm": (fit_predict_linear_svm, fit_predict_linear_svm_cuda),
-    "logistic": (fit_predict_logistic, fit_predict_logistic_cuda),
-    "lda": (fit_predict_lda, fit_predict_lda_cuda),
-}
+# The CPU-vs-GPU cases every twin shares are in test_cudasim_classifiers.py (from the registry).
 
 
 def tiny(n_trials, n_features, n_classes, seed=0, minority=None):
@@ -61,9 +56,9 @@ def args_of(X, plan):
 
 
 def assert_twins_equal(name, X, plan, **kw):
-    cpu_fn, gpu_fn = PAIRS[name]
-    cpu = cpu_fn(*args_of(X, plan), **kw)
-    gpu = gpu_fn(*args_of(X, plan), **kw)
+    c = BATCHED_CLASSIFIERS[name]
+    cpu = c.kernel()(*args_of(X, plan), **kw)
+    gpu = c.kernel(gpu=True)(*args_of(X, plan), **kw)
     assert isinstance(gpu, np.ndarray) and gpu.dtype == np.int32 and gpu.shape == cpu.shape
     np.testing.assert_array_equal(gpu, cpu)
     return cpu
@@ -78,13 +73,13 @@ def test_linear_svm_binary_both_forms(n_trials, n_features):
     X, plan = tiny(n_trials, n_features, 2, seed=n_trials)
     m = plan.train_idx_.shape[1]
     assert svm_gram(m, n_features) == (n_trials == 8)
-    pred = assert_twins_equal("linear_svm", X, plan)
+    pred = assert_twins_equal("linear-svm", X, plan)
     assert set(np.unique(pred)) <= {-1, 0, 1}
 
 
 def test_linear_svm_three_classes_balanced():
     X, plan = tiny(18, 3, 3, seed=3, minority=0.34)
-    assert_twins_equal("linear_svm", X, plan, class_weight_balanced=True, C=0.5)
+    assert_twins_equal("linear-svm", X, plan, class_weight_balanced=True, C=0.5)
 
 
 @pytest.mark.parametrize("n_trials, n_features", [(8, 5), (16, 4)])
@@ -114,18 +109,6 @@ def test_lda_constant_feature_uses_the_eigen_fallback():
     X, plan = tiny(16, 3, 2, seed=5)
     X[:, :, 2] = 0.5
     assert_twins_equal("lda", X, plan, shrinkage=None, class_weight_balanced=True)
-
-
-def test_single_class_training_set_and_padding():
-    X, plan = tiny(12, 4, 2, seed=6)
-    Y = np.stack([plan.Y_[0], np.ones_like(plan.Y_[0])])
-    for name in PAIRS:
-        cpu_fn, gpu_fn = PAIRS[name]
-        args = (X, Y, plan.train_idx_, plan.n_train_, plan.test_idx_, plan.n_test_, 2)
-        gpu = gpu_fn(*args)
-        np.testing.assert_array_equal(gpu, cpu_fn(*args))
-        valid = plan.test_idx_ >= 0
-        assert (gpu[:, 1][:, valid] == 1).all() and (gpu[..., ~valid] == -1).all()
 
 
 def test_device_arrays_in_device_array_out():

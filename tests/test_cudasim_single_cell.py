@@ -10,8 +10,10 @@ pytestmark = [pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
                                  reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
               pytest.mark.cudasim]
 
+from gpudecode.classifiers import BATCHED_CLASSIFIERS  # noqa: E402
 
-@pytest.mark.parametrize("classifier", ["linear-svm", "logistic", "lda", "rbf-svm", "tree"])
+
+@pytest.mark.parametrize("classifier", sorted(BATCHED_CLASSIFIERS))
 def test_gpu_backend_equals_cpu(classifier):
     from gpudecode import Backend, Epochs, SplitPlan
     from gpudecode.single_cell import decode_cells
