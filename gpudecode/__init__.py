@@ -1,6 +1,6 @@
 """gpudecode: which cells and population codes in calcium imaging carry behaviour.
 
-Data flow: files --io--> Session --TrialSpec--> Epochs --features--> decoders --> results.
+Data flow: files --io--> Session --TrialSpec--> Epochs --features--> analyses --engine--> results.
 """
 
 from . import _numba_cache  # noqa: F401  (first: Numba's cache folder, before any kernel)
@@ -13,7 +13,7 @@ from .democracy import decode_democracy
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 from .io import load_events, load_session, load_traces
-from .features import correlation_features, summed_features, timecourse_features
+from .features import correlation_features, summed_features, timecourse_features, window_features
 from .io.native import read_ground_truth, read_session, save_session
 from .learning import cell_stability, pair_overlap, trend_test
 from .manifest import read_manifest, read_registration
@@ -89,6 +89,7 @@ __all__ = [
     "summed_features",
     "timecourse_features",
     "trend_test",
+    "window_features",
     "write_report",
     "write_simulation",
 ]

@@ -10,8 +10,8 @@ shuffle ``s`` of the split plan:
 - the stacker's *test rows* are the shuffle's test trials; their features are the
   per-cell predictions of the test slot (per-cell models fit on the whole training part).
 
-The per-cell models of every cell x label set x slot (test and CV) are solved at once by a
-batched kernel of :mod:`gpudecode.classifiers`; the stacker is one small estimator from
+The per-cell models of every cell x label set x slot (test and CV) are solved by the engine's
+batched kernels (:func:`gpudecode.engine.predict_batched`, chunked to memory); the stacker is one small estimator from
 :func:`gpudecode.estimators.make_pipeline` per (label set, shuffle). Permuted label sets rerun
 the whole two-level procedure, so the null includes the per-cell fits.
 """
@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 try:  # installed with scikit-learn, but not a declared dependency: optional
     from threadpoolctl import threadpool_limits
@@ -32,12 +33,12 @@ except Exception:
 
 from .backend import Backend
 from .classifiers import get_classifier, parse_classifiers
+from .engine import LabelJob, Scores, chunk_budget_bytes, job_chunk, label_jobs, predict_batched
 from .errors import ParameterError
 from .estimators import make_pipeline
+from .features import window_features
 from .population import PopulationResults
-from .single_cell import _bytes_per_problem, max_chunk_problems, plan_chunks, window_features
 from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
-from .stats import permutation_pvalues
 from .trials import Epochs
 
 __all__ = ["decode_democracy", "encode_votes", "predict_cells", "stacker_rows"]
@@ -52,7 +53,7 @@ def predict_cells(X: np.ndarray, plan: SplitPlan, base: str = "linear-svm", *,
     Parameters
     ----------
     X : ndarray of float32, shape (n_cells, n_trials, n_features)
-        Cells x trials x features (e.g. :func:`gpudecode.single_cell.window_features`).
+        Cells x trials x features (e.g. :func:`gpudecode.features.window_features`).
     plan : SplitPlan
         Fitted split plan.
     base : str
@@ -75,18 +76,16 @@ def predict_cells(X: np.ndarray, plan: SplitPlan, base: str = "linear-svm", *,
     """
     clf = get_classifier(base, batched=True, field="--democracy-base")
     backend = backend or Backend.from_device("auto")
-    kernel = clf.kernel(gpu=backend.is_gpu)
-    kw = {**clf.params, **(params or {})}
-    Y = plan.Y_[label_sets]
+    start, stop, _ = label_sets.indices(plan.Y_.shape[0])
+    job = LabelJob(slice(start, stop), np.arange(plan.n_slots))
     n_cells = X.shape[0]
-    step = n_cells if cell_chunk is None else max(1, int(cell_chunk))
-    out = np.empty((n_cells, Y.shape[0], plan.n_slots, plan.test_idx_.shape[1]), np.int32)
-    for c0 in range(0, n_cells, step):
-        c1 = min(n_cells, c0 + step)
-        pred = kernel(X[c0:c1], Y, plan.train_idx_, plan.n_train_, plan.test_idx_, plan.n_test_,
-                      plan.n_classes, standardize=standardize,
-                      class_weight_balanced=class_weight == "balanced", **kw)
-        out[c0:c1] = backend.to_host(pred)
+    chunk = [n_cells if cell_chunk is None else max(1, int(cell_chunk)), job.n_label_sets]
+    out = np.empty((n_cells, job.n_label_sets, plan.n_slots, plan.test_idx_.shape[1]), np.int32)
+    for units, labels, pred in predict_batched(X, plan, clf, job, backend=backend,
+                                               class_weight=class_weight,
+                                               standardize=standardize, params=params,
+                                               chunk=chunk):
+        out[units, labels.start - start:labels.stop - start] = pred
     return out
 
 
@@ -112,11 +111,10 @@ def stacker_rows(pred: np.ndarray, plan: SplitPlan, shuffle: int
     """
     n_cells = pred.shape[0]
     slot = plan.test_slots[shuffle]
-    train_trials = plan.train_idx_[slot, :plan.n_train_[slot]]
-    test_trials = plan.test_idx_[slot, :plan.n_test_[slot]]
+    train_trials, test_trials = plan.slot_trials(slot)
     by_trial = np.full((plan.Y_.shape[1], n_cells), -1, dtype=np.int32)
     for cv in plan.cv_slots[shuffle]:
-        held_out = plan.test_idx_[cv, :plan.n_test_[cv]]
+        held_out = plan.slot_trials(cv)[1]
         by_trial[held_out] = pred[:, cv, :held_out.size].T
     train_votes = by_trial[train_trials]
     if (train_votes < 0).any():
@@ -149,10 +147,10 @@ def encode_votes(votes: np.ndarray, n_classes: int) -> np.ndarray:
     return onehot.reshape(votes.shape[0], -1).astype(np.float32)
 
 
-def _check(plan: SplitPlan | None, epochs: Epochs, metric: str, class_weight, window,
-           step) -> SplitPlan:
+def _check(plan: SplitPlan | None, epochs: Epochs, metric: str, class_weight, window_frames,
+           step_frames) -> SplitPlan:
     check_scoring(metric, class_weight)
-    for name, value in (("--window", window), ("--step", step)):
+    for name, value in (("--window", window_frames), ("--step", step_frames)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ParameterError(f"{name} must be a whole number of frames >= 1, got {value!r}",
                                  field=name, fix=f"pass e.g. {name} 4" if name == "--window"
@@ -166,7 +164,7 @@ def _check(plan: SplitPlan | None, epochs: Epochs, metric: str, class_weight, wi
 
 
 def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", *,
-                     base: str = "linear-svm", window: int = 4, step: int = 1,
+                     base: str = "linear-svm", window_frames: int = 4, step_frames: int = 1,
                      backend: Backend | None = None, class_weight: str | None = None,
                      metric: str = "accuracy", params: dict | None = None,
                      seed: int | None = None, memory_fraction: float = 0.25,
@@ -174,7 +172,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     """Decode the trial label from the votes of per-cell classifiers, combined by a stacker.
 
     See the module docstring for the nesting. Each cell's features are its sliding-window
-    means (``window`` frames every ``step``), scaled inside each problem as in single-cell
+    means (``window_frames`` wide, every ``step_frames``), scaled inside each problem as in single-cell
     decoding; its vote is a class code, fed to the stacker as a 0/1 column (binary) or
     one-hot columns (multiclass).
 
@@ -189,8 +187,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         Population classifier names (:data:`gpudecode.classifiers.CLASSIFIERS`).
     base : str
         Per-cell batched classifier (:data:`gpudecode.classifiers.BATCHED_CLASSIFIERS`).
-    window, step : int
-        Sliding-window width and step in frames.
+    window_frames, step_frames : int
+        Sliding-window width and step, in frames.
     backend : Backend, optional
     class_weight : {None, "balanced"}
         Used by the per-cell models and the stackers.
@@ -214,7 +212,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         (n_stackers, n_shuffles, n_folds): the CV folds are spent on the out-of-fold votes,
         and an honest inner CV score of the stacker would need a third level of nesting.
     """
-    plan = _check(plan, epochs, metric, class_weight, window, step)
+    plan = _check(plan, epochs, metric, class_weight, window_frames, step_frames)
     names = [c.name for c in parse_classifiers(stackers, batched=False)]
     clf = get_classifier(base, batched=True, field="--democracy-base")
     backend = backend or Backend.from_device("auto")
@@ -222,59 +220,48 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     extra = params or {}
     base_params = {**clf.params, **extra.get("base", extra.get(base, {}))}
     t0 = time.perf_counter()
-    X = window_features(epochs, window, step, backend)
+    X = window_features(epochs, window_frames, step_frames, backend)
     timing = {"features_s": time.perf_counter() - t0, "base_s": 0.0, "stack_s": 0.0}
     n_cells, _, n_feat = X.shape
     L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
-    max_test = plan.test_idx_.shape[1]
-    per_problem = _bytes_per_problem(plan.train_idx_.shape[1], max_test, n_feat)
-    budget = int(memory_fraction * backend.free_memory_bytes())
-    cell_chunk, label_chunk = plan_chunks(n_cells, L, plan.n_slots, per_problem, budget,
-                                          max_chunk_problems(backend))
-
-    n_stk = len(names)
-    test_slots = plan.test_slots
-    te = plan.test_idx_[test_slots]
-    test_acc = np.empty((n_stk, S))
-    test_bal = np.empty((n_stk, S))
-    null_acc = np.empty((n_stk, L - 1))
-    null_bal = np.empty((n_stk, L - 1))
-    for l0 in range(0, L, label_chunk):
-        l1 = min(L, l0 + label_chunk)
+    te = plan.test_idx_[plan.test_slots]
+    budget = chunk_budget_bytes(backend, memory_fraction)
+    scores = Scores.empty(len(names), 1, plan)
+    # The null reruns both levels, so permuted labels need the CV slots' votes too.
+    for job in label_jobs(plan, null_slots="all"):
+        chunk = job_chunk(X.shape, plan, job, backend, budget)
         t1 = time.perf_counter()
-        pred = predict_cells(X, plan, base, label_sets=slice(l0, l1), backend=backend,
-                             class_weight=class_weight, params=base_params,
-                             cell_chunk=cell_chunk)
-        timing["base_s"] += time.perf_counter() - t1
-        t1 = time.perf_counter()
-        for lab in range(l0, l1):
-            stacked = _stack_labelset(pred[:, lab - l0], plan.Y_[lab], plan, names,
-                                      gpu=backend.is_gpu, seed=seed, class_weight=class_weight,
-                                      params=extra)
-            acc, bal = score_predictions(stacked[:, None], plan.Y_[lab:lab + 1], te,
-                                         plan.n_classes)
-            if lab == 0:
-                test_acc[:], test_bal[:] = acc[:, 0], bal[:, 0]
-            else:
-                null_acc[:, lab - 1] = acc[:, 0].mean(-1)
-                null_bal[:, lab - 1] = bal[:, 0].mean(-1)
-            if progress is not None:
-                progress(lab + 1, L)
-        timing["stack_s"] += time.perf_counter() - t1
-
-    observed = (test_bal if metric == "balanced" else test_acc).mean(-1)
-    null = null_bal if metric == "balanced" else null_acc
+        for units, labels, pred in predict_batched(X, plan, clf, job, backend=backend,
+                                                   class_weight=class_weight,
+                                                   params=base_params, chunk=chunk):
+            timing["base_s"] += time.perf_counter() - t1
+            if units.start == 0:
+                votes = np.empty((n_cells, *pred.shape[1:]), np.int32)
+            votes[units] = pred
+            if units.stop == n_cells:       # every cell's votes on these label sets
+                t1 = time.perf_counter()
+                for i, lab in enumerate(range(labels.start, labels.stop)):
+                    stacked = _stack_labelset(votes[:, i], plan.Y_[lab], plan, names,
+                                              gpu=backend.is_gpu, seed=seed,
+                                              class_weight=class_weight, params=extra)
+                    acc, bal = score_predictions(stacked[:, None], plan.Y_[lab:lab + 1], te,
+                                                 plan.n_classes)
+                    for row in range(len(names)):
+                        scores.record(plan, row, slice(0, 1), slice(lab, lab + 1),
+                                      plan.test_slots, acc[row:row + 1], bal[row:row + 1])
+                    if progress is not None:
+                        progress(lab + 1, L)
+                timing["stack_s"] += time.perf_counter() - t1
+            t1 = time.perf_counter()
+    scores = scores.unit(0)
     timing["total_s"] = time.perf_counter() - t0
     timing["n_base_problems"] = int(n_cells * L * plan.n_slots)
-    timing["n_stacker_fits"] = int(n_stk * L * S)
+    timing["n_stacker_fits"] = int(len(names) * L * S)
     return PopulationResults(
-        analysis="democracy", classifiers=names, classes=plan.classes_,
-        test_accuracy=test_acc, test_balanced=test_bal,
-        cv_accuracy=np.full((n_stk, S, k), np.nan), null_accuracy=null_acc,
-        null_balanced=null_bal, p_value=permutation_pvalues(observed, null),
-        engines=["stacked"] * n_stk, timing=timing,
+        **scores.arrays(), analysis="democracy", classifiers=names, classes=plan.classes_,
+        p_value=scores.p_values(metric), engines=["stacked"] * len(names), timing=timing,
         params={"classifiers": names, "stackers": names, "base": base,
-                "base_params": base_params, "window": window, "step": step,
+                "base_params": base_params, "window": window_frames, "step": step_frames,
                 "standardize_base": True, "class_weight": class_weight, "metric": metric,
                 "seed": seed, "n_cells": int(n_cells), "n_features_per_cell": int(n_feat),
                 "n_stacker_features": int(n_cells * (1 if plan.n_classes == 2
@@ -283,7 +270,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
                 "test_size": plan.test_size, "plan_seed": plan.seed,
                 "engines": dict.fromkeys(names, "stacked"),
                 "classifier_params": {n: extra.get(n, {}) for n in names},
-                "chunking": {"cells": int(cell_chunk), "label_sets": int(label_chunk)}})
+                "chunking": {"cells": int(chunk[0]), "label_sets": int(chunk[1])}})
 
 
 def _stack_labelset(pred: np.ndarray, y: np.ndarray, plan: SplitPlan, names: list[str], *,
@@ -294,7 +281,6 @@ def _stack_labelset(pred: np.ndarray, y: np.ndarray, plan: SplitPlan, names: lis
     its class codes (n_trials,). Returns the stackers' test predictions, shape
     (n_stackers, n_shuffles, max_test), -1 padded.
     """
-    from sklearn.exceptions import ConvergenceWarning
     out = np.full((len(names), plan.n_shuffles, plan.test_idx_.shape[1]), -1, dtype=np.int32)
     # Each stacker fit is tiny: multi-threaded BLAS / OpenMP only adds overhead to it.
     limits = threadpool_limits(1) if threadpool_limits is not None else contextlib.nullcontext()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .engine import tested
 from .stats import fdr_bh, permutation_pvalues
 
 __all__ = ["MODELS_COLUMNS", "model_entry", "single_cell_entries", "population_entries",
@@ -70,8 +71,7 @@ def _best_unit_entries(analysis: str, results, metric: str, unit_name) -> list[d
     (classifiers, units, shuffles, folds) and null_accuracy / null_balanced (classifiers,
     units, permutations); ``unit_name(index)`` labels the chosen unit.
     """
-    observed = results.test_balanced if metric == "balanced" else results.test_accuracy
-    null_all = results.null_balanced if metric == "balanced" else results.null_accuracy
+    observed, null_all = tested(results, metric)
     rows = []
     for k, clf in enumerate(results.classifiers):
         best = int(np.argmax(observed[k].mean(-1)))
@@ -93,7 +93,7 @@ def single_cell_entries(results, metric: str = "accuracy") -> list[dict]:
 
 def population_entries(results, metric: str = "accuracy") -> list[dict]:
     """One row per classifier of a :class:`gpudecode.population.PopulationResults`."""
-    null_all = results.null_balanced if metric == "balanced" else results.null_accuracy
+    null_all = tested(results, metric)[1]
     return [model_entry(results.analysis, clf, results.test_accuracy[k], results.test_balanced[k],
                         results.cv_accuracy[k], null_all[k], metric)
             for k, clf in enumerate(results.classifiers)]

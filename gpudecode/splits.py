@@ -149,6 +149,11 @@ class SplitPlan:
         """Slot indices of the CV folds, shape (S, k)."""
         return np.flatnonzero(self.fold_of_slot_ >= 0).reshape(self.n_shuffles, self.n_folds)
 
+    def slot_trials(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """Training and test trial indices of one slot (padding removed)."""
+        return (self.train_idx_[slot, :self.n_train_[slot]],
+                self.test_idx_[slot, :self.n_test_[slot]])
+
 
 def score_predictions(pred: np.ndarray, Y: np.ndarray, test_idx: np.ndarray,
                       n_classes: int) -> tuple[np.ndarray, np.ndarray]:

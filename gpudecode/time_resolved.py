@@ -1,7 +1,7 @@
 """Time-resolved population decoding: one decoder per window across the epoch.
 
 Each window's mean activity of every cell (trials x cells) is one feature matrix; the
-windows are independent "units" of :func:`gpudecode.single_cell.run_batched`, so every
+windows are independent units of :func:`gpudecode.engine.solve_batched`, so every
 window x label set x slot of the split plan is solved in one batched call per classifier.
 Optionally, temporal generalisation fits at window t and tests at every window t'.
 """
@@ -11,36 +11,37 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from .backend import Backend
 from .classifiers import Classifier, parse_classifiers
+from .engine import solve_batched
 from .errors import ParameterError
 from .estimators import make_pipeline
 from .features import timecourse_features
-from .single_cell import run_batched
+from .results import DecodingResults
 from .sklearn_warnings import summarize_constant_features
-from .splits import SplitPlan, check_scoring, fitted_plan
-from .stats import fdr_bh, permutation_pvalues
+from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
+from .stats import fdr_bh
 from .trials import Epochs
 
-__all__ = ["TIMECOURSE_COLUMNS", "WINDOW_UNITS", "TimecourseResults", "decode_timecourse"]
+__all__ = ["TIMECOURSE_COLUMNS", "TIME_UNITS", "TimecourseResults", "decode_timecourse"]
 
 TIMECOURSE_COLUMNS = ("time", "classifier", "accuracy", "balanced_accuracy", "p_value",
                       "q_value", "significant", "null_mean", "null_p95", "metric")
-WINDOW_UNITS = ("frames", "s")
+TIME_UNITS = ("frames", "s")
 
 
-@dataclass
-class TimecourseResults:
-    """Per-window decoding results for every classifier.
+@dataclass(kw_only=True)
+class TimecourseResults(DecodingResults):
+    """Per-window decoding results for every classifier (fields of
+    :class:`gpudecode.results.DecodingResults`, with a window axis).
 
     Attributes
     ----------
-    classifiers : list of str
-    classes : ndarray, shape (n_classes,)
     times : ndarray of float64, shape (n_windows,)
         Window centres in s relative to the anchor.
     test_accuracy, test_balanced : ndarray, shape (n_classifiers, n_windows, n_shuffles)
@@ -56,23 +57,12 @@ class TimecourseResults:
     generalization : dict of str -> ndarray, shape (n_windows, n_windows), or None
         Mean test score over shuffles of the tested metric (``params["metric"]``), trained at
         the row's window and tested at the column's window (observed labels only).
-    params, timing : dict
     """
 
-    classifiers: list[str]
-    classes: np.ndarray
     times: np.ndarray
-    test_accuracy: np.ndarray
-    test_balanced: np.ndarray
-    cv_accuracy: np.ndarray
-    null_accuracy: np.ndarray
-    null_balanced: np.ndarray
-    p_value: np.ndarray
     q_value: np.ndarray
     significant: np.ndarray
     generalization: dict | None = None
-    params: dict = field(default_factory=dict)
-    timing: dict = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
         """One row per window x classifier, the ``timecourse.csv`` contract.
@@ -82,7 +72,7 @@ class TimecourseResults:
         "accuracy" (NaN without permutations).
         """
         metric = self.metric
-        nulls = self.null_balanced if metric == "balanced" else self.null_accuracy
+        nulls = self.tested(metric)[1]
         rows = []
         for k, clf in enumerate(self.classifiers):
             for w, t in enumerate(self.times):
@@ -99,11 +89,6 @@ class TimecourseResults:
                     "metric": metric,
                 })
         return rows
-
-    @property
-    def metric(self) -> str:
-        """The tested statistic: "balanced" or "accuracy"."""
-        return str(self.params.get("metric", "accuracy"))
 
     def onset(self, classifier: str | None = None, run: int = 2) -> float | None:
         """Centre time of the first window of the first ``run`` consecutive significant windows.
@@ -141,7 +126,10 @@ def _parse_batched(classifiers) -> list[Classifier]:
 
 
 def _to_frames(value, unit: str, frame_interval: float, name: str) -> int:
-    """A window width or step in frames (``unit`` "s" is rounded to whole frames, at least 1)."""
+    """A window width or step in frames (``unit`` "s" is rounded to whole frames, at least 1).
+
+    ``name`` is the option, ``time-window`` or ``time-step``.
+    """
     flag = f"--{name}"
     try:
         v = float(value)
@@ -149,32 +137,13 @@ def _to_frames(value, unit: str, frame_interval: float, name: str) -> int:
         v = float("nan")
     if isinstance(value, bool) or not np.isfinite(v) or v <= 0:
         raise ParameterError(f"{name} must be a positive number, got {value!r}", field=flag,
-                             fix=f"pass e.g. {flag} 8 (frames) or {flag} 0.25 with window unit s")
+                             fix=f"pass e.g. {flag} 8 (frames) or {flag} 0.25 with --time-unit s")
     if unit == "s":
         return max(1, round(v / frame_interval))
     if v != int(v):
         raise ParameterError(f"{name} {value!r} is not a whole number of frames", field=flag,
-                             fix="give whole frames, or seconds with window_unit='s'")
+                             fix="give whole frames, or seconds with --time-unit s")
     return int(v)
-
-
-def _scores(pred: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
-    """Accuracy or balanced accuracy (mean recall over the classes present in ``y``) of each
-    row of ``pred``.
-
-    Parameters
-    ----------
-    pred : ndarray, shape (n_windows, n_test)
-    y : ndarray, shape (n_test,)
-
-    Returns
-    -------
-    ndarray of float64, shape (n_windows,)
-    """
-    hit = pred == y
-    if metric != "balanced":
-        return hit.mean(-1)
-    return np.mean([hit[:, y == c].mean(-1) for c in np.unique(y)], axis=0)
 
 
 def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: bool,
@@ -191,28 +160,30 @@ def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: b
     ndarray of float64, shape (n_windows, n_windows)
     """
     n_win = X.shape[0]
-    y = plan.Y_[0]
+    observed = plan.Y_[:1]
+    y = observed[0]
     acc = np.zeros((n_win, n_win))
     with warnings.catch_warnings(), \
             summarize_constant_features("cells", f"the temporal generalisation {name} fits",
                                         X.shape[2]):
-        from sklearn.exceptions import ConvergenceWarning
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
-        for s in plan.test_slots:
-            tr = plan.train_idx_[s, :plan.n_train_[s]]
-            te = plan.test_idx_[s, :plan.n_test_[s]]
+        for slot in plan.test_slots:
+            tr, te = plan.slot_trials(slot)
             for t in range(n_win):
                 model = make_pipeline(name, standardize=standardize, seed=seed,
                                       class_weight=class_weight, params=params)
                 model.fit(X[t][tr], y[tr])
                 pred = np.asarray(model.predict(X[:, te].reshape(-1, X.shape[2])))
-                acc[t] += _scores(pred.reshape(n_win, te.size), y[te], metric)
+                plain, balanced = score_predictions(pred.reshape(n_win, 1, 1, te.size),
+                                                    observed, te[None], plan.n_classes)
+                acc[t] += (balanced if metric == "balanced" else plain)[:, 0, 0]
     return acc / plan.test_slots.size
 
 
 def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers="linear-svm", *,
-                      window: float = 8, step: float = 4, window_unit: str = "frames",
+                      time_window: float = 8, time_step: float = 4,
+                      time_unit: str = "frames",
                       backend: Backend | None = None, class_weight: str | None = None,
                       standardize: bool = True, metric: str = "accuracy", alpha: float = 0.05,
                       generalization: bool = False, params: dict | None = None,
@@ -228,9 +199,9 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
         (``SplitPlan()`` when omitted). Shared by every window, so windows are paired.
     classifiers : str or list of str
         Names from :data:`gpudecode.classifiers.BATCHED_CLASSIFIERS`.
-    window, step : float
-        Window width and step between window starts, in ``window_unit``.
-    window_unit : {"frames", "s"}
+    time_window, time_step : float
+        Window width and step between window starts, in ``time_unit``.
+    time_unit : {"frames", "s"}
         Seconds are converted with ``epochs.frame_interval`` and rounded to whole frames.
     backend : Backend, optional
     class_weight : {None, "balanced"}
@@ -251,33 +222,32 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
     -------
     TimecourseResults
     """
-    if window_unit not in WINDOW_UNITS:
-        raise ParameterError(f"unknown window unit {window_unit!r}", field="--window-unit",
+    if time_unit not in TIME_UNITS:
+        raise ParameterError(f"unknown time unit {time_unit!r}", field="--time-unit",
                              fix="use 'frames' or 's'")
     check_scoring(metric, class_weight)
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha must lie in (0, 1), got {alpha!r}", field="--alpha",
                              fix="pass e.g. --alpha 0.05")
     clfs = _parse_batched(classifiers)
-    width = _to_frames(window, window_unit, epochs.frame_interval, "window")
-    stride = _to_frames(step, window_unit, epochs.frame_interval, "step")
+    width = _to_frames(time_window, time_unit, epochs.frame_interval, "time-window")
+    stride = _to_frames(time_step, time_unit, epochs.frame_interval, "time-step")
     if width > epochs.n_frames:
         dur = epochs.n_frames * epochs.frame_interval
         raise ParameterError(
             f"window of {width} frames ({width * epochs.frame_interval:.3g} s) is longer than "
-            f"the epoch ({epochs.n_frames} frames, {dur:.3g} s)", field="--window",
-            fix="use a shorter --window or a longer trial window (--pre/--post)")
+            f"the epoch ({epochs.n_frames} frames, {dur:.3g} s)", field="--time-window",
+            fix="use a shorter --time-window or a longer trial window (--pre/--post)")
     backend = backend or Backend.from_device("auto")
     plan = fitted_plan(plan, epochs.labels)
     extra = params or {}
     t0 = time.perf_counter()
     X, times = timecourse_features(epochs, width, stride, backend)
     timing = {"features_s": time.perf_counter() - t0}
-    out = run_batched(X, plan, clfs, backend=backend, class_weight=class_weight,
-                      standardize=standardize, params=extra, progress=progress, timing=timing)
-    observed = (out["test_balanced"] if metric == "balanced" else out["test_accuracy"]).mean(-1)
-    null = out["null_balanced"] if metric == "balanced" else out["null_accuracy"]
-    p = permutation_pvalues(observed, null)
+    scores = solve_batched(X, plan, clfs, backend=backend, class_weight=class_weight,
+                           standardize=standardize, params=extra, progress=progress,
+                           timing=timing)
+    p = scores.p_values(metric)
     q = fdr_bh(p)
     gen = None
     if generalization:
@@ -293,7 +263,7 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
     run_params = {
         "classifiers": [c.name for c in clfs],
         "classifier_params": {c.name: {**c.params, **extra.get(c.name, {})} for c in clfs},
-        "window": window, "step": step, "window_unit": window_unit,
+        "window": time_window, "step": time_step, "window_unit": time_unit,
         "window_frames": width, "step_frames": stride, "n_windows": int(times.size),
         "n_shuffles": S, "test_size": plan.test_size, "n_folds": k, "n_permutations": L - 1,
         "seed": plan.seed, "class_weight": class_weight, "standardize": standardize,
@@ -301,9 +271,7 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
         "n_features": int(X.shape[2]),
     }
     return TimecourseResults(
-        classifiers=[c.name for c in clfs], classes=plan.classes_, times=times,
-        test_accuracy=out["test_accuracy"], test_balanced=out["test_balanced"],
-        cv_accuracy=out["cv_accuracy"], null_accuracy=out["null_accuracy"],
-        null_balanced=out["null_balanced"], p_value=p, q_value=q,
+        **scores.arrays(), classifiers=[c.name for c in clfs], classes=plan.classes_,
+        times=times, p_value=p, q_value=q,
         significant=np.where(np.isfinite(q), q, 1.0) < alpha, generalization=gen,
         params=run_params, timing=timing)

@@ -47,9 +47,9 @@ def test_time_resolved_gpu_equals_cpu():
                      seed=0).fit(ep.labels)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = decode_timecourse(ep, plan, "linear-svm", window=4, step=4,
+        a = decode_timecourse(ep, plan, "linear-svm", time_window=4, time_step=4,
                               backend=Backend.from_device("gpu", allow_simulator=True))
-        b = decode_timecourse(ep, plan, "linear-svm", window=4, step=4,
+        b = decode_timecourse(ep, plan, "linear-svm", time_window=4, time_step=4,
                               backend=Backend.from_device("cpu"))
     np.testing.assert_allclose(a.test_accuracy, b.test_accuracy)
     np.testing.assert_allclose(a.null_accuracy, b.null_accuracy)

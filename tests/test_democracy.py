@@ -20,7 +20,7 @@ from gpudecode.democracy import (
     stacker_rows,
 )
 from gpudecode.errors import ParameterError
-from gpudecode.single_cell import window_features
+from gpudecode.features import window_features
 from gpudecode.trials import Epochs
 
 CPU = Backend.from_device("cpu")
@@ -152,7 +152,7 @@ def test_typed_errors_for_folds_and_names():
     assert err.value.field == "--folds" and err.value.fix
     plan = SplitPlan(n_shuffles=2, n_folds=3, seed=0).fit(ep.labels)
     for kwargs in ({"base": "svm-of-dreams"}, {"stackers": "oracle-forest"},
-                   {"metric": "f1"}, {"window": 0}):
+                   {"metric": "f1"}, {"window_frames": 0}):
         with pytest.raises(ParameterError):
             decode_democracy(ep, plan, backend=CPU, **kwargs)
 
@@ -169,8 +169,8 @@ def test_gpu_backend_equals_cpu_in_the_cuda_simulator():
                 np.array(["c0", "c1", "c2"]), {}, None, 1 / 30.0)
     plan = SplitPlan(n_shuffles=2, n_folds=2, n_permutations=2, seed=0).fit(labels)
     gpu = Backend.from_device("gpu", allow_simulator=True)
-    a = decode_democracy(ep, plan, "logistic", window=2, step=2, backend=gpu)
-    b = decode_democracy(ep, plan, "logistic", window=2, step=2, backend=CPU)
+    a = decode_democracy(ep, plan, "logistic", window_frames=2, step_frames=2, backend=gpu)
+    b = decode_democracy(ep, plan, "logistic", window_frames=2, step_frames=2, backend=CPU)
     assert gpu.is_gpu
     for key in ("test_accuracy", "test_balanced", "null_accuracy", "p_value"):
         np.testing.assert_allclose(getattr(a, key), getattr(b, key))

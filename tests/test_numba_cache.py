@@ -93,7 +93,7 @@ def test_a_second_process_loads_the_kernels_the_first_compiled(tmp_path):
             ep = make_epochs(sess, TrialSpec(anchors=("Correct", "Incorrect"), pre=0.5,
                                              post=1.0))
         plan = SplitPlan(n_shuffles=2, n_folds=2, n_permutations=2, seed=0).fit(ep.labels)
-        decode_cells(ep, plan, classifiers="lda", window=4, step=2)
+        decode_cells(ep, plan, classifiers="lda", window_frames=4, step_frames=2)
         misses = {name: sum(d.stats.cache_misses.values())
                   for name, d in (("lda", lda._batch), ("window", windowing._sliding_mean_kernel))}
         print(json.dumps(misses))

@@ -19,7 +19,8 @@ from gpudecode import Backend, SplitPlan, TrialSpec, make_epochs, simulate_sessi
 from gpudecode.errors import ParameterError, ShapeError
 from gpudecode.features import correlation_features, summed_features
 from gpudecode.pairs import discriminative_pairs
-from gpudecode.population import choose_engine, decode_correlations, decode_features, decode_summed
+from gpudecode.engine import choose_engine
+from gpudecode.population import decode_correlations, decode_features, decode_summed
 
 CPU = Backend.from_device("cpu")
 ONLY_ENSEMBLE = {"outcome": 0.0, "location": 0.0, "object": 0.0, "ensemble": 0.2}

@@ -9,7 +9,8 @@ import pytest
 from gpudecode import Backend, SplitPlan, TrialSpec, make_epochs, simulate_session
 from gpudecode.bench import SKLEARN_EQUIVALENTS, sklearn_study_loop
 from gpudecode.errors import ParameterError
-from gpudecode.single_cell import decode_cells, plan_chunks, window_features
+from gpudecode.features import window_features
+from gpudecode.single_cell import decode_cells
 
 SPEC = TrialSpec(anchors=("Correct", "Incorrect"), pre=0.5, post=1.5,
                  exclude_events=("Start Correction Trial",), exclude_within=12.0)
@@ -32,7 +33,7 @@ def planted():
 def test_planted_outcome_cells_are_found_and_fdr_controls_the_rest(planted):
     ep, truth = planted
     plan = SplitPlan(n_shuffles=10, n_folds=3, n_permutations=99, seed=0).fit(ep.labels)
-    res = decode_cells(ep, plan, classifiers="lda", window=4, step=2, metric="balanced")
+    res = decode_cells(ep, plan, classifiers="lda", window_frames=4, step_frames=2, metric="balanced")
     roles = np.asarray(truth["role"])
     outcome = roles == "outcome"
     assert outcome.sum() >= 4
@@ -48,7 +49,7 @@ def test_planted_outcome_cells_are_found_and_fdr_controls_the_rest(planted):
 def test_nothing_planted_nothing_found():
     ep, _ = _epochs(null=True, seed=11)
     plan = SplitPlan(n_shuffles=10, n_folds=3, n_permutations=99, seed=1).fit(ep.labels)
-    res = decode_cells(ep, plan, classifiers="lda", window=4, step=2, metric="balanced")
+    res = decode_cells(ep, plan, classifiers="lda", window_frames=4, step_frames=2, metric="balanced")
     assert res.significant.sum() == 0
     # p-values of null cells are roughly uniform, not piled up near 0
     assert (res.p_value[0] < 0.05).mean() <= 0.15
@@ -60,7 +61,7 @@ def test_per_cell_accuracies_match_scikit_learn_on_identical_splits(planted):
     plan = SplitPlan(n_shuffles=6, n_folds=5, seed=2).fit(ep.labels)
     names = list(SKLEARN_EQUIVALENTS)
     params = {"tree": {"max_depth": 3}}
-    res = decode_cells(ep, plan, classifiers=names, window=4, step=2, params=params)
+    res = decode_cells(ep, plan, classifiers=names, window_frames=4, step_frames=2, params=params)
     X = window_features(ep, 4, 2, Backend.from_device("cpu"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -74,28 +75,20 @@ def test_per_cell_accuracies_match_scikit_learn_on_identical_splits(planted):
 def test_chunking_changes_nothing(planted):
     ep, _ = planted
     plan = SplitPlan(n_shuffles=4, n_folds=3, n_permutations=20, seed=4).fit(ep.labels)
-    whole = decode_cells(ep, plan, classifiers="logistic", window=4, step=2)
-    tiny = decode_cells(ep, plan, classifiers="logistic", window=4, step=2, max_chunk_bytes=1)
+    whole = decode_cells(ep, plan, classifiers="logistic", window_frames=4, step_frames=2)
+    tiny = decode_cells(ep, plan, classifiers="logistic", window_frames=4, step_frames=2, max_chunk_bytes=1)
     calls = []
-    decode_cells(ep, plan, classifiers="logistic", window=4, step=2, max_chunk_bytes=200_000,
+    decode_cells(ep, plan, classifiers="logistic", window_frames=4, step_frames=2, max_chunk_bytes=200_000,
                  progress=lambda d, t: calls.append((d, t)))
     assert len(calls) > 2 and calls[-1][0] == calls[-1][1]
     for key in ("test_accuracy", "cv_accuracy", "null_accuracy", "p_value"):
         np.testing.assert_array_equal(getattr(whole, key), getattr(tiny, key))
 
 
-def test_plan_chunks_fits_budget():
-    cells, labels = plan_chunks(2000, 1001, 50, per_problem=10_000, budget_bytes=10**9)
-    assert cells * labels * 50 * 10_000 <= 10**9 and cells == 2000
-    cells, labels = plan_chunks(2000, 1001, 50, per_problem=10_000, budget_bytes=10**8)
-    assert labels == 1 and cells * 50 * 10_000 <= 10**8
-    assert plan_chunks(5, 3, 10, per_problem=10**9, budget_bytes=1) == (1, 1)
-
-
 def test_rows_follow_the_cells_csv_contract(planted):
     ep, _ = planted
     plan = SplitPlan(n_shuffles=4, n_folds=3, seed=0).fit(ep.labels)
-    res = decode_cells(ep, plan, classifiers="lda,tree", window=4, step=2, threshold=0.7)
+    res = decode_cells(ep, plan, classifiers="lda,tree", window_frames=4, step_frames=2, threshold=0.7)
     rows = res.rows()
     assert len(rows) == 2 * ep.n_cells
     r = rows[0]
@@ -145,15 +138,15 @@ def test_gpu_out_of_memory_retries_with_smaller_chunks(planted, monkeypatch):
 
     ep, _ = planted
     plan = SplitPlan(n_shuffles=4, n_folds=3, n_permutations=30, seed=5).fit(ep.labels)
-    cpu = decode_cells(ep, plan, classifiers="lda", window=4, step=2)
+    cpu = decode_cells(ep, plan, classifiers="lda", window_frames=4, step_frames=2)
     monkeypatch.setattr(BatchedClassifier, "kernel", kernel)
     gpu = FakeGPU(name="gpu", xp=np, reason="fake", device_name="fake")
-    res = decode_cells(ep, plan, classifiers="lda", window=4, step=2, backend=gpu)
+    res = decode_cells(ep, plan, classifiers="lda", window_frames=4, step_frames=2, backend=gpu)
     assert max(chunks) <= 300 and len(chunks) > 3
     for key in ("test_accuracy", "cv_accuracy", "null_accuracy", "p_value"):
         np.testing.assert_array_equal(getattr(res, key), getattr(cpu, key))
     # the same error on the CPU is a real error, not retried
     monkeypatch.setattr(BatchedClassifier, "kernel", kernel)
     with pytest.raises(OutOfMemoryError):
-        decode_cells(ep, plan, classifiers="lda", window=4, step=2,
+        decode_cells(ep, plan, classifiers="lda", window_frames=4, step_frames=2,
                      backend=Backend.from_device("cpu"))

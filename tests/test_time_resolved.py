@@ -15,7 +15,7 @@ from gpudecode.trials import Epochs
 ONSET = 0.6
 SPEC = TrialSpec(anchors=("Correct", "Incorrect"), pre=1.0, post=2.0)
 # 0.25 s = 8 frames at 30 Hz, non-overlapping: window starts at -1 + k * 0.267 s.
-RUN = {"window": 0.25, "step": 0.25, "window_unit": "s", "metric": "balanced",
+RUN = {"time_window": 0.25, "time_step": 0.25, "time_unit": "s", "metric": "balanced",
        "class_weight": "balanced"}
 
 
@@ -124,13 +124,13 @@ def test_null_session_finds_nothing(null_run):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"window": 4.0, "window_unit": "s"}, "longer than the epoch"),
-    ({"window": 200}, "longer than the epoch"),
+    ({"time_window": 4.0, "time_unit": "s"}, "longer than the epoch"),
+    ({"time_window": 200}, "longer than the epoch"),
     ({"classifiers": "random-forest"}, "no batched kernel"),
     ({"classifiers": "svm-deluxe"}, "not a known classifier"),
-    ({"window_unit": "ms"}, "window unit"),
-    ({"window": 2.5}, "whole number"),
-    ({"step": 0}, "positive"),
+    ({"time_unit": "ms"}, "time unit"),
+    ({"time_window": 2.5}, "whole number"),
+    ({"time_step": 0}, "positive"),
 ])
 def test_typed_errors(kwargs, match):
     rng = np.random.default_rng(0)
