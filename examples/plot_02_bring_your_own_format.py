@@ -101,7 +101,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", gd.DroppedTrialsWarning)
     epochs = gd.make_epochs(text_session, target.spec)
 plan = gd.SplitPlan(n_shuffles=8, n_folds=3, n_permutations=200, seed=0).fit(epochs.labels)
-res = gd.decode_cells(epochs, plan, classifiers="lda", window=4, step=4, metric="balanced")
+res = gd.decode_cells(epochs, plan, classifiers="lda", window_frames=4, step_frames=4,
+                      metric="balanced")
 found = np.flatnonzero(res.significant[0])
 planted = truth["object_cells"]
 print(f"object cells planted: {planted}; significant (q < 0.05): {found}")

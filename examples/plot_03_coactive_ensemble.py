@@ -61,7 +61,7 @@ print(f"summed activity: balanced accuracy {summed.test_balanced.mean():.2f}, "
 # Per trial, the Pearson correlation of every pair of cells over the epoch's frames:
 # 40 x 39 / 2 = 780 features for fewer than 72 trials. An RBF SVM keeps the 20 pairs with the
 # largest ANOVA F, chosen on each split's training trials.
-C = gd.correlation_features(epochs, window=1, step=1)
+C = gd.correlation_features(epochs, window_frames=1, step_frames=1)
 print("correlation features:", C.shape, "(trials x cell pairs)")
 corr = gd.decode_correlations(epochs, plan, "rbf-svm", features=C, select_k=20,
                               metric="balanced", class_weight="balanced")

@@ -41,8 +41,8 @@ print("trials per class:", {str(c): int(n) for c, n in zip(classes, counts)})
 # (``class_weight="balanced"``) and is scored on balanced accuracy. Every window x split x
 # permuted label set is solved in one batched call.
 plan = gd.SplitPlan(n_shuffles=5, n_folds=2, n_permutations=100, seed=1).fit(epochs.labels)
-res = gd.decode_timecourse(epochs, plan, "linear-svm", window=0.25, step=0.25,
-                           window_unit="s", metric="balanced", class_weight="balanced",
+res = gd.decode_timecourse(epochs, plan, "linear-svm", time_window=0.25, time_step=0.25,
+                           time_unit="s", metric="balanced", class_weight="balanced",
                            generalization=True)
 onset = res.onset("linear-svm")
 print(f"{res.times.size} windows; first of two consecutive significant windows at "

@@ -55,7 +55,7 @@ print("features:", X.shape, "| classes:", plan.classes_, "| label sets:", plan.Y
 import time
 
 t0 = time.perf_counter()
-res = gd.decode_cells(epochs, plan, classifiers="logistic", window=4, step=2)
+res = gd.decode_cells(epochs, plan, classifiers="logistic", window_frames=4, step_frames=2)
 t_batched = time.perf_counter() - t0
 
 
@@ -88,7 +88,7 @@ print(f"scikit-learn: {sk.size} fits in {t_sklearn:.1f} s; gpudecode: "
 # Population features: every cell's mean activity in the 1.5 s after the choice. The statistic
 # is the mean test balanced accuracy over splits; the null refits on each permuted label set
 # (``plan.Y_[1:]``) with the *same* splits, and :func:`gpudecode.permutation_pvalues` gives p.
-X_pop = gd.summed_features(epochs, window=(0.0, 1.5))           # trials x cells
+X_pop = gd.summed_features(epochs, summed_window_s=(0.0, 1.5))  # trials x cells
 
 
 def score(labels, estimator):
