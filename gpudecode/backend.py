@@ -27,7 +27,7 @@ import numpy as np
 from ._numba_cache import warm_kernels
 from .errors import DeviceError, ParameterError
 from .kernels import sliding_mean as _sliding_mean_cpu
-from .kernels.windowing_cuda import GPU_FIX, simulator_enabled
+from .kernels._gpu import GPU_FIX, numba_cuda_problem, simulator_enabled
 
 __all__ = ["Backend", "DEVICES", "probe_gpu", "GpuProbe"]
 
@@ -74,14 +74,9 @@ def probe_gpu() -> GpuProbe:
 
     if simulator_enabled():
         return GpuProbe(False, "NUMBA_ENABLE_CUDASIM=1 turns numba.cuda into a CPU simulator")
-    try:
-        from numba import cuda
-        numba_ok = cuda.is_available()
-    except Exception as exc:
-        return GpuProbe(False, f"numba.cuda failed to import: {type(exc).__name__}: {exc}")
-    if not numba_ok:
-        return GpuProbe(False, "numba.cuda cannot use the GPU (CUDA driver or NVVM missing; "
-                               "the gpu extra installs numba-cuda[cu12])")
+    problem = numba_cuda_problem()
+    if problem:
+        return GpuProbe(False, problem)
     return GpuProbe(True, device_name=_cupy_device_name(cupy), cupy=cupy)
 
 

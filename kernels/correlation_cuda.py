@@ -22,8 +22,8 @@ import math
 import numpy as np
 
 from ..errors import DeviceError, ParameterError
+from ._gpu import GPU_FIX, array_kind, numba_cuda_problem, usable_cuda
 from .correlation import ledoit_wolf_factors, n_pairs, raise_non_finite
-from .windowing_cuda import GPU_FIX, _usable_cuda, cuda_module
 
 __all__ = ["correlate_chunk_cuda", "correlate_chunk_xp", "device_bytes_per_trial",
            "gpu_methods", "TILE"]
@@ -43,11 +43,8 @@ def gpu_methods() -> tuple[str, ...]:
         found.append("cupy")
     except Exception:
         pass
-    try:
-        if cuda_module().is_available():
-            found.append("numba")
-    except Exception:
-        pass
+    if not numba_cuda_problem():
+        found.append("numba")
     return tuple(found)
 
 
@@ -200,14 +197,14 @@ def _make_pairs_kernel(tile: int):
 @functools.cache
 def _zscore_compiled():
     global cuda
-    cuda = cuda_module()
+    cuda = usable_cuda()
     return cuda.jit(_zscore_kernel)
 
 
 @functools.cache
 def _pairs_compiled(tile: int):
     global cuda
-    cuda = cuda_module()
+    cuda = usable_cuda()
     return cuda.jit(_make_pairs_kernel(tile))
 
 
@@ -223,16 +220,6 @@ def _launch_numba(d_x, d_z, d_flags, d_out) -> None:
         tiles = -(-n_cells // tile)
         grid = (tiles, tiles, min(n_trials, MAX_GRID_Z))
         _pairs_compiled(tile)[grid, (tile, tile)](d_z, d_out)
-
-
-def _array_kind(x) -> str:
-    if isinstance(x, np.ndarray):
-        return "numpy"
-    if type(x).__module__.split(".")[0] == "cupy":
-        return "cupy"
-    if hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host"):
-        return "numba"
-    return "numpy"
 
 
 def correlate_chunk_cuda(x, *, method: str = "auto", ledoit_wolf: bool = False,
@@ -272,7 +259,7 @@ def correlate_chunk_cuda(x, *, method: str = "auto", ledoit_wolf: bool = False,
     if method not in METHODS:
         raise ParameterError(f"unknown GPU correlation method {method!r}.", field="method",
                              fix="use auto, cupy or numba.")
-    kind = _array_kind(x)
+    kind = array_kind(x)
     if method == "auto":
         method = "cupy" if kind == "cupy" or "cupy" in gpu_methods() else "numba"
     if method == "cupy":
@@ -287,7 +274,7 @@ def correlate_chunk_cuda(x, *, method: str = "auto", ledoit_wolf: bool = False,
 
 
 def _correlate_numba(x, kind: str, ledoit_wolf: bool, name: str, offset: int):
-    cuda_ = _usable_cuda()
+    cuda_ = usable_cuda()
     if kind == "numpy":
         x = np.asarray(x)
         if x.dtype not in (np.float32, np.float64):

@@ -41,7 +41,7 @@ from ._prep import (EPS, RCOND, argmax_predict, check_batch, cholesky, cholesky_
                     count_classes, cpu_jit, device, device_namespace, dot_rows, gather_rows,
                     predict_single, run_blocks)
 
-__all__ = ["fit_predict_lda", "shrinkage_mode"]
+__all__ = ["fit_predict_lda", "shrinkage_mode", "scratch_shapes", "SCRATCH_DTYPES"]
 
 MAX_SWEEPS = 60
 
@@ -75,10 +75,36 @@ def work_side(max_train, n_features, n_classes):
     return max(n_features, min(max_train, n_features + n_classes - 1))
 
 
-def float_scratch_size(max_train: int, n_features: int, n_classes: int) -> int:
-    """Length of the per-problem float64 scratch vector."""
-    return n_classes + 2 * n_features + max_train
+SCRATCH_DTYPES = (np.float64,) * 9 + (np.int64, np.float64)
+"""dtypes of the scratch arrays :func:`scratch_shapes` sizes, in its order."""
 
+
+@cpu_jit()
+def scratch_shapes(max_train, max_test, n_features, n_classes):
+    """Shapes of one problem's scratch arrays, the one declaration both twins allocate from.
+
+    In order: ``xtr`` (max_train, d), ``xte`` (max(max_test, 1), d), ``ms`` (2, d) feature
+    means and scales, ``cov`` (d, d), the work matrices ``W1`` (q, q) and ``W2`` (q, d)
+    (q = :func:`work_side`), ``means`` and ``coef`` (n_classes, d), ``fs`` float vector
+    (prior: n_classes, scale and z: d each, u: max_train, as :func:`solve_labelset` slices
+    it), ``counts`` (n_classes,) and ``dec`` (max(max_test, 1), n_classes). dtypes:
+    :data:`SCRATCH_DTYPES`.
+    """
+    m = max_train
+    d = n_features
+    mt = max(max_test, 1)
+    q = work_side(m, d, n_classes)
+    return ((m, d), (mt, d), (2, d), (d, d), (q, q), (q, d), (n_classes, d), (n_classes, d),
+            (n_classes + 2 * d + m,), (n_classes,), (mt, n_classes))
+
+
+@cpu_jit()
+def allocate_scratch(max_train, max_test, n_features, n_classes):
+    """The CPU kernel's scratch arrays, allocated as :func:`scratch_shapes` declares."""
+    sh = scratch_shapes(max_train, max_test, n_features, n_classes)
+    return (np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2]), np.empty(sh[3]),
+            np.empty(sh[4]), np.empty(sh[5]), np.empty(sh[6]), np.empty(sh[7]),
+            np.empty(sh[8]), np.empty(sh[9], dtype=np.int64), np.empty(sh[10]))
 
 
 @device
@@ -333,20 +359,8 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
-    m = train_idx.shape[1]
-    mt = max(test_idx.shape[1], 1)
-    q = work_side(m, d, n_classes)
-    xtr = np.empty((m, d))
-    ms = np.empty((2, d))
-    xte = np.empty((mt, d))
-    cov = np.empty((d, d))
-    W1 = np.empty((q, q))
-    W2 = np.empty((q, d))
-    means = np.empty((n_classes, d))
-    coef = np.empty((n_classes, d))
-    fs = np.empty(n_classes + 2 * d + m)
-    counts = np.empty(n_classes, dtype=np.int64)
-    dec = np.empty((mt, n_classes))
+    xtr, xte, ms, cov, W1, W2, means, coef, fs, counts, dec = allocate_scratch(
+        train_idx.shape[1], test_idx.shape[1], d, n_classes)
     for pair in range(start, stop):
         c = pair // n_slots
         s = pair - c * n_slots

@@ -2,19 +2,19 @@
 
 One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in
 global memory with the thread axis last; the per-problem LDA is the CPU kernel's own code
-compiled as device functions (see :mod:`gpudecode.kernels.linear_svm_cuda` for the layout
-and the shared host plumbing). ``numba.cuda`` is imported only on first use.
+compiled as device functions (see :mod:`gpudecode.kernels.linear_svm_cuda` for the layout;
+host plumbing in :mod:`gpudecode.kernels._gpu`; scratch as
+:func:`gpudecode.kernels.lda.scratch_shapes` declares it). ``numba.cuda`` is imported only on
+first use.
 """
 
 from __future__ import annotations
 
 import functools
 
-import numpy as np
-
-from . import linear_svm_cuda as plumbing
+from ._gpu import prepare_batch, run_per_thread, usable_cuda
 from ._prep import device_functions
-from .lda import build, float_scratch_size, shrinkage_mode, work_side
+from .lda import SCRATCH_DTYPES, build, scratch_shapes, shrinkage_mode
 
 __all__ = ["fit_predict_lda_cuda"]
 
@@ -25,7 +25,7 @@ cuda = None  # numba.cuda, bound on first use; the kernel must see it as a globa
 @functools.cache
 def _kernel():
     global cuda
-    cuda = plumbing.usable_cuda()
+    cuda = usable_cuda()
     dev = build("cuda")
     gather = device_functions("cuda").gather_rows
     solve_labelset = dev.solve_labelset
@@ -88,32 +88,9 @@ def fit_predict_lda_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, 
         If numba.cuda cannot run (no GPU and no simulator).
     """
     mode, value = shrinkage_mode(shrinkage)
-    kind, (dX, dY, dtr, dntr, dte, dnte), n_classes = plumbing.prepare_batch(
-        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
-    n_cells, _, d = dX.shape
-    n_sets = dY.shape[0]
-    n_slots, m = dtr.shape
-    mt = dte.shape[1]
-    shape = (n_cells, n_sets, n_slots, mt)
-    if not np.prod(shape):
-        return plumbing.empty_result(shape, kind)
-    q = work_side(m, d, n_classes)
-    mt1 = max(mt, 1)
-    fsz = float_scratch_size(m, d, n_classes)
-    n_threads = plumbing.scratch_threads(
-        int(np.prod(shape[:3])),
-        m * d + mt1 * d + 2 * d + d * d + q * q + q * d + 2 * n_classes * d + fsz + mt1 * n_classes,
-        n_classes)
-    arr = plumbing.device_array
-    d_out = arr(shape, np.int32)
-    plumbing.launch(_kernel(), n_threads, dX, dY, dtr, dntr, dte, dnte, n_classes,
-                    bool(standardize), bool(class_weight_balanced), mode, value, d_out,
-                    arr((m, d, n_threads), np.float64), arr((mt1, d, n_threads), np.float64),
-                    arr((2, d, n_threads), np.float64), arr((d, d, n_threads), np.float64),
-                    arr((q, q, n_threads), np.float64),
-                    arr((q, d, n_threads), np.float64),
-                    arr((n_classes, d, n_threads), np.float64),
-                    arr((n_classes, d, n_threads), np.float64),
-                    arr((fsz, n_threads), np.float64), arr((n_classes, n_threads), np.int32),
-                    arr((mt1, n_classes, n_threads), np.float64))
-    return plumbing.finish(d_out, kind)
+    kind, arrays, n_classes = prepare_batch(X, Y, train_idx, n_train, test_idx, n_test,
+                                            n_classes)
+    shapes = scratch_shapes(arrays[2].shape[1], arrays[4].shape[1], arrays[0].shape[2],
+                            n_classes)
+    return run_per_thread(_kernel, kind, arrays, n_classes, shapes, SCRATCH_DTYPES,
+                          bool(standardize), bool(class_weight_balanced), mode, value)

@@ -49,7 +49,7 @@ from ._prep import (RCOND, argmax_predict, check_batch, check_max_iter, check_po
                     cholesky, cholesky_solve, count_classes, cpu_jit, device, device_namespace,
                     dot_rows, dot_vr, gather_rows, gram, predict_single, run_blocks)
 
-__all__ = ["fit_predict_linear_svm", "uses_gram", "float_scratch_size"]
+__all__ = ["fit_predict_linear_svm", "uses_gram", "scratch_shapes", "SCRATCH_DTYPES"]
 
 LCG_SEED = 12345
 POLISH_EVERY = 10
@@ -60,20 +60,39 @@ def uses_gram(max_train: int, n_features: int) -> bool:
     return max_train <= n_features + 1
 
 
-def polish_cap(max_train: int, n_features: int) -> int:
-    """Most free coordinates the exact polishing step handles (generically ``<= d + 1``)."""
-    return min(max_train, n_features + 1)
+SCRATCH_DTYPES = (np.float64, np.float64, np.float64, np.float64, np.float64, np.float64,
+                  np.int64, np.int64, np.float64)
+"""dtypes of the scratch arrays :func:`scratch_shapes` sizes, in its order."""
 
 
-def float_scratch_size(max_train: int, n_features: int) -> int:
-    """Length of the per-problem float64 scratch vector."""
-    return 5 * max_train + 2 * (n_features + 1) + polish_cap(max_train, n_features)
+@cpu_jit()
+def scratch_shapes(max_train, max_test, n_features, n_classes, use_gram):
+    """Shapes of one problem's scratch arrays, the one declaration both twins allocate from.
+
+    In order: ``xtr`` (max_train, d), ``xte`` (max(max_test, 1), d), ``ms`` (2, d) feature
+    means and scales, ``Kb`` the bias-augmented Gram matrix (max_train square with
+    ``use_gram``, else 1 x 1), ``Qf`` the polishing system (cap x cap, cap = ``min(max_train,
+    d + 1)`` free coordinates at most), ``fs`` float vector (ys, ub, alpha, beta, qd:
+    max_train each; w, u: d + 1 each; rhs: cap, as :func:`solve_labelset` slices it),
+    ``iscr`` integer vector (index: max_train; fidx: cap), ``counts`` (n_classes,) and
+    ``dec`` (max(max_test, 1), n_classes). dtypes: :data:`SCRATCH_DTYPES`.
+    """
+    m = max_train
+    d = n_features
+    mt = max(max_test, 1)
+    mg = m if use_gram else 1
+    cap = min(m, d + 1)
+    return ((m, d), (mt, d), (2, d), (mg, mg), (cap, cap), (5 * m + 2 * (d + 1) + cap,),
+            (m + cap,), (n_classes,), (mt, n_classes))
 
 
-def int_scratch_size(max_train: int, n_features: int) -> int:
-    """Length of the per-problem integer scratch vector."""
-    return max_train + polish_cap(max_train, n_features)
-
+@cpu_jit()
+def allocate_scratch(max_train, max_test, n_features, n_classes, use_gram):
+    """The CPU kernel's scratch arrays, allocated as :func:`scratch_shapes` declares."""
+    sh = scratch_shapes(max_train, max_test, n_features, n_classes, use_gram)
+    return (np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2]), np.empty(sh[3]),
+            np.empty(sh[4]), np.empty(sh[5]), np.empty(sh[6], dtype=np.int64),
+            np.empty(sh[7], dtype=np.int64), np.empty(sh[8]))
 
 
 @device
@@ -403,19 +422,8 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
-    m = train_idx.shape[1]
-    mt = test_idx.shape[1]
-    mg = m if use_gram else 1
-    xtr = np.empty((m, d))
-    ms = np.empty((2, d))
-    xte = np.empty((max(mt, 1), d))
-    Kb = np.empty((mg, mg))
-    cap = min(m, d + 1)
-    fs = np.empty(5 * m + 2 * (d + 1) + cap)
-    iscr = np.empty(m + cap, dtype=np.int64)
-    Qf = np.empty((cap, cap))
-    counts = np.empty(n_classes, dtype=np.int64)
-    dec = np.empty((max(mt, 1), n_classes))
+    xtr, xte, ms, Kb, Qf, fs, iscr, counts, dec = allocate_scratch(
+        train_idx.shape[1], test_idx.shape[1], d, n_classes, use_gram)
     for pair in range(start, stop):
         c = pair // n_slots
         s = pair - c * n_slots

@@ -45,7 +45,7 @@ from ._prep import (argmax_predict, check_batch, check_max_iter, check_positive,
                     cholesky_solve, count_classes, cpu_jit, device, device_namespace, dot_vr,
                     gather_rows, gram, predict_single, run_blocks)
 
-__all__ = ["fit_predict_logistic", "uses_gram", "float_scratch_size"]
+__all__ = ["fit_predict_logistic", "uses_gram", "scratch_shapes", "SCRATCH_DTYPES"]
 
 ARMIJO = 1e-4
 MAX_HALVINGS = 60
@@ -62,10 +62,39 @@ def system_size(max_train: int, n_features: int) -> int:
     return max_train if uses_gram(max_train, n_features) else n_features + 1
 
 
-def float_scratch_size(max_train: int, n_features: int) -> int:
-    """Length of the per-problem float64 scratch vector."""
-    return 10 * max_train + 3 * (n_features + 1)
+SCRATCH_DTYPES = (np.float64, np.float64, np.float64, np.float64, np.float64, np.float64,
+                  np.int64, np.float64)
+"""dtypes of the scratch arrays :func:`scratch_shapes` sizes, in its order."""
 
+
+@cpu_jit()
+def scratch_shapes(max_train, max_test, n_features, n_classes, use_gram):
+    """Shapes of one problem's scratch arrays, the one declaration both twins allocate from.
+
+    In order: ``xtr`` (max_train, d), ``xte`` (max(max_test, 1), d), ``ms`` (2, d) feature
+    means and scales, ``K`` the Gram matrix (max_train square with ``use_gram``, else
+    1 x 1), ``M`` the Newton system (``system_size`` square), ``fs`` float vector of
+    10 max_train + 3 (d + 1) (:func:`fit_binary`'s 8 vectors of max_train, or 4 and step,
+    grad of d + 1; then :func:`solve_labelset`'s ys, sw of max_train and w of d + 1),
+    ``counts`` (n_classes,) and ``dec`` (max(max_test, 1), n_classes). dtypes:
+    :data:`SCRATCH_DTYPES`.
+    """
+    m = max_train
+    d = n_features
+    mt = max(max_test, 1)
+    mg = m if use_gram else 1
+    q = m if use_gram else d + 1
+    return ((m, d), (mt, d), (2, d), (mg, mg), (q, q), (10 * m + 3 * (d + 1),),
+            (n_classes,), (mt, n_classes))
+
+
+@cpu_jit()
+def allocate_scratch(max_train, max_test, n_features, n_classes, use_gram):
+    """The CPU kernel's scratch arrays, allocated as :func:`scratch_shapes` declares."""
+    sh = scratch_shapes(max_train, max_test, n_features, n_classes, use_gram)
+    return (np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2]), np.empty(sh[3]),
+            np.empty(sh[4]), np.empty(sh[5]), np.empty(sh[6], dtype=np.int64),
+            np.empty(sh[7]))
 
 
 @device
@@ -370,18 +399,8 @@ def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, s
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
-    m = train_idx.shape[1]
-    mt = max(test_idx.shape[1], 1)
-    q = m if use_gram else d + 1
-    mg = m if use_gram else 1
-    xtr = np.empty((m, d))
-    ms = np.empty((2, d))
-    xte = np.empty((mt, d))
-    K = np.empty((mg, mg))
-    M = np.empty((q, q))
-    fs = np.empty(10 * m + 3 * (d + 1))
-    counts = np.empty(n_classes, dtype=np.int64)
-    dec = np.empty((mt, n_classes))
+    xtr, xte, ms, K, M, fs, counts, dec = allocate_scratch(
+        train_idx.shape[1], test_idx.shape[1], d, n_classes, use_gram)
     for pair in range(start, stop):
         c = pair // n_slots
         s = pair - c * n_slots

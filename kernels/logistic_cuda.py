@@ -3,18 +3,18 @@
 One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in
 global memory with the thread axis last; the per-problem Newton solver is the CPU kernel's
 own code compiled as device functions (see :mod:`gpudecode.kernels.linear_svm_cuda` for the
-layout and the shared host plumbing). ``numba.cuda`` is imported only on first use.
+layout; host plumbing in :mod:`gpudecode.kernels._gpu`; scratch as
+:func:`gpudecode.kernels.logistic.scratch_shapes` declares it). ``numba.cuda`` is imported
+only on first use.
 """
 
 from __future__ import annotations
 
 import functools
 
-import numpy as np
-
-from . import linear_svm_cuda as plumbing
+from ._gpu import prepare_batch, run_per_thread, usable_cuda
 from ._prep import device_functions
-from .logistic import build, check_params, float_scratch_size, system_size, uses_gram
+from .logistic import SCRATCH_DTYPES, build, check_params, scratch_shapes, uses_gram
 
 __all__ = ["fit_predict_logistic_cuda"]
 
@@ -25,7 +25,7 @@ cuda = None  # numba.cuda, bound on first use; the kernel must see it as a globa
 @functools.cache
 def _kernel():
     global cuda
-    cuda = plumbing.usable_cuda()
+    cuda = usable_cuda()
     dev = build("cuda")
     P = device_functions("cuda")
     gather = P.gather_rows
@@ -90,31 +90,12 @@ def fit_predict_logistic_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_clas
         If numba.cuda cannot run (no GPU and no simulator).
     """
     C, max_iter, tol = check_params(C, max_iter, tol)
-    kind, (dX, dY, dtr, dntr, dte, dnte), n_classes = plumbing.prepare_batch(
-        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
-    n_cells, _, d = dX.shape
-    n_sets = dY.shape[0]
-    n_slots, m = dtr.shape
-    mt = dte.shape[1]
-    shape = (n_cells, n_sets, n_slots, mt)
-    if not np.prod(shape):
-        return plumbing.empty_result(shape, kind)
-    gram_form = uses_gram(m, d)
-    mg = m if gram_form else 1
-    q = system_size(m, d)
-    mt1 = max(mt, 1)
-    fsz = float_scratch_size(m, d)
-    n_threads = plumbing.scratch_threads(
-        int(np.prod(shape[:3])),
-        m * d + mt1 * d + 2 * d + mg * mg + q * q + fsz + mt1 * n_classes, n_classes)
-    arr = plumbing.device_array
-    d_out = arr(shape, np.int32)
-    plumbing.launch(_kernel(), n_threads, dX, dY, dtr, dntr, dte, dnte, n_classes,
-                    bool(standardize), bool(class_weight_balanced), C, tol, max_iter, gram_form,
-                    d_out,
-                    arr((m, d, n_threads), np.float64), arr((mt1, d, n_threads), np.float64),
-                    arr((2, d, n_threads), np.float64),
-                    arr((mg, mg, n_threads), np.float64), arr((q, q, n_threads), np.float64),
-                    arr((fsz, n_threads), np.float64), arr((n_classes, n_threads), np.int32),
-                    arr((mt1, n_classes, n_threads), np.float64))
-    return plumbing.finish(d_out, kind)
+    kind, arrays, n_classes = prepare_batch(X, Y, train_idx, n_train, test_idx, n_test,
+                                            n_classes)
+    d = arrays[0].shape[2]
+    m = arrays[2].shape[1]
+    use_gram = uses_gram(m, d)
+    shapes = scratch_shapes(m, arrays[4].shape[1], d, n_classes, use_gram)
+    return run_per_thread(_kernel, kind, arrays, n_classes, shapes, SCRATCH_DTYPES,
+                          bool(standardize), bool(class_weight_balanced), C, tol, max_iter,
+                          use_gram)

@@ -57,6 +57,12 @@ __all__ = [
     "fit_predict_rbf_svm_fixed",
     "fixed_distances",
     "rbf_core",
+    "feature_scratch_shapes",
+    "kernel_scratch_shapes",
+    "solver_scratch_shapes",
+    "FEATURE_SCRATCH_DTYPES",
+    "KERNEL_SCRATCH_DTYPES",
+    "SOLVER_SCRATCH_DTYPES",
 ]
 
 TAU = 1e-12
@@ -604,6 +610,68 @@ def rbf_core(target: str) -> SimpleNamespace:
     return device_namespace(__name__, target)
 
 
+# ----------------------------------------------------------------------------- scratch
+# Declared once: the CPU kernels allocate their scratch from these shapes, the GPU twins
+# their per-pair and per-problem buffers (one row per pair or problem).
+
+FEATURE_SCRATCH_DTYPES = (np.float64, np.float64, np.float64)
+"""dtypes of the arrays :func:`feature_scratch_shapes` sizes, in its order."""
+
+KERNEL_SCRATCH_DTYPES = (np.float32, np.float64, np.float64)
+"""dtypes of the arrays :func:`kernel_scratch_shapes` sizes, in its order."""
+
+SOLVER_SCRATCH_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float64, np.int8,
+                         np.int64, np.float64, np.float64, np.float64, np.float64)
+"""dtypes of the arrays :func:`solver_scratch_shapes` sizes, in its order."""
+
+
+@cpu_jit()
+def feature_scratch_shapes(max_train, max_test, n_features):
+    """One (cell, slot) pair's gathered rows: ``xtr`` (max_train, d), ``xte``
+    (max(max_test, 1), d) and ``xsq`` (max_train,), as :func:`prepare_pair` takes them."""
+    return ((max_train, n_features), (max(max_test, 1), n_features), (max_train,))
+
+
+@cpu_jit()
+def kernel_scratch_shapes(max_train, max_test):
+    """One pair's (or fixed-feature slot's) kernel matrices: ``Kq`` (max_train square,
+    float32), ``QD`` (max_train,) and ``Kt`` (max_train, max(max_test, 1))."""
+    return ((max_train, max_train), (max_train,), (max_train, max(max_test, 1)))
+
+
+@cpu_jit()
+def solver_scratch_shapes(max_train, max_test, n_classes):
+    """One problem's SMO scratch, as :func:`fit_predict_labelset` takes it: ``counts``
+    (n_classes,), then ``order``, ``alpha``, ``G``, ``G_bar``, ``status``, ``active``,
+    ``yv``, ``Cv``, ``coef`` (max_train each) and ``best`` (max(max_test, 1),)."""
+    n = (max_train,)
+    return ((n_classes,), n, n, n, n, n, n, n, n, n, (max(max_test, 1),))
+
+
+@cpu_jit()
+def allocate_feature_scratch(max_train, max_test, n_features):
+    """The CPU kernel's feature scratch, as :func:`feature_scratch_shapes` declares it."""
+    sh = feature_scratch_shapes(max_train, max_test, n_features)
+    return np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2])
+
+
+@cpu_jit()
+def allocate_kernel_scratch(max_train, max_test):
+    """The CPU kernels' kernel matrices, as :func:`kernel_scratch_shapes` declares them."""
+    sh = kernel_scratch_shapes(max_train, max_test)
+    return np.empty(sh[0], dtype=np.float32), np.empty(sh[1]), np.empty(sh[2])
+
+
+@cpu_jit()
+def allocate_solver_scratch(max_train, max_test, n_classes):
+    """The CPU kernels' SMO scratch, as :func:`solver_scratch_shapes` declares it."""
+    sh = solver_scratch_shapes(max_train, max_test, n_classes)
+    return (np.empty(sh[0], dtype=np.int64), np.empty(sh[1], dtype=np.int64),
+            np.empty(sh[2]), np.empty(sh[3]), np.empty(sh[4]),
+            np.empty(sh[5], dtype=np.int8), np.empty(sh[6], dtype=np.int64),
+            np.empty(sh[7]), np.empty(sh[8]), np.empty(sh[9]), np.empty(sh[10]))
+
+
 # ----------------------------------------------------------------------------- CPU batch
 
 @cpu_jit(parallel=True)
@@ -617,23 +685,10 @@ def _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardiz
     n_pairs = X.shape[0] * n_slots
     for ch in prange(n_chunks):
         # one set of scratch per chunk of (cell, slot) pairs
-        xtr = np.empty((nmax, d))
-        xte = np.empty((mmax, d))
-        xsq = np.empty(nmax)
-        Kq = np.empty((nmax, nmax), dtype=np.float32)
-        QD = np.empty(nmax)
-        Kt = np.empty((nmax, mmax))
-        counts = np.empty(n_classes, dtype=np.int64)
-        order = np.empty(nmax, dtype=np.int64)
-        alpha = np.empty(nmax)
-        G = np.empty(nmax)
-        G_bar = np.empty(nmax)
-        status = np.empty(nmax, dtype=np.int8)
-        active = np.empty(nmax, dtype=np.int64)
-        yv = np.empty(nmax)
-        Cv = np.empty(nmax)
-        coef = np.empty(nmax)
-        best = np.empty(mmax)
+        xtr, xte, xsq = allocate_feature_scratch(nmax, mmax, d)
+        Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
+        (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef,
+         best) = allocate_solver_scratch(nmax, mmax, n_classes)
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
             c = pair // n_slots
             s = pair - c * n_slots
@@ -796,20 +851,9 @@ def _rbf_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx
     n_sets = Y.shape[0]
     nmax = train_idx.shape[1]
     mmax = max(test_idx.shape[1], 1)
-    Kq = np.empty((nmax, nmax), dtype=np.float32)
-    QD = np.empty(nmax)
-    Kt = np.empty((nmax, mmax))
-    counts = np.empty(n_classes, dtype=np.int64)
-    order = np.empty(nmax, dtype=np.int64)
-    alpha = np.empty(nmax)
-    G = np.empty(nmax)
-    G_bar = np.empty(nmax)
-    status = np.empty(nmax, dtype=np.int8)
-    active = np.empty(nmax, dtype=np.int64)
-    yv = np.empty(nmax)
-    Cv = np.empty(nmax)
-    coef = np.empty(nmax)
-    best = np.empty(mmax)
+    Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
+    (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef,
+     best) = allocate_solver_scratch(nmax, mmax, n_classes)
     for s in range(start, stop):
         ntr = np.int64(n_train[s])
         nte = np.int64(n_test[s])

@@ -28,80 +28,17 @@ imported the kernels run in numba's CUDA simulator (for tests on tiny inputs).
 from __future__ import annotations
 
 import functools
-import numbers
 
 import numpy as np
 
-from ..errors import DeviceError, ParameterError
-from ._prep import check_batch, check_batch_shapes
-from .rbf_svm import check_fixed_shape, check_rbf_params, fixed_distances, rbf_core
-from .windowing_cuda import GPU_FIX, cuda_module, simulator_enabled
+from ..errors import ParameterError
+from ._gpu import (array_kind, device_batch, grid_1d, layout_bytes, pairs_per_chunk,
+                   scratch_arrays, scratch_budget, simulator_enabled, usable_cuda)
+from .rbf_svm import (FEATURE_SCRATCH_DTYPES, KERNEL_SCRATCH_DTYPES, SOLVER_SCRATCH_DTYPES,
+                      check_fixed_shape, check_rbf_params, feature_scratch_shapes,
+                      fixed_distances, kernel_scratch_shapes, rbf_core, solver_scratch_shapes)
 
-__all__ = [
-    "array_kind",
-    "fit_predict_rbf_svm_cuda",
-    "fit_predict_rbf_svm_fixed_cuda",
-    "pairs_per_chunk",
-    "scratch_budget",
-    "usable_cuda",
-]
-
-THREADS_PER_BLOCK = 64
-DEFAULT_MAX_SCRATCH = 1 << 30
-
-
-def usable_cuda():
-    """Return ``numba.cuda`` when it can run kernels (a GPU or the simulator).
-
-    Raises
-    ------
-    DeviceError
-        numba.cuda does not import or sees no usable GPU.
-    """
-    cuda = cuda_module()
-    if not cuda.is_available():
-        raise DeviceError("numba.cuda sees no usable CUDA GPU (driver, device or NVVM missing).",
-                          field="device", fix=GPU_FIX)
-    return cuda
-
-
-def array_kind(x) -> str:
-    """``"numpy"``, ``"cupy"`` or ``"device"`` (a numba device array or another CUDA array)."""
-    if isinstance(x, np.ndarray):
-        return "numpy"
-    if type(x).__module__.split(".")[0] == "cupy":
-        return "cupy"
-    if hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host"):
-        return "device"
-    return "numpy"
-
-
-def scratch_budget(cuda, max_scratch_bytes) -> int:
-    """Bytes the kernels may use for scratch buffers per chunk."""
-    if max_scratch_bytes is not None:
-        if isinstance(max_scratch_bytes, bool) or not isinstance(max_scratch_bytes,
-                                                                   numbers.Integral) \
-                or max_scratch_bytes < 1:
-            raise ParameterError(f"max_scratch_bytes must be a whole number > 0, got "
-                                 f"{max_scratch_bytes!r}.", field="max_scratch_bytes",
-                                 fix="pass e.g. max_scratch_bytes=2**28, or leave it None.")
-        return int(max_scratch_bytes)
-    try:
-        free, _ = cuda.current_context().get_memory_info()
-        return int(max(min(free // 4, DEFAULT_MAX_SCRATCH), 1 << 20))
-    except Exception:  # the simulator and some drivers do not report memory
-        return DEFAULT_MAX_SCRATCH
-
-
-def pairs_per_chunk(budget: int, per_pair: int, per_problem: int, n_sets: int,
-                    n_pairs: int) -> int:
-    """How many (cell, slot) pairs, each with ``n_sets`` problems, fit in ``budget`` bytes."""
-    per = per_pair + n_sets * per_problem
-    return int(max(1, min(n_pairs, budget // max(per, 1))))
-
-
-def _grid(n: int) -> tuple[int, int]:
-    return (max(1, -(-n // THREADS_PER_BLOCK)), THREADS_PER_BLOCK)
+__all__ = ["fit_predict_rbf_svm_cuda", "fit_predict_rbf_svm_fixed_cuda"]
 
 
 # numba.cuda and the device functions, bound on first use: the kernels must see them as
@@ -204,7 +141,7 @@ def _prepare_fixed_kernel(D, mu, css, d, train_idx, n_train, test_idx, n_test, g
 @functools.cache
 def _kernels():
     global cuda, _prepare_pair_dev, _fit_predict_labelset_dev
-    cuda = cuda_module()
+    cuda = usable_cuda()
     core = rbf_core("cuda")
     _prepare_pair_dev = core.prepare_pair
     _fit_predict_labelset_dev = core.fit_predict_labelset
@@ -218,40 +155,6 @@ def _fixed_kernels():
     _kernels()
     _prepare_fixed_dev = rbf_core("cuda").prepare_fixed
     return cuda.jit(_gram_kernel), cuda.jit(_distance_kernel), cuda.jit(_prepare_fixed_kernel)
-
-
-def device_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes):
-    """Check a batch and put it on the device.
-
-    Host (NumPy) input is fully checked (:func:`gpudecode.kernels._prep.check_batch`) and
-    copied; device input (numba device arrays, CuPy) is checked for shapes and dtypes only.
-
-    Returns
-    -------
-    cuda, on_host, (X, Y, train_idx, n_train, test_idx, n_test), n_classes
-    """
-    cuda = usable_cuda()
-    kinds = {array_kind(a) for a in (X, Y, train_idx, n_train, test_idx, n_test)}
-    if kinds == {"numpy"}:
-        X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
-            X, Y, train_idx, n_train, test_idx, n_test, n_classes)
-        arrays = [cuda.to_device(a) for a in (X, Y, train_idx, n_train, test_idx, n_test)]
-        return cuda, True, arrays, n_classes
-    if "numpy" in kinds:
-        raise ParameterError("the batch mixes host (NumPy) and device arrays.", field="X",
-                             fix="pass all six arrays as NumPy, or all on the device.")
-    n_classes = check_batch_shapes(X.shape, Y.shape, train_idx.shape, n_train.shape,
-                                   test_idx.shape, n_test.shape, n_classes)
-    if np.dtype(X.dtype) not in (np.float32, np.float64):
-        raise ParameterError(f"device array X has dtype {X.dtype}; the GPU kernels read "
-                             "float32 or float64.", field="X",
-                             fix="convert on the host (X.astype('float32')) first.")
-    for name, a in (("Y", Y), ("train_idx", train_idx), ("n_train", n_train),
-                    ("test_idx", test_idx), ("n_test", n_test)):
-        if np.dtype(a.dtype).kind not in "iu":
-            raise ParameterError(f"device array {name} has dtype {a.dtype}; it must hold "
-                                 "integers.", field=name, fix=f"pass {name} as int32.")
-    return cuda, False, [X, Y, train_idx, n_train, test_idx, n_test], n_classes
 
 
 def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
@@ -304,39 +207,24 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
         return out if on_host else cuda.to_device(out)
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    m1 = max(mmax, 1)
-    per_pair = 8 * (nmax * d + m1 * d + 2 * nmax + nmax * m1) + 4 * nmax * nmax
-    per_problem = 8 * (n_classes + 7 * nmax + m1) + nmax
-    chunk = pairs_per_chunk(scratch_budget(cuda, max_scratch_bytes), per_pair, per_problem,
-                            n_sets, n_pairs)
+    features = feature_scratch_shapes(nmax, mmax, d)
+    kernels = kernel_scratch_shapes(nmax, mmax)
+    solver = solver_scratch_shapes(nmax, mmax, n_classes)
+    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
+                            layout_bytes(features, FEATURE_SCRATCH_DTYPES)
+                            + layout_bytes(kernels, KERNEL_SCRATCH_DTYPES),
+                            layout_bytes(solver, SOLVER_SCRATCH_DTYPES), n_sets, n_pairs)
     prepare, solve = _kernels()
-    f64 = np.float64
-    xtr_b = cuda.device_array((chunk, nmax, d), dtype=f64)
-    xte_b = cuda.device_array((chunk, m1, d), dtype=f64)
-    xsq_b = cuda.device_array((chunk, nmax), dtype=f64)
-    Kq_b = cuda.device_array((chunk, nmax, nmax), dtype=np.float32)
-    QD_b = cuda.device_array((chunk, nmax), dtype=f64)
-    Kt_b = cuda.device_array((chunk, nmax, m1), dtype=f64)
-    n_prob = chunk * n_sets
-    counts_b = cuda.device_array((n_prob, n_classes), dtype=np.int64)
-    order_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
-    alpha_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    G_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    Gbar_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    status_b = cuda.device_array((n_prob, nmax), dtype=np.int8)
-    active_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
-    yv_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    Cv_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    coef_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    best_b = cuda.device_array((n_prob, m1), dtype=f64)
+    xtr_b, xte_b, xsq_b = scratch_arrays(features, FEATURE_SCRATCH_DTYPES, chunk)
+    Kq_b, QD_b, Kt_b = scratch_arrays(kernels, KERNEL_SCRATCH_DTYPES, chunk)
+    solver_b = scratch_arrays(solver, SOLVER_SCRATCH_DTYPES, chunk * n_sets)
     for lo in range(0, n_pairs, chunk):
         n = min(chunk, n_pairs - lo)
-        prepare[_grid(n)](X, train_idx, n_train, test_idx, n_test, bool(standardize), gamma,
-                          lo, n, xtr_b, xte_b, xsq_b, Kq_b, QD_b, Kt_b)
-        solve[_grid(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
-                                 bool(class_weight_balanced), C, tol, max_iter, shrinking,
-                                 lo, n, Kq_b, QD_b, Kt_b, counts_b, order_b, alpha_b, G_b,
-                                 Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b, pred)
+        prepare[grid_1d(n)](X, train_idx, n_train, test_idx, n_test, bool(standardize), gamma,
+                            lo, n, xtr_b, xte_b, xsq_b, Kq_b, QD_b, Kt_b)
+        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
+                                   bool(class_weight_balanced), C, tol, max_iter, shrinking,
+                                   lo, n, Kq_b, QD_b, Kt_b, *solver_b, pred)
     return pred.copy_to_host() if on_host else pred
 
 
@@ -439,35 +327,20 @@ def fit_predict_rbf_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n
     pred = cuda.device_array(shape, dtype=np.int32)
 
     D, mu, css = _device_distances(cuda, X3, method)
-    m1 = max(mmax, 1)
-    per_slot = 4 * nmax * nmax + 8 * (nmax + nmax * m1)
-    per_problem = 8 * (n_classes + 7 * nmax + m1) + nmax
-    chunk = pairs_per_chunk(scratch_budget(cuda, max_scratch_bytes), per_slot, per_problem,
-                            n_sets, n_slots)
+    kernels = kernel_scratch_shapes(nmax, mmax)
+    solver = solver_scratch_shapes(nmax, mmax, n_classes)
+    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
+                            layout_bytes(kernels, KERNEL_SCRATCH_DTYPES),
+                            layout_bytes(solver, SOLVER_SCRATCH_DTYPES), n_sets, n_slots)
     _, _, prepare = _fixed_kernels()
     solve = _kernels()[1]
-    f64 = np.float64
-    Kq_b = cuda.device_array((chunk, nmax, nmax), dtype=np.float32)
-    QD_b = cuda.device_array((chunk, nmax), dtype=f64)
-    Kt_b = cuda.device_array((chunk, nmax, m1), dtype=f64)
-    n_prob = chunk * n_sets
-    counts_b = cuda.device_array((n_prob, n_classes), dtype=np.int64)
-    order_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
-    alpha_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    G_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    Gbar_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    status_b = cuda.device_array((n_prob, nmax), dtype=np.int8)
-    active_b = cuda.device_array((n_prob, nmax), dtype=np.int64)
-    yv_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    Cv_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    coef_b = cuda.device_array((n_prob, nmax), dtype=f64)
-    best_b = cuda.device_array((n_prob, m1), dtype=f64)
+    Kq_b, QD_b, Kt_b = scratch_arrays(kernels, KERNEL_SCRATCH_DTYPES, chunk)
+    solver_b = scratch_arrays(solver, SOLVER_SCRATCH_DTYPES, chunk * n_sets)
     for lo in range(0, n_slots, chunk):
         n = min(chunk, n_slots - lo)
-        prepare[_grid(n)](D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma, lo, n,
-                          Kq_b, QD_b, Kt_b)
-        solve[_grid(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
-                                 bool(class_weight_balanced), C, tol, max_iter, shrinking,
-                                 lo, n, Kq_b, QD_b, Kt_b, counts_b, order_b, alpha_b, G_b,
-                                 Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b, pred)
+        prepare[grid_1d(n)](D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma, lo, n,
+                            Kq_b, QD_b, Kt_b)
+        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
+                                   bool(class_weight_balanced), C, tol, max_iter, shrinking,
+                                   lo, n, Kq_b, QD_b, Kt_b, *solver_b, pred)
     return pred.copy_to_host()[0] if on_host else pred[0]

@@ -53,7 +53,9 @@ from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace
 
 __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
-           "sklearn_tree_seed", "max_tree_nodes"]
+           "sklearn_tree_seed", "max_tree_nodes", "cell_scratch_shapes", "pair_scratch_shapes",
+           "problem_scratch_shapes", "CELL_SCRATCH_DTYPES", "PAIR_SCRATCH_DTYPES",
+           "PROBLEM_SCRATCH_DTYPES"]
 
 EPS = float(np.finfo(np.float64).eps)
 INF = float("inf")
@@ -598,6 +600,88 @@ def tree_core(target: str) -> SimpleNamespace:
     return device_namespace(__name__, target)
 
 
+# ----------------------------------------------------------------------------- scratch
+# Declared once: the CPU kernel allocates its scratch from these shapes, the GPU twin its
+# per-cell, per-pair and per-problem buffers (one row per cell, pair or problem).
+
+CELL_SCRATCH_DTYPES = (np.int32, np.float32, np.int32, np.float32)
+"""dtypes of the arrays :func:`cell_scratch_shapes` sizes, in its order."""
+
+PAIR_SCRATCH_DTYPES = (np.int32, np.int32, np.float32)
+"""dtypes of the arrays :func:`pair_scratch_shapes` sizes, in its order."""
+
+PROBLEM_SCRATCH_DTYPES = (
+    np.int64, np.int32, np.float64, np.int32, np.float32, np.int32, np.int8, np.int32,
+    np.float32, np.int32, np.int32, np.int64, np.float64, np.float64, np.int64, np.int64,
+    np.int32, np.float64, np.int32, np.float64, np.int32, np.int32, np.int32)
+"""dtypes of the arrays :func:`problem_scratch_shapes` sizes, in its order."""
+
+
+@cpu_jit()
+def cell_scratch_shapes(n_trials, n_features):
+    """One cell's sorted trials, as :func:`presort_cell` takes them: ``tmp_i``, ``tmp_f``
+    (n_trials,), ``cell_order``, ``cell_vals`` (d, n_trials)."""
+    return ((n_trials,), (n_trials,), (n_features, n_trials), (n_features, n_trials))
+
+
+@cpu_jit()
+def pair_scratch_shapes(n_trials, n_features, max_train):
+    """One (cell, slot) pair's sorted training rows, as :func:`presort_pair` takes them:
+    ``pos_of`` (n_trials,), ``order``, ``vals`` (d, max_train)."""
+    return ((n_trials,), (n_features, max_train), (n_features, max_train))
+
+
+@cpu_jit()
+def problem_scratch_shapes(n_features, max_train, n_classes, n_nodes):
+    """One problem's tree-growing scratch, as :func:`fit_predict_labelset` takes it after
+    ``order, vals``: counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f,
+    features, const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
+    stack_f, node_feat, node_thr, node_left, node_right, node_cls (``n_nodes``:
+    :func:`max_tree_nodes`)."""
+    k = (n_classes,)
+    n = (max_train,)
+    dn = (n_features, max_train)
+    f = (n_features,)
+    nodes = (n_nodes,)
+    return (k, n, k, dn, dn, n, n, n, n, f, f, (1,), k, k, k, k, (max_train + 1, 6),
+            (max_train + 1,), nodes, nodes, nodes, nodes, nodes)
+
+
+@cpu_jit()
+def allocate_cell_scratch(n_trials, n_features):
+    """The CPU kernel's scratch, as :func:`cell_scratch_shapes` declares it."""
+    sh = cell_scratch_shapes(n_trials, n_features)
+    return (np.empty(sh[0], dtype=np.int32), np.empty(sh[1], dtype=np.float32),
+            np.empty(sh[2], dtype=np.int32), np.empty(sh[3], dtype=np.float32))
+
+
+@cpu_jit()
+def allocate_pair_scratch(n_trials, n_features, max_train):
+    """The CPU kernel's scratch, as :func:`pair_scratch_shapes` declares it."""
+    sh = pair_scratch_shapes(n_trials, n_features, max_train)
+    return (np.empty(sh[0], dtype=np.int32), np.empty(sh[1], dtype=np.int32),
+            np.empty(sh[2], dtype=np.float32))
+
+
+@cpu_jit()
+def allocate_problem_scratch(n_features, max_train, n_classes, n_nodes):
+    """The CPU kernel's scratch, as :func:`problem_scratch_shapes` declares it."""
+    sh = problem_scratch_shapes(n_features, max_train, n_classes, n_nodes)
+    i32 = np.int32
+    i64 = np.int64
+    f32 = np.float32
+    return (np.empty(sh[0], dtype=i64), np.empty(sh[1], dtype=i32), np.empty(sh[2]),
+            np.empty(sh[3], dtype=i32), np.empty(sh[4], dtype=f32),
+            np.empty(sh[5], dtype=i32), np.empty(sh[6], dtype=np.int8),
+            np.empty(sh[7], dtype=i32), np.empty(sh[8], dtype=f32),
+            np.empty(sh[9], dtype=i32), np.empty(sh[10], dtype=i32),
+            np.empty(sh[11], dtype=i64), np.empty(sh[12]), np.empty(sh[13]),
+            np.empty(sh[14], dtype=i64), np.empty(sh[15], dtype=i64),
+            np.empty(sh[16], dtype=i32), np.empty(sh[17]), np.empty(sh[18], dtype=i32),
+            np.empty(sh[19]), np.empty(sh[20], dtype=i32), np.empty(sh[21], dtype=i32),
+            np.empty(sh[22], dtype=i32))
+
+
 # ----------------------------------------------------------------------------- CPU batch
 
 @cpu_jit(parallel=True)
@@ -610,38 +694,13 @@ def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced,
     n_pairs = X.shape[0] * n_slots
     for ch in prange(n_chunks):
         # one set of scratch per chunk of (cell, slot) pairs
-        n_trials = X.shape[1]
-        cell_order = np.empty((d, n_trials), dtype=np.int32)
-        cell_vals = np.empty((d, n_trials), dtype=np.float32)
-        sort_i = np.empty(n_trials, dtype=np.int32)
-        sort_f = np.empty(n_trials, dtype=np.float32)
-        pos_of = np.empty(n_trials, dtype=np.int32)
+        sort_i, sort_f, cell_order, cell_vals = allocate_cell_scratch(X.shape[1], d)
+        pos_of, order, vals = allocate_pair_scratch(X.shape[1], d, nmax)
+        (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+         const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
+         node_feat, node_thr, node_left, node_right, node_cls) = allocate_problem_scratch(
+            d, nmax, n_classes, n_nodes_max)
         last_c = -1
-        order = np.empty((d, nmax), dtype=np.int32)
-        vals = np.empty((d, nmax), dtype=np.float32)
-        ordp = np.empty((d, nmax), dtype=np.int32)
-        valsp = np.empty((d, nmax), dtype=np.float32)
-        tmp_i = np.empty(nmax, dtype=np.int32)
-        tmp_f = np.empty(nmax, dtype=np.float32)
-        counts = np.empty(n_classes, dtype=np.int64)
-        ylab = np.empty(nmax, dtype=np.int32)
-        wcls = np.empty(n_classes)
-        samples = np.empty(nmax, dtype=np.int32)
-        side = np.empty(nmax, dtype=np.int8)
-        features = np.empty(d, dtype=np.int32)
-        const_features = np.empty(d, dtype=np.int32)
-        rng = np.empty(1, dtype=np.int64)
-        sum_left = np.empty(n_classes)
-        sum_total = np.empty(n_classes)
-        cnt_left = np.empty(n_classes, dtype=np.int64)
-        cnt_total = np.empty(n_classes, dtype=np.int64)
-        stack_i = np.empty((nmax + 1, 6), dtype=np.int32)
-        stack_f = np.empty(nmax + 1)
-        node_feat = np.empty(n_nodes_max, dtype=np.int32)
-        node_thr = np.empty(n_nodes_max)
-        node_left = np.empty(n_nodes_max, dtype=np.int32)
-        node_right = np.empty(n_nodes_max, dtype=np.int32)
-        node_cls = np.empty(n_nodes_max, dtype=np.int32)
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
             c = pair // n_slots
             s = pair - c * n_slots

@@ -23,9 +23,11 @@ import functools
 import numpy as np
 
 from ..errors import ParameterError
-from .rbf_svm_cuda import _grid, device_batch, pairs_per_chunk, scratch_budget
-from .tree import check_distinct_rows, check_tree_params, max_tree_nodes, tree_core
-from .windowing_cuda import cuda_module
+from ._gpu import (device_batch, grid_1d, layout_bytes, pairs_per_chunk, scratch_arrays,
+                   scratch_budget, usable_cuda)
+from .tree import (CELL_SCRATCH_DTYPES, PAIR_SCRATCH_DTYPES, PROBLEM_SCRATCH_DTYPES,
+                   cell_scratch_shapes, check_distinct_rows, check_tree_params, max_tree_nodes,
+                   pair_scratch_shapes, problem_scratch_shapes, tree_core)
 
 __all__ = ["fit_predict_tree_cuda"]
 
@@ -90,7 +92,7 @@ def _grow_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
 @functools.cache
 def _kernels():
     global cuda, _presort_cell_dev, _presort_pair_dev, _fit_predict_labelset_dev
-    cuda = cuda_module()
+    cuda = usable_cuda()
     core = tree_core("cuda")
     _presort_cell_dev = core.presort_cell
     _presort_pair_dev = core.presort_pair
@@ -160,47 +162,27 @@ def fit_predict_tree_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
         return out if on_host else cuda.to_device(out)
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    n_nodes = max_tree_nodes(max_depth, nmax)
     n_trials = X.shape[1]
-    per_pair = 4 * (2 * d * nmax + n_trials) + 2 * 4 * (2 * d * n_trials + 2 * n_trials)
-    per_problem = (8 * 5 * n_classes + 4 * 2 * d * nmax + 4 * 4 * nmax + nmax + 4 * 2 * d + 8
-                   + (4 * 6 + 8) * (nmax + 1) + (4 * 4 + 8) * n_nodes)
-    chunk = pairs_per_chunk(scratch_budget(cuda, max_scratch_bytes), per_pair, per_problem,
-                            n_sets, n_pairs)
+    cells = cell_scratch_shapes(n_trials, d)
+    pairs = pair_scratch_shapes(n_trials, d, nmax)
+    problems = problem_scratch_shapes(d, nmax, n_classes, max_tree_nodes(max_depth, nmax))
+    per_pair = (layout_bytes(pairs, PAIR_SCRATCH_DTYPES)
+                + 2 * layout_bytes(cells, CELL_SCRATCH_DTYPES))  # a chunk touches <= 2 cells more
+    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes), per_pair,
+                            layout_bytes(problems, PROBLEM_SCRATCH_DTYPES), n_sets, n_pairs)
     presort_cells, presort_pairs, grow = _kernels()
-    i32, i64, f32, f64 = np.int32, np.int64, np.float32, np.float64
     max_cells = min(n_cells, chunk // n_slots + 2)  # cells a chunk of pairs can touch
-    cell_order_b = cuda.device_array((max_cells, d, n_trials), dtype=i32)
-    cell_vals_b = cuda.device_array((max_cells, d, n_trials), dtype=f32)
-    sort_i_b = cuda.device_array((max_cells, n_trials), dtype=i32)
-    sort_f_b = cuda.device_array((max_cells, n_trials), dtype=f32)
-    pos_of_b = cuda.device_array((chunk, n_trials), dtype=i32)
-    order_b = cuda.device_array((chunk, d, nmax), dtype=i32)
-    vals_b = cuda.device_array((chunk, d, nmax), dtype=f32)
-    n_prob = chunk * n_sets
-    scratch = dict(
-        counts=((n_prob, n_classes), i64), ylab=((n_prob, nmax), i32),
-        wcls=((n_prob, n_classes), f64), ordp=((n_prob, d, nmax), i32),
-        valsp=((n_prob, d, nmax), f32), samples=((n_prob, nmax), i32),
-        side=((n_prob, nmax), np.int8), tmp_i=((n_prob, nmax), i32),
-        tmp_f=((n_prob, nmax), f32), features=((n_prob, d), i32),
-        const_features=((n_prob, d), i32), rng=((n_prob, 1), i64),
-        sum_left=((n_prob, n_classes), f64), sum_total=((n_prob, n_classes), f64),
-        cnt_left=((n_prob, n_classes), i64), cnt_total=((n_prob, n_classes), i64),
-        stack_i=((n_prob, nmax + 1, 6), i32), stack_f=((n_prob, nmax + 1), f64),
-        node_feat=((n_prob, n_nodes), i32), node_thr=((n_prob, n_nodes), f64),
-        node_left=((n_prob, n_nodes), i32), node_right=((n_prob, n_nodes), i32),
-        node_cls=((n_prob, n_nodes), i32))
-    bufs = [cuda.device_array(shape, dtype=dt) for shape, dt in scratch.values()]
+    cell_b = scratch_arrays(cells, CELL_SCRATCH_DTYPES, max_cells)
+    pos_of_b, order_b, vals_b = scratch_arrays(pairs, PAIR_SCRATCH_DTYPES, chunk)
+    problem_b = scratch_arrays(problems, PROBLEM_SCRATCH_DTYPES, chunk * n_sets)
     for lo in range(0, n_pairs, chunk):
         n = min(chunk, n_pairs - lo)
         cell_lo = lo // n_slots
         n_cells_chunk = (lo + n - 1) // n_slots - cell_lo + 1
-        presort_cells[_grid(n_cells_chunk)](X, cell_lo, n_cells_chunk, sort_i_b, sort_f_b,
-                                            cell_order_b, cell_vals_b)
-        presort_pairs[_grid(n)](train_idx, n_train, lo, n, cell_lo, cell_order_b, cell_vals_b,
-                                pos_of_b, order_b, vals_b)
-        grow[_grid(n * n_sets)](X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                                bool(class_weight_balanced), max_depth, min_split, min_leaf,
-                                seed, lo, n, order_b, vals_b, *bufs, pred)
+        presort_cells[grid_1d(n_cells_chunk)](X, cell_lo, n_cells_chunk, *cell_b)
+        presort_pairs[grid_1d(n)](train_idx, n_train, lo, n, cell_lo, cell_b[2], cell_b[3],
+                                  pos_of_b, order_b, vals_b)
+        grow[grid_1d(n * n_sets)](X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                                  bool(class_weight_balanced), max_depth, min_split, min_leaf,
+                                  seed, lo, n, order_b, vals_b, *problem_b, pred)
     return pred.copy_to_host() if on_host else pred

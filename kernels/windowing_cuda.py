@@ -13,58 +13,17 @@ tests on tiny inputs).
 from __future__ import annotations
 
 import functools
-import os
 
 import numpy as np
 
-from ..errors import DeviceError, ParameterError
+from ..errors import ParameterError
+from ._gpu import array_kind, usable_cuda
 from .windowing import as_host_epochs, check_epochs_array, check_window
 
-__all__ = ["sliding_mean_cuda", "cuda_module", "simulator_enabled"]
+__all__ = ["sliding_mean_cuda"]
 
 THREADS_PER_BLOCK = 256
 MAX_GRID_Y = 65535
-
-GPU_FIX = ("install the gpu extra: pip install 'gpudecode[gpu]' on a machine with an NVIDIA "
-           "GPU, or use --device cpu.")
-
-
-def simulator_enabled() -> bool:
-    """Return True when numba.cuda runs in the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``).
-
-    Numba reads the variable when it is first imported; its own config wins over
-    the current environment.
-    """
-    try:
-        from numba import config
-        return bool(config.ENABLE_CUDASIM)
-    except Exception:
-        return os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
-
-
-def cuda_module():
-    """Import and return ``numba.cuda``.
-
-    Raises
-    ------
-    DeviceError
-        If ``numba.cuda`` cannot be imported.
-    """
-    try:
-        from numba import cuda
-    except Exception as exc:  # broken CUDA installs fail in many ways
-        raise DeviceError(f"numba.cuda failed to import ({type(exc).__name__}: {exc}).",
-                          field="device", fix=GPU_FIX) from None
-    return cuda
-
-
-def _usable_cuda():
-    cuda = cuda_module()
-    if not cuda.is_available():
-        raise DeviceError("numba.cuda sees no usable CUDA GPU (driver, device or NVVM missing).",
-                          field="device", fix=GPU_FIX)
-    return cuda
-
 
 cuda = None  # numba.cuda, bound on first use; the kernel must see it as a global
 
@@ -91,7 +50,7 @@ def _sliding_mean_kernel(x, width, step, out):
 @functools.cache
 def _kernel():
     global cuda
-    cuda = cuda_module()
+    cuda = usable_cuda()
     return cuda.jit(_sliding_mean_kernel)
 
 
@@ -102,16 +61,6 @@ def _launch(x, width: int, step: int, out) -> None:
     ty = max(1, min(THREADS_PER_BLOCK // tx, n_rows))
     blocks = (-(-n_win // tx), min(-(-n_rows // ty), MAX_GRID_Y))
     _kernel()[blocks, (tx, ty)](x, width, step, out)
-
-
-def _array_kind(x) -> str:
-    if isinstance(x, np.ndarray):
-        return "numpy"
-    if type(x).__module__.split(".")[0] == "cupy":
-        return "cupy"
-    if hasattr(x, "__cuda_array_interface__") or hasattr(x, "copy_to_host"):
-        return "numba"  # numba device array (real or simulated) or another CUDA array
-    return "numpy"
 
 
 def sliding_mean_cuda(x, width: int, step: int):
@@ -142,14 +91,14 @@ def sliding_mean_cuda(x, width: int, step: int):
     DeviceError
         If numba.cuda cannot run (no GPU and no simulator).
     """
-    kind = _array_kind(x)
+    kind = array_kind(x)
     if kind == "numpy":
         x = as_host_epochs(x)
     else:
         check_epochs_array(tuple(x.shape), x.dtype)
     width, step, n_win = check_window(width, step, x.shape[2])
     shape = (x.shape[0], x.shape[1], n_win)
-    cuda = _usable_cuda()
+    cuda = usable_cuda()
 
     if kind == "cupy":
         import cupy

@@ -149,7 +149,7 @@ def test_unknown_device_is_a_parameter_error(device):
 
 def test_simulator_needs_the_env_var_set_before_numba(no_cupy):
     # without NUMBA_ENABLE_CUDASIM=1 in effect, allow_simulator changes nothing
-    from gpudecode.kernels.windowing_cuda import simulator_enabled
+    from gpudecode.kernels._gpu import simulator_enabled
     if simulator_enabled():
         pytest.skip("this process runs the CUDA simulator")
     with pytest.raises(DeviceError):

@@ -26,7 +26,7 @@ from gpudecode.errors import NonFiniteError  # noqa: E402
 from gpudecode.kernels import correlation_cuda  # noqa: E402
 from gpudecode.kernels.correlation import correlate_chunk, n_pairs  # noqa: E402
 from gpudecode.kernels.correlation_cuda import correlate_chunk_cuda  # noqa: E402
-from gpudecode.kernels.windowing_cuda import simulator_enabled  # noqa: E402
+from gpudecode.kernels._gpu import simulator_enabled  # noqa: E402
 
 
 def tiny(shape=(2, 4, 6), seed=0, dtype=np.float32):

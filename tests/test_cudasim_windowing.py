@@ -21,7 +21,7 @@ pytestmark = [
 from gpudecode.backend import Backend  # noqa: E402
 from gpudecode.errors import ParameterError, ShapeError  # noqa: E402
 from gpudecode.kernels import sliding_mean, sliding_mean_cuda  # noqa: E402
-from gpudecode.kernels.windowing_cuda import simulator_enabled  # noqa: E402
+from gpudecode.kernels._gpu import simulator_enabled  # noqa: E402
 
 
 def tiny(shape=(2, 3, 11), seed=0, dtype=np.float32):
