@@ -224,7 +224,6 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     timing = {"features_s": time.perf_counter() - t0, "base_s": 0.0, "stack_s": 0.0}
     n_cells, _, n_feat = X.shape
     L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
-    te = plan.test_idx_[plan.test_slots]
     budget = chunk_budget_bytes(backend, memory_fraction)
     scores = Scores.empty(len(names), 1, plan)
     # The null reruns both levels, so permuted labels need the CV slots' votes too.
@@ -244,11 +243,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
                     stacked = _stack_labelset(votes[:, i], plan.Y_[lab], plan, names,
                                               gpu=backend.is_gpu, seed=seed,
                                               class_weight=class_weight, params=extra)
-                    acc, bal = score_predictions(stacked[:, None], plan.Y_[lab:lab + 1], te,
-                                                 plan.n_classes)
-                    for row in range(len(names)):
-                        scores.record(plan, row, slice(0, 1), slice(lab, lab + 1),
-                                      plan.test_slots, acc[row:row + 1], bal[row:row + 1])
+                    _record_stackers(scores, plan, lab, stacked)
                     if progress is not None:
                         progress(lab + 1, L)
                 timing["stack_s"] += time.perf_counter() - t1
@@ -271,6 +266,16 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
                 "engines": dict.fromkeys(names, "stacked"),
                 "classifier_params": {n: extra.get(n, {}) for n in names},
                 "chunking": {"cells": int(chunk[0]), "label_sets": int(chunk[1])}})
+
+
+def _record_stackers(scores: Scores, plan: SplitPlan, labelset: int, stacked: np.ndarray):
+    """Score the stackers' test predictions (n_stackers, n_shuffles, max_test) of one label
+    set; each stacker is a classifier row of ``scores``."""
+    acc, bal = score_predictions(stacked[:, None], plan.Y_[labelset:labelset + 1],
+                                 plan.test_idx_[plan.test_slots], plan.n_classes)
+    for row in range(stacked.shape[0]):
+        scores.record(plan, row, slice(0, 1), slice(labelset, labelset + 1), plan.test_slots,
+                      acc[row:row + 1], bal[row:row + 1])
 
 
 def _stack_labelset(pred: np.ndarray, y: np.ndarray, plan: SplitPlan, names: list[str], *,

@@ -28,7 +28,8 @@ from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
 from .stats import fdr_bh
 from .trials import Epochs
 
-__all__ = ["TIMECOURSE_COLUMNS", "TIME_UNITS", "TimecourseResults", "decode_timecourse"]
+__all__ = ["TIMECOURSE_COLUMNS", "TIME_UNITS", "TimecourseResults", "decode_timecourse",
+           "to_frames"]
 
 TIMECOURSE_COLUMNS = ("time", "classifier", "accuracy", "balanced_accuracy", "p_value",
                       "q_value", "significant", "null_mean", "null_p95", "metric")
@@ -125,7 +126,7 @@ def _parse_batched(classifiers) -> list[Classifier]:
         "batched classifiers only"))
 
 
-def _to_frames(value, unit: str, frame_interval: float, name: str) -> int:
+def to_frames(value, unit: str, frame_interval: float, name: str) -> int:
     """A window width or step in frames (``unit`` "s" is rounded to whole frames, at least 1).
 
     ``name`` is the option, ``time-window`` or ``time-step``.
@@ -144,6 +145,23 @@ def _to_frames(value, unit: str, frame_interval: float, name: str) -> int:
         raise ParameterError(f"{name} {value!r} is not a whole number of frames", field=flag,
                              fix="give whole frames, or seconds with --time-unit s")
     return int(v)
+
+
+def _window_frames(epochs: Epochs, time_window, time_step, time_unit: str) -> tuple[int, int]:
+    """Window width and step in whole frames; ParameterError for a bad unit or a window
+    longer than the epoch."""
+    if time_unit not in TIME_UNITS:
+        raise ParameterError(f"unknown time unit {time_unit!r}", field="--time-unit",
+                             fix="use 'frames' or 's'")
+    width = to_frames(time_window, time_unit, epochs.frame_interval, "time-window")
+    stride = to_frames(time_step, time_unit, epochs.frame_interval, "time-step")
+    if width > epochs.n_frames:
+        dur = epochs.n_frames * epochs.frame_interval
+        raise ParameterError(
+            f"window of {width} frames ({width * epochs.frame_interval:.3g} s) is longer than "
+            f"the epoch ({epochs.n_frames} frames, {dur:.3g} s)", field="--time-window",
+            fix="use a shorter --time-window or a longer trial window (--pre/--post)")
+    return width, stride
 
 
 def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: bool,
@@ -182,8 +200,7 @@ def _generalization(X: np.ndarray, plan: SplitPlan, name: str, *, standardize: b
 
 
 def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers="linear-svm", *,
-                      time_window: float = 8, time_step: float = 4,
-                      time_unit: str = "frames",
+                      time_window: float = 8, time_step: float = 4, time_unit: str = "frames",
                       backend: Backend | None = None, class_weight: str | None = None,
                       standardize: bool = True, metric: str = "accuracy", alpha: float = 0.05,
                       generalization: bool = False, params: dict | None = None,
@@ -222,22 +239,12 @@ def decode_timecourse(epochs: Epochs, plan: SplitPlan | None = None, classifiers
     -------
     TimecourseResults
     """
-    if time_unit not in TIME_UNITS:
-        raise ParameterError(f"unknown time unit {time_unit!r}", field="--time-unit",
-                             fix="use 'frames' or 's'")
     check_scoring(metric, class_weight)
     if not 0 < alpha < 1:
         raise ParameterError(f"alpha must lie in (0, 1), got {alpha!r}", field="--alpha",
                              fix="pass e.g. --alpha 0.05")
     clfs = _parse_batched(classifiers)
-    width = _to_frames(time_window, time_unit, epochs.frame_interval, "time-window")
-    stride = _to_frames(time_step, time_unit, epochs.frame_interval, "time-step")
-    if width > epochs.n_frames:
-        dur = epochs.n_frames * epochs.frame_interval
-        raise ParameterError(
-            f"window of {width} frames ({width * epochs.frame_interval:.3g} s) is longer than "
-            f"the epoch ({epochs.n_frames} frames, {dur:.3g} s)", field="--time-window",
-            fix="use a shorter --time-window or a longer trial window (--pre/--post)")
+    width, stride = _window_frames(epochs, time_window, time_step, time_unit)
     backend = backend or Backend.from_device("auto")
     plan = fitted_plan(plan, epochs.labels)
     extra = params or {}
