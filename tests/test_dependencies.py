@@ -172,3 +172,35 @@ def test_no_module_imports_click():
     users = [str(p.relative_to(ROOT)) for p in _source_files()
              if any(m == "click" for m, _, _ in imports(p.read_text()))]
     assert users == []
+
+
+def private_names_imported(source: str, modules: set[str]) -> list[tuple[str, int]]:
+    """``from <own module> import _name`` where ``_name`` is not itself a module."""
+    bad = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        own = node.level > 0 or (node.module or "").split(".")[0] in OWN
+        if not own:
+            continue
+        for alias in node.names:
+            private = alias.name.startswith("_") and not alias.name.startswith("__")
+            if private and alias.name not in modules:
+                bad.append((alias.name, node.lineno))
+    return bad
+
+
+def test_the_private_name_checker_flags_what_it_should():
+    assert private_names_imported("from .single_cell import _bytes_per_problem\n", set()) \
+        == [("_bytes_per_problem", 1)]
+    assert private_names_imported("from . import _numba_cache\n", {"_numba_cache"}) == []
+    assert private_names_imported("from numpy import _NoValue\n", set()) == []
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name with a leading underscore belongs to its module; share it by making it public."""
+    files = _source_files()
+    modules = {p.stem for p in files}
+    bad = [f"{p.relative_to(ROOT)}:{line} imports {name}"
+           for p in files for name, line in private_names_imported(p.read_text(), modules)]
+    assert not bad, "\n".join(bad)
