@@ -114,8 +114,10 @@ class Classifier:
         Kernel for one fixed feature matrix, on one distance matrix over all trials (same
         module and twin naming); it applies to unscaled features only.
     one_vs_rest : bool
-        The kernel fits one binary model per class for three classes or more, like
-        ``OneVsRestClassifier(sklearn estimator)`` (the estimator itself may not).
+        For three classes or more the kernel fits one binary model per class, like
+        ``OneVsRestClassifier(estimator)``; otherwise it is multi-class like the estimator.
+        (scikit-learn's ``LinearSVC`` is one-vs-rest itself; ``LogisticRegression`` and
+        ``SVC`` are not.)
     """
 
     name: str
@@ -196,7 +198,7 @@ CLASSIFIERS: dict[str, Classifier] = {c.name: c for c in (
         sklearn=Estimator("sklearn.svm.LinearSVC", {"loss": "hinge", "max_iter": 10000},
                           random_state=True),
         cuml=Estimator("cuml.svm.LinearSVC", {"loss": "hinge"}),
-        kernel_module="linear_svm", kernel_function="fit_predict_linear_svm"),
+        kernel_module="linear_svm", kernel_function="fit_predict_linear_svm", one_vs_rest=True),
     Classifier(
         "logistic", "L2 logistic regression", {"C": 1.0},
         sklearn=Estimator("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),

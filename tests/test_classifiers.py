@@ -8,8 +8,10 @@ for three classes where the registry says the kernel fits one model per class.
 """
 
 import inspect
+import re
 import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -166,3 +168,9 @@ def test_balanced_kernel_matches_balanced_sklearn_estimator(name):
     plan = plan_for(y)
     ours = c.kernel()(*batch_args(X, plan, 2), class_weight_balanced=True, **c.params)[:, 0]
     assert_agrees(ours, oracle(X, y, plan, _sklearn_maker(c, 2, "balanced")), y, plan)
+
+
+def test_readme_table_names_each_batched_classifier_and_its_estimator():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| `(\w+)\(", readme, flags=re.M)
+    assert dict(rows) == {n: c.sklearn.class_name for n, c in BATCHED_CLASSIFIERS.items()}
