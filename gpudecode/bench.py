@@ -22,9 +22,10 @@ from .classifiers import BATCHED_CLASSIFIERS, parse_classifiers
 from .cohort import run_cohort
 from .errors import ParameterError
 from .estimators import make_pipeline
+from .features import window_features
 from .pipeline import DecodeConfig
 from .simulate import simulate_cohort, simulate_session, write_simulation
-from .single_cell import decode_cells, window_features
+from .single_cell import decode_cells
 from .splits import SplitPlan
 from .targets import resolve_targets
 from .trials import Epochs, TrialSpec, make_epochs
@@ -132,10 +133,10 @@ def bench_single_cell(*, n_cells: int = 109, n_trials: int = 36, n_frames: int =
     # Warm-up compiles the kernels, so compile time is not counted as throughput.
     two_cells = Epochs(ep.data[:, :2], ep.labels, ep.times, ep.trials, ep.cell_ids[:2],
                        ep.dropped, ep.spec, ep.frame_interval)
-    decode_cells(two_cells, plan, classifiers=classifiers, window=window,
+    decode_cells(two_cells, plan, classifiers=classifiers, window_frames=window,
                  backend=backend, params=params)
     t = time.perf_counter()
-    res = decode_cells(ep, plan, classifiers=classifiers, window=window,
+    res = decode_cells(ep, plan, classifiers=classifiers, window_frames=window,
                        backend=backend, params=params)
     ours_s = time.perf_counter() - t
     X = window_features(ep, window, 1, backend)
@@ -165,7 +166,7 @@ def bench_single_cell(*, n_cells: int = 109, n_trials: int = 36, n_frames: int =
         pplan = SplitPlan(n_shuffles=shuffles, n_folds=folds, n_permutations=permutations,
                           seed=seed).fit(ep.labels)
         t = time.perf_counter()
-        pres = decode_cells(ep, pplan, classifiers=classifiers, window=window,
+        pres = decode_cells(ep, pplan, classifiers=classifiers, window_frames=window,
                             backend=backend, params=params)
         out["permutations"] = permutations
         out["permutation_s"] = time.perf_counter() - t
@@ -273,7 +274,7 @@ def bench_cohort(*, n_animals: int = 8, n_sessions: int = 14, n_cells: int = 200
                              fix="pass e.g. --workers 1,4")
     config = DecodeConfig(analyses=analyses, classifiers=classifiers,
                           population_classifiers=population_classifiers,
-                          window=window, step=step, shuffles=shuffles, folds=folds, permutations=permutations,
+                          window_frames=window, step_frames=step, shuffles=shuffles, folds=folds, permutations=permutations,
                           seed=seed, device=device)
     backend = Backend.from_device(device)
     chosen = [(t.name, t.spec) for t in resolve_targets(targets)]

@@ -5,10 +5,15 @@ Bad input prints one line (``error: ...``) and exits with status 2, never a trac
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
+import json
 import os
 import sys
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -16,11 +21,26 @@ import numpy as np
 import typer
 import typer.core
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .classifiers import BATCHED_CLASSIFIERS, classifier_help
+from . import outputs
+from .atomic import atomic_write_text, discard_staged
+from .backend import Backend, host_free_memory_bytes
+from .bench import bench_cohort, bench_single_cell
+from .classifiers import BATCHED_CLASSIFIERS, parse_classifiers
+from .cohort import run_cohort
 from .errors import GpudecodeError, ParameterError
+from .io import load_session
+from .manifest import read_manifest
+from .options import cli_default, cli_type, declared_options, option
+from .pipeline import DecodeConfig, decode_session
+from .problem_size import check_memory, problem_sizes, result_bytes, significance_notes
+from .progress import StageProgress, run_interruptibly
+from .simulate import simulate_cohort, simulate_session, write_simulation
+from .targets import resolve_targets
 from .text import PrintableConsole
+from .trials import TrialSpec, make_epochs
 
 
 class _FlagsWithoutType:
@@ -44,8 +64,6 @@ class _Group(_FlagsWithoutType, typer.core.TyperGroup):
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   cls=_Group, help="Decode behaviour from calcium-imaging recordings.")
-# Permutations of `decode` and `cohort` by default: p-values down to 1/1001.
-DECODE_PERMUTATIONS = 1000
 # Names from input files are data: these consoles strip control characters from every string.
 out = PrintableConsole()
 err = PrintableConsole(stderr=True)
@@ -76,29 +94,89 @@ def _pair(text: str | None, option: str) -> tuple[float, float] | None:
     return a, b
 
 
-# Options shared by every command that reads a session.
-EventsOpt = typer.Option(None, "--events", "-e", help="Behavioural event log (CSV, ABET II, Arduino, NWB).", show_default="events stored with the traces")
-FormatOpt = typer.Option("auto", "--format", help="Traces format: auto, gpudecode, csv, text, nwb, caiman, suite2p, matlab.")
-EventsFormatOpt = typer.Option("auto", "--events-format", help="Events format: auto, csv, abet, arduino, nwb.")
-SignalOpt = typer.Option(None, "--signal", help="Which trace to read (C, S, F, spks, ...).", show_default="C for CaImAn/CNMF-E/MIN1PIPE, F for suite2p")
-RateOpt = typer.Option(None, "--frame-rate", help="Frame rate in Hz for files without frame times.", show_default="from the file")
-FrameTimesOpt = typer.Option(None, "--frame-times", help="File with one frame time in seconds per line (gaps between trials allowed); replaces the file's own times.", show_default="the file's own times")
-TrustOpt = typer.Option(False, "--trust-pickle", help="suite2p: unpickle ops.npy for the frame rate (runs code).")
-RejectedOpt = typer.Option(False, "--keep-rejected", help="Keep cells the pipeline rejected.")
-OffsetOpt = typer.Option(0.0, "--event-offset", help="Seconds added to event times (behaviour -> imaging clock).")
-SyncEventOpt = typer.Option(None, "--sync-event", help="Behaviour-log event name of the sync pulses (e.g. 'TTL #1').", show_default="none: no clock alignment")
-SyncPulsesOpt = typer.Option(None, "--sync-pulses", help="Imaging-side pulse times: one per line, or an Inscopix GPIO CSV.", show_default="none")
-SyncChannelOpt = typer.Option(None, "--sync-channel", help="GPIO channel holding the pulses.", show_default="the file's only channel")
-GapOpt = typer.Option(0, "--interpolate-gaps", help="Fill NaN/inf runs up to N frames by interpolation (0: error).")
+def _typer_option(f: dataclasses.Field, *, default=..., **override):
+    """The typer option of a field declared with :func:`gpudecode.options.option`
+    (``default`` and typer's keywords override the declaration, e.g. for the demo)."""
+    meta = f.metadata
+    kwargs = {"help": meta["help"]}
+    if meta.get("show_default") is not None:
+        kwargs["show_default"] = meta["show_default"]
+    return typer.Option(cli_default(f) if default is ... else default, *meta["flags"],
+                        **{**kwargs, **override})
 
 
-def _load(path, events, fmt, events_fmt, signal, rate, trust, keep_rejected, offset,
-          sync_event, sync_pulses, sync_channel, max_gap, frame_times=None):
-    from .io import load_session
-    return load_session(path, events, fmt, events_format=events_fmt, signal=signal,
-                        frame_rate=rate, trust_pickle=trust, keep_rejected=keep_rejected,
-                        event_offset=offset, sync_event=sync_event, sync_pulses=sync_pulses,
-                        sync_channel=sync_channel, max_gap=max_gap, frame_times=frame_times)
+def _annotation(f: dataclasses.Field):
+    kind = cli_type(f)
+    return Optional[kind] if cli_default(f) is None else kind
+
+
+def _decode_option(name: str, **override):
+    """The typer option of one DecodeConfig field, for commands that take it alone."""
+    return _typer_option(_DECODE_FIELDS[name], **override)
+
+
+def with_options(func):
+    """Command decorator: a parameter annotated with an options dataclass (DecodeConfig,
+    TrialOptions, ReaderOptions: fields declared with :func:`gpudecode.options.option`)
+    becomes one typer option per declared field, in place; the command receives the
+    dataclass built from their values."""
+    signature = inspect.signature(func, eval_str=True)
+    params, groups = [], {}
+    for p in signature.parameters.values():
+        if isinstance(p.annotation, type) and dataclasses.is_dataclass(p.annotation):
+            fields = declared_options(p.annotation)
+            groups[p.name] = (p.annotation, [f.name for f in fields])
+            params += [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY,
+                                         default=_typer_option(f), annotation=_annotation(f))
+                       for f in fields]
+        else:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{func.__name__}: two options share a name in {names}")
+
+    @functools.wraps(func)
+    def command(**values):
+        for name, (group, fields) in groups.items():
+            values[name] = group(**{f: values.pop(f) for f in fields})
+        return func(**values)
+
+    command.__signature__ = signature.replace(parameters=params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+@dataclass
+class ReaderOptions:
+    """How a session is read: formats, signal, frame times, clock alignment (``info``,
+    ``epochs``, ``decode``; a cohort's manifest holds them per session)."""
+
+    events: Optional[Path] = option(None, "--events", "-e", type=Path, show_default="events stored with the traces", help="Behavioural event log (CSV, ABET II, Arduino, NWB).")
+    format: str = option("auto", "--format", help="Traces format: auto, gpudecode, csv, text, nwb, caiman, suite2p, matlab.")
+    events_format: str = option("auto", "--events-format", help="Events format: auto, csv, abet, arduino, nwb.")
+    signal: Optional[str] = option(None, "--signal", type=str, show_default="C for CaImAn/CNMF-E/MIN1PIPE, F for suite2p", help="Which trace to read (C, S, F, spks, ...).")
+    frame_rate: Optional[float] = option(None, "--frame-rate", type=float, show_default="from the file", help="Frame rate in Hz for files without frame times.")
+    trust_pickle: bool = option(False, "--trust-pickle", help="suite2p: unpickle ops.npy for the frame rate (runs code).")
+    frame_times: Optional[Path] = option(None, "--frame-times", type=Path, show_default="the file's own times", help="File with one frame time in seconds per line (gaps between trials allowed); replaces the file's own times.")
+    keep_rejected: bool = option(False, "--keep-rejected", help="Keep cells the pipeline rejected.")
+    event_offset: float = option(0.0, "--event-offset", help="Seconds added to event times (behaviour -> imaging clock).")
+    sync_event: Optional[str] = option(None, "--sync-event", type=str, show_default="none: no clock alignment", help="Behaviour-log event name of the sync pulses (e.g. 'TTL #1').")
+    sync_pulses: Optional[Path] = option(None, "--sync-pulses", type=Path, show_default="none", help="Imaging-side pulse times: one per line, or an Inscopix GPIO CSV.")
+    sync_channel: Optional[str] = option(None, "--sync-channel", type=str, show_default="the file's only channel", help="GPIO channel holding the pulses.")
+    interpolate_gaps: int = option(0, "--interpolate-gaps", help="Fill NaN/inf runs up to N frames by interpolation (0: error).")
+
+    def load(self, path):
+        """The session at ``path`` read with these options."""
+        return load_session(path, self.events, self.format, events_format=self.events_format,
+                            signal=self.signal, frame_rate=self.frame_rate,
+                            trust_pickle=self.trust_pickle, keep_rejected=self.keep_rejected,
+                            event_offset=self.event_offset, sync_event=self.sync_event,
+                            sync_pulses=self.sync_pulses, sync_channel=self.sync_channel,
+                            max_gap=self.interpolate_gaps, frame_times=self.frame_times)
+
+    def input_files(self) -> list[Path]:
+        """The files given besides the traces (none of them may be an output)."""
+        return [p for p in (self.events, self.sync_pulses, self.frame_times) if p]
 
 
 @app.command(cls=_Command)
@@ -113,7 +191,6 @@ def simulate(
     null: bool = typer.Option(False, "--null", help="Plant nothing: every cell untuned."),
 ):
     """Simulate touchscreen paired-associates sessions with planted ground truth."""
-    from .simulate import simulate_cohort, write_simulation
     fmts = _split(formats)
     bad = [f for f in fmts if f not in ("h5", "csv", "abet", "nwb")]
     if bad or not fmts:
@@ -128,21 +205,13 @@ def simulate(
 
 
 @app.command(cls=_Command)
+@with_options
 def info(
     path: Path = typer.Argument(..., help="Traces file or folder."),
-    events: Optional[Path] = EventsOpt, format: str = FormatOpt,
-    events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
-    frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
-    frame_times: Optional[Path] = FrameTimesOpt,
-    keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
-    sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
-    sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
+    *, reader: ReaderOptions,
 ):
     """What was read: cells, frames, duration, frame rate, events and the span of each clock."""
-    s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
-              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
-              frame_times)
-    _print_info(s)
+    _print_info(reader.load(path))
 
 
 def _print_info(s) -> None:
@@ -174,51 +243,86 @@ def _print_info(s) -> None:
             out.print(f"event attributes: {', '.join(s.events.attrs)}", markup=False)
 
 
-AnchorOpt = typer.Option(..., "--anchor", "-a", help="Anchor event name(s), comma-separated.")
-PreOpt = typer.Option(1.0, "--pre", help="Trial start: seconds (not frames) before the anchor.")
-PostOpt = typer.Option(1.0, "--post", help="Trial end: seconds (not frames) after the anchor.")
-LabelOpt = typer.Option(None, "--label", help="Label rule: anchor, events or attr; "
-                        "implied by --label-events / --label-attr.", show_default="anchor")
-LabelEventsOpt = typer.Option(None, "--label-events", help="Label = first of these events after the anchor.", show_default="none")
-LabelWindowOpt = typer.Option(None, "--label-window", help="A,B seconds after the anchor to look for label events.", show_default="0,10")
-LabelAttrOpt = typer.Option(None, "--label-attr", help="Label = this attribute of the anchor event.", show_default="none")
-ExcludeOpt = typer.Option(None, "--exclude", help="Drop trials near these events (comma-separated).", show_default="none")
-ExcludeWithinOpt = typer.Option(0.0, "--exclude-within", help="Seconds around an --exclude event that drop a trial.")
-FoldsOpt = typer.Option(5, "--folds", help="Stratified CV folds inside each training part.")
-WindowOpt = typer.Option(4, "--window", help="Width in frames (not seconds) of the sliding mean that gives each cell's features.")
-StepOpt = typer.Option(1, "--step", help="Step in frames (not seconds) of that sliding mean.")
-DeviceOpt = typer.Option("auto", "--device", help="auto, cpu or gpu.")
+@dataclass
+class TrialOptions:
+    """How trials are cut: a named --target, or --anchor with the label and exclusion options
+    (``epochs``, ``decode``, ``cohort``)."""
+
+    anchor: Optional[str] = option(None, "--anchor", "-a", type=str, show_default="none: trials from --target", help="Anchor event name(s), comma-separated (instead of --target).")
+    target: Optional[str] = option(None, "--target", type=str, show_default="none: trials from --anchor", help="Named target(s) (outcome, location, object, trial-type, or from --targets); cohort: comma-separated.")
+    targets_file: Optional[Path] = option(None, "--targets", type=Path, show_default="the built-in targets only", help="TOML file of your own targets.")
+    pre: float = option(1.0, "--pre", help="Trial start: seconds (not frames) before the anchor.")
+    post: float = option(1.0, "--post", help="Trial end: seconds (not frames) after the anchor.")
+    label: Optional[str] = option(None, "--label", type=str, show_default="anchor", help="Label rule: anchor, events or attr; implied by --label-events / --label-attr.")
+    label_events: Optional[str] = option(None, "--label-events", type=str, show_default="none", help="Label = first of these events after the anchor.")
+    label_window: Optional[str] = option(None, "--label-window", type=str, show_default="0,10", help="A,B seconds after the anchor to look for label events.")
+    label_attr: Optional[str] = option(None, "--label-attr", type=str, show_default="none", help="Label = this attribute of the anchor event.")
+    exclude: Optional[str] = option(None, "--exclude", type=str, show_default="none", help="Drop trials near these events (comma-separated).")
+    exclude_within: float = option(0.0, "--exclude-within", help="Seconds around an --exclude event that drop a trial.")
+
+    def _check_one_rule(self) -> None:
+        if self.target and self.anchor:
+            raise ParameterError("choose --anchor (with label options) or --target, not both",
+                                 field="--target", fix="drop --anchor, or drop --target")
+
+    def spec(self) -> TrialSpec:
+        """The trial spec of one --target, or of --anchor and the label options."""
+        self._check_one_rule()
+        if self.target:
+            return resolve_targets([self.target], self.targets_file)[0].spec
+        if not self.anchor:
+            raise ParameterError("no trials defined", field="--anchor",
+                                 fix="pass --anchor NAMES (and label options) or --target outcome")
+        return self._anchor_spec()
+
+    def targets(self) -> list[tuple[str, TrialSpec]]:
+        """``(name, spec)`` of every comma-separated --target, or ``("custom", spec)``."""
+        self._check_one_rule()
+        if self.target:
+            return [(t.name, t.spec) for t in resolve_targets(self.target, self.targets_file)]
+        return [("custom", self.spec())]
+
+    def _anchor_spec(self) -> TrialSpec:
+        if self.label_events and self.label_attr:
+            raise ParameterError("choose one label rule", field="--label-events/--label-attr",
+                                 fix="pass either --label-events or --label-attr, not both")
+        implied = "events" if self.label_events else "attr" if self.label_attr else "anchor"
+        if self.label is not None and self.label != implied:
+            raise ParameterError(f"--label {self.label} does not fit the other label options "
+                                 f"(they imply {implied!r})", field="--label",
+                                 fix="--label anchor alone, --label-events NAMES, or "
+                                     "--label-attr COLUMN")
+        kw = {}
+        if self.label_events:
+            kw.update(label="events", label_events=_split(self.label_events))
+            win = _pair(self.label_window, "--label-window")
+            if win is not None:
+                kw["label_window"] = win
+        elif self.label_attr:
+            kw.update(label="attr", label_attr=self.label_attr)
+        return TrialSpec(anchors=_split(self.anchor), pre=self.pre, post=self.post,
+                         exclude_events=_split(self.exclude),
+                         exclude_within=self.exclude_within, **kw)
+
+
+_DECODE_FIELDS = {f.name: f for f in declared_options(DecodeConfig)}
 
 
 @app.command(cls=_Command)
+@with_options
 def epochs(
     path: Path = typer.Argument(..., help="Traces file or folder."),
-    anchor: str = AnchorOpt, pre: float = PreOpt, post: float = PostOpt,
-    label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
-    label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
-    exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
-    folds: int = FoldsOpt, window: int = WindowOpt, step: int = StepOpt,
-    device: str = DeviceOpt,
-    events: Optional[Path] = EventsOpt, format: str = FormatOpt,
-    events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
-    frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
-    frame_times: Optional[Path] = FrameTimesOpt,
-    keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
-    sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
-    sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
+    *, trials: TrialOptions,
+    folds: int = _decode_option("folds"), window: int = _decode_option("window_frames"),
+    step: int = _decode_option("step_frames"), device: str = _decode_option("device"),
+    reader: ReaderOptions,
 ):
     """Cut trials around anchor events: trial counts per label, dropped trials and why."""
-    spec = _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
-                              exclude, exclude_within)
-    s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
-              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
-              frame_times)
-    _print_epochs(s, spec, folds, window, step, device)
+    spec = trials.spec()
+    _print_epochs(reader.load(path), spec, folds, window, step, device)
 
 
 def _print_epochs(s, spec, folds: int, window: int, step: int, device: str):
-    from .backend import Backend
-    from .trials import make_epochs
     ep = make_epochs(s, spec)
     backend = Backend.from_device(device)
     out.print(f"device: {backend.reason}")
@@ -245,127 +349,24 @@ def _print_epochs(s, spec, folds: int, window: int, step: int, device: str):
     return ep
 
 
-def _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
-                       exclude, exclude_within):
-    from .trials import TrialSpec
-    if label_events and label_attr:
-        raise ParameterError("choose one label rule", field="--label-events/--label-attr",
-                             fix="pass either --label-events or --label-attr, not both")
-    implied = "events" if label_events else "attr" if label_attr else "anchor"
-    if label is not None and label != implied:
-        raise ParameterError(f"--label {label} does not fit the other label options (they imply "
-                             f"{implied!r})", field="--label",
-                             fix="--label anchor alone, --label-events NAMES, or --label-attr COLUMN")
-    kw = {}
-    if label_events:
-        kw.update(label="events", label_events=_split(label_events))
-        win = _pair(label_window, "--label-window")
-        if win is not None:
-            kw["label_window"] = win
-    elif label_attr:
-        kw.update(label="attr", label_attr=label_attr)
-    return TrialSpec(anchors=_split(anchor), pre=pre, post=post,
-                     exclude_events=_split(exclude), exclude_within=exclude_within, **kw)
-
-
-# Options of the decode plan, shared by `decode` and `cohort`.
-TargetOpt = typer.Option(None, "--target", help="Named target(s) (outcome, location, object, trial-type, or from --targets); cohort: comma-separated.", show_default="none: trials from --anchor")
-TargetsFileOpt = typer.Option(None, "--targets", help="TOML file of your own targets.", show_default="the built-in targets only")
-AnalysisOpt = typer.Option("single-cell", "--analysis", help="all, or a comma-separated subset of: single-cell, democracy, summed, correlation, time-resolved.")
-ClassifierOpt = typer.Option("linear-svm,logistic,tree", "--classifier", help=f"Single-cell classifiers, comma-separated: {classifier_help(batched=True)}.")
-PopClassifierOpt = typer.Option("rbf-svm,linear-svm,random-forest", "--population-classifier", help=f"Population classifiers, comma-separated: {classifier_help(batched=False)}.")
-ShufflesOpt = typer.Option(50, "--shuffles", help="Stratified train/test shuffles.")
-TestSizeOpt = typer.Option(0.25, "--test-size", help="Fraction of trials in each test part.")
-PermutationsOpt = typer.Option(DECODE_PERMUTATIONS, "--permutations", help="Label permutations for the null: the smallest p is 1/(P+1); the run says before it starts whether q < --alpha is reachable after BH and which P would make it so.")
-SelectKOpt = typer.Option(None, "--select-k", help="Keep the top-k cells (summed) / cell pairs (correlation) by ANOVA F, chosen on training trials only.", show_default="none: all features")
-SummedWindowOpt = typer.Option(None, "--summed-window", help="A,B seconds around the anchor for summed activity.", show_default="the whole epoch")
-DemocracyBaseOpt = typer.Option("linear-svm", "--democracy-base", help=f"Per-cell classifier whose votes democracy stacks: {', '.join(BATCHED_CLASSIFIERS)}.")
-TimeWindowOpt = typer.Option(8, "--time-window", help="Time-resolved window width (frames, or s with --time-unit s).")
-TimeStepOpt = typer.Option(4, "--time-step", help="Time-resolved window step (frames, or s with --time-unit s).")
-TimeUnitOpt = typer.Option("frames", "--time-unit", help="Unit of --time-window and --time-step: frames or s.")
-GeneralizationOpt = typer.Option(False, "--generalization", help="Also train at t, test at t' (temporal generalisation matrix in results.h5).")
-MetricOpt = typer.Option("balanced", "--metric", help="Statistic for p-values and ranking: balanced or accuracy.")
-ClassWeightOpt = typer.Option(None, "--class-weight", help="'balanced' to weight classes by their inverse frequency.", show_default="none: equal weights")
-ThresholdOpt = typer.Option(0.8, "--threshold", help="Accuracy a shuffle must exceed to be counted in n_above_threshold (the per-cell count of splits above 80% that the touchscreen paired-associates study reported).")
-AlphaOpt = typer.Option(0.05, "--alpha", help="FDR level for significant cells and models.")
-SeedOpt = typer.Option(0, "--seed", help="Seed of the split plan and permutations.")
 ReportOpt = typer.Option(False, "--report", help="Also write report.html and figures/ into the output folder.")
 
 
-def _config(analysis, classifier, population_classifier, window, step, shuffles, test_size,
-            folds, permutations, metric, class_weight, threshold, alpha, seed, device, select_k,
-            summed_window, democracy_base, time_window, time_step, time_unit, generalization):
-    from .pipeline import DecodeConfig
-    return DecodeConfig(
-        analyses=analysis, classifiers=classifier, population_classifiers=population_classifier,
-        window=window, step=step, shuffles=shuffles, test_size=test_size, folds=folds,
-        permutations=permutations, metric=metric, class_weight=class_weight,
-        threshold=threshold, alpha=alpha, seed=seed, device=device, select_k=select_k,
-        summed_window=_pair(summed_window, "--summed-window"), democracy_base=democracy_base,
-        time_window=time_window, time_step=time_step, time_unit=time_unit,
-        generalization=generalization)
-
-
 @app.command(cls=_Command)
+@with_options
 def decode(
     path: Path = typer.Argument(..., help="Traces file or folder."),
-    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s), comma-separated.", show_default="none: trials from --target"),
-    target: Optional[str] = TargetOpt, targets_file: Optional[Path] = TargetsFileOpt,
-    pre: float = PreOpt, post: float = PostOpt,
-    label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
-    label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
-    exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
-    analysis: str = AnalysisOpt, classifier: str = ClassifierOpt,
-    population_classifier: str = PopClassifierOpt, window: int = WindowOpt, step: int = StepOpt,
-    shuffles: int = ShufflesOpt, test_size: float = TestSizeOpt, folds: int = FoldsOpt,
-    permutations: int = PermutationsOpt, select_k: Optional[int] = SelectKOpt,
-    summed_window: Optional[str] = SummedWindowOpt, democracy_base: str = DemocracyBaseOpt,
-    time_window: float = TimeWindowOpt, time_step: float = TimeStepOpt,
-    time_unit: str = TimeUnitOpt, generalization: bool = GeneralizationOpt,
-    metric: str = MetricOpt, class_weight: Optional[str] = ClassWeightOpt,
-    threshold: float = ThresholdOpt, alpha: float = AlphaOpt, seed: int = SeedOpt,
-    device: str = DeviceOpt,
+    *, trials: TrialOptions, config: DecodeConfig,
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for summary.json, cells.csv, models.csv, results.h5."),
     top: int = typer.Option(10, "--top", help="Rows of the printed top-cells table."),
     report: bool = ReportOpt,
-    events: Optional[Path] = EventsOpt, format: str = FormatOpt,
-    events_format: str = EventsFormatOpt, signal: Optional[str] = SignalOpt,
-    frame_rate: Optional[float] = RateOpt, trust_pickle: bool = TrustOpt,
-    frame_times: Optional[Path] = FrameTimesOpt,
-    keep_rejected: bool = RejectedOpt, event_offset: float = OffsetOpt,
-    sync_event: Optional[str] = SyncEventOpt, sync_pulses: Optional[Path] = SyncPulsesOpt,
-    sync_channel: Optional[str] = SyncChannelOpt, interpolate_gaps: int = GapOpt,
+    reader: ReaderOptions,
 ):
     """Decode the trial label from every cell and from the population; write the result folder."""
-    config = _config(analysis, classifier, population_classifier, window, step, shuffles,
-                     test_size, folds, permutations, metric, class_weight, threshold, alpha,
-                     seed, device, select_k, summed_window, democracy_base, time_window,
-                     time_step, time_unit, generalization)
-    spec = _spec_or_target(anchor, target, targets_file, pre, post, label, label_events,
-                           label_window, label_attr, exclude, exclude_within)
-    from .outputs import check_output_folder
-    check_output_folder(out_dir, [p for p in (path, events, sync_pulses, frame_times,
-                                              targets_file) if p])  # before reading or computing
-    s = _load(path, events, format, events_format, signal, frame_rate, trust_pickle,
-              keep_rejected, event_offset, sync_event, sync_pulses, sync_channel, interpolate_gaps,
-              frame_times)
-    run_decode(s, spec, out_dir, config, top=top, report=report)
-
-
-def _spec_or_target(anchor, target, targets_file, pre, post, label, label_events, label_window,
-                    label_attr, exclude, exclude_within):
-    if target and anchor:
-        raise ParameterError("choose --anchor (with label options) or --target, not both",
-                             field="--target", fix="drop --anchor, or drop --target")
-    if target:
-        from .targets import resolve_targets
-        found = resolve_targets([target], targets_file)
-        return found[0].spec
-    if not anchor:
-        raise ParameterError("no trials defined", field="--anchor",
-                             fix="pass --anchor NAMES (and label options) or --target outcome")
-    return _spec_from_options(anchor, pre, post, label, label_events, label_window, label_attr,
-                              exclude, exclude_within)
+    spec = trials.spec()
+    outputs.check_output_folder(out_dir, [path, *reader.input_files(),
+                                          *filter(None, [trials.targets_file])])
+    run_decode(reader.load(path), spec, out_dir, config, top=top, report=report)
 
 
 def _warn(text: str) -> None:
@@ -375,8 +376,6 @@ def _warn(text: str) -> None:
 def _print_problem_size(ep, config) -> None:
     """Before decoding: the size of each analysis and what its permutations can detect;
     a run whose results cannot fit in memory is an error here, before any work."""
-    from .backend import host_free_memory_bytes
-    from .problem_size import check_memory, problem_sizes, result_bytes, significance_notes
     sizes = problem_sizes(ep, config)
     counts = ", ".join(f"{k}: {v}" for k, v in ep.counts().items())
     out.print(f"decoding {ep.n_trials} trials ({counts}) x {ep.n_cells} cells, "
@@ -411,14 +410,8 @@ def run_decode(s, spec, out_dir: Path, config, *, top: int = 10, report: bool = 
 
     Decoding runs in a worker thread so that Ctrl-C acts within seconds: the run stops,
     its temporary result folder is removed, ``interrupted`` is printed and the exit status
-    is 130 (see :mod:`gpudecode.progress`).
+    is 130 (see :mod:`gpudecode.progress`). The device is chosen here, once, and passed down.
     """
-    from .atomic import discard_staged
-    from .backend import Backend
-    from .pipeline import decode_session
-    from .progress import StageProgress, run_interruptibly
-    from .trials import make_epochs
-
     ep = make_epochs(s, spec) if epochs is None else epochs
     _print_problem_size(ep, config)
     backend = Backend.from_device(config.device)
@@ -502,50 +495,20 @@ def _f(v: float) -> str:
 
 
 @app.command(cls=_Command)
+@with_options
 def cohort(
     manifest: Path = typer.Argument(..., help="Manifest CSV/TOML: animal, session, day, traces, events, ..."),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Cohort result folder."),
-    target: Optional[str] = TargetOpt, targets_file: Optional[Path] = TargetsFileOpt,
-    anchor: Optional[str] = typer.Option(None, "--anchor", "-a", help="Anchor event name(s) (instead of --target).", show_default="none: trials from --target"),
-    pre: float = PreOpt, post: float = PostOpt,
-    label: Optional[str] = LabelOpt, label_events: Optional[str] = LabelEventsOpt,
-    label_window: Optional[str] = LabelWindowOpt, label_attr: Optional[str] = LabelAttrOpt,
-    exclude: Optional[str] = ExcludeOpt, exclude_within: float = ExcludeWithinOpt,
-    analysis: str = AnalysisOpt, classifier: str = ClassifierOpt,
-    population_classifier: str = PopClassifierOpt, window: int = WindowOpt, step: int = StepOpt,
-    shuffles: int = ShufflesOpt, test_size: float = TestSizeOpt, folds: int = FoldsOpt,
-    permutations: int = PermutationsOpt, select_k: Optional[int] = SelectKOpt,
-    summed_window: Optional[str] = SummedWindowOpt, democracy_base: str = DemocracyBaseOpt,
-    time_window: float = TimeWindowOpt, time_step: float = TimeStepOpt,
-    time_unit: str = TimeUnitOpt, generalization: bool = GeneralizationOpt,
-    metric: str = MetricOpt, class_weight: Optional[str] = ClassWeightOpt,
-    threshold: float = ThresholdOpt, alpha: float = AlphaOpt, seed: int = SeedOpt,
-    device: str = DeviceOpt,
+    *, out_dir: Path = typer.Option(..., "--out", "-o", help="Cohort result folder."),
+    trials: TrialOptions, config: DecodeConfig,
     scheduler: str = typer.Option("local", "--scheduler", help="local (LocalCluster), synchronous, cuda (LocalCUDACluster), or tcp://host:port."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Worker processes for --scheduler local.", show_default="one per core"),
     report: bool = ReportOpt,
 ):
     """Decode every session x target of a manifest on Dask; write cohort tables and learning statistics."""
-    from .cohort import run_cohort
-    config = _config(analysis, classifier, population_classifier, window, step, shuffles,
-                     test_size, folds, permutations, metric, class_weight, threshold, alpha,
-                     seed, device, select_k, summed_window, democracy_base, time_window,
-                     time_step, time_unit, generalization)
-    if target and anchor:
-        raise ParameterError("choose --anchor (with label options) or --target, not both",
-                             field="--target", fix="drop --anchor, or drop --target")
-    if target:
-        from .targets import resolve_targets
-        targets = [(t.name, t.spec) for t in resolve_targets(target, targets_file)]
-    else:
-        targets = [("custom", _spec_or_target(anchor, None, None, pre, post, label, label_events,
-                                              label_window, label_attr, exclude,
-                                              exclude_within))]
-    from .manifest import read_manifest
+    targets = trials.targets()
     entries = read_manifest(manifest)
     out.print(f"{len(entries)} sessions x {len(targets)} target(s) "
               f"({', '.join(n for n, _ in targets)}), scheduler {scheduler}", markup=False)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     with Progress(TextColumn("sessions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("cohort", total=len(entries) * len(targets))
@@ -566,7 +529,7 @@ def cohort(
     if run.failures:
         out.print(f"failures listed in {Path(out_dir) / 'failures.csv'}", markup=False)
     if report:
-        from .report import write_report
+        from .report import write_report  # matplotlib: loaded only when a report is drawn
         out.print(f"report: {write_report(out_dir)}", markup=False)
 
 
@@ -576,7 +539,7 @@ def report(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file.", show_default="DIR/report.html"),
 ):
     """Figures (DIR/figures/*.png, .svg) and one self-contained HTML report of a result folder."""
-    from .report_cli import report_command
+    from .report_cli import report_command  # matplotlib: loaded only when a report is drawn
     report_command(result_dir, out_file)
 
 
@@ -592,9 +555,9 @@ def bench(
                                         show_default="single-cell 109, cohort 200"),
     trials: int = typer.Option(36, "--trials", help="Trials per session (that study: 36)."),
     frames: int = typer.Option(64, "--frames", help="Frames per trial, single-cell (that study: about 64)."),
-    window: int = WindowOpt,
-    shuffles: int = typer.Option(50, "--shuffles", help="Stratified train/test shuffles."),
-    folds: int = FoldsOpt,
+    window: int = _decode_option("window_frames"),
+    shuffles: int = _decode_option("shuffles"),
+    folds: int = _decode_option("folds"),
     classifier: str = typer.Option("linear-svm,logistic,tree", "--classifier", help=f"Single-cell classifiers, comma-separated: {', '.join(BATCHED_CLASSIFIERS)}."),
     permutations: Optional[int] = typer.Option(None, "--permutations",
                                                help="Permutations (0 to skip).",
@@ -612,16 +575,12 @@ def bench(
     numba_threads: Optional[int] = typer.Option(None, "--numba-threads",
                                                 help="cohort: NUMBA_NUM_THREADS per worker.",
                                                 show_default="one per core"),
-    device: str = DeviceOpt, seed: int = typer.Option(0, "--seed", help="Random seed."),
+    device: str = _decode_option("device"), seed: int = typer.Option(0, "--seed", help="Random seed."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the numbers as JSON.", show_default="none"),
 ):
     """Benchmarks: 'single-cell' (gpudecode vs the scikit-learn loop of the touchscreen
     paired-associates study it reproduces, same splits) or 'cohort' (a simulated cohort on
     1 Dask worker vs N)."""
-    import json
-
-    from .atomic import atomic_write_text
-    from .classifiers import parse_classifiers
     if what not in ("single-cell", "cohort"):
         raise ParameterError(f"unknown benchmark {what!r}", field="WHAT",
                              fix="use: single-cell or cohort")
@@ -635,7 +594,6 @@ def bench(
         if json_out:
             atomic_write_text(json_out, json.dumps(res, indent=2, default=str) + "\n")
         return
-    from .bench import bench_single_cell
     cells = 109 if cells is None else cells
     permutations = 1000 if permutations is None else permutations
     res = bench_single_cell(n_cells=cells, n_trials=trials, n_frames=frames, window=window,
@@ -667,7 +625,6 @@ def bench(
 def _bench_cohort(*, animals, sessions, cells, trials, workers, target, analysis, classifiers,
                   window, shuffles, folds, permutations, numba_threads, device, seed) -> dict:
     """``gpudecode bench cohort``: run :func:`gpudecode.bench.bench_cohort` and print its table."""
-    from .bench import bench_cohort
     counts = None
     if workers:
         try:
@@ -724,15 +681,12 @@ def demo(
     out_dir: Path = typer.Option(Path("gpudecode-demo"), "--out", help="Where to write the demo data and results."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     permutations: int = typer.Option(DEMO_PERMUTATIONS, "--permutations", help="Label permutations for the p-values.", show_default=True),
-    shuffles: int = typer.Option(DEMO_SHUFFLES, "--shuffles", help="Stratified train/test shuffles.", show_default=True),
-    device: str = DeviceOpt,
+    shuffles: int = _decode_option("shuffles", default=DEMO_SHUFFLES, show_default=True),
+    device: str = _decode_option("device"),
 ):
     """Simulate a touchscreen session (50 cells, 72 trials), read it back from CSV + ABET
     files, decode the outcome (every analysis but democracy); say how many of the planted
     outcome cells were found."""
-    from .io import load_session
-    from .simulate import simulate_session, write_simulation
-    from .trials import TrialSpec
     sim = simulate_session(seed=seed, session_index=6, n_cells=DEMO_CELLS, n_trials=DEMO_TRIALS)
     s0 = sim[0]
     data_dir = Path(out_dir) / "data"
@@ -753,9 +707,8 @@ def demo(
                      exclude_events=("Start Correction Trial",), exclude_within=12.0)
     ep = _print_epochs(s, spec, folds=3, window=4, step=2, device=device)
     _heading("4. decode the outcome: single cells, summed activity, correlations, time course")
-    from .pipeline import DecodeConfig
     config = DecodeConfig(analyses=DEMO_ANALYSES, classifiers="linear-svm,logistic,tree",
-                          population_classifiers="linear-svm", window=4, step=2,
+                          population_classifiers="linear-svm", window_frames=4, step_frames=2,
                           shuffles=shuffles, test_size=0.25, folds=3, permutations=permutations,
                           metric="balanced", class_weight="balanced", select_k=50, seed=seed,
                           device=device)
@@ -807,7 +760,6 @@ def main(argv: list[str] | None = None) -> int:
     for console in (out, err):  # piped: tables as wide as they need, not cut to 80 columns
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console.width = PIPE_WIDTH
-    from . import outputs
     outputs.COMMAND_LINE = ["gpudecode", *map(str, argv)] if argv is not None else None
     try:
         code = app(args=argv, standalone_mode=False)

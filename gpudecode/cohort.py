@@ -45,7 +45,15 @@ from typing import Callable
 
 import numpy as np
 
+from .atomic import FolderLock, clean_leftovers
+from .backend import Backend
 from .errors import GpudecodeError, OutputError, ParameterError
+from .io import load_session
+from .learning import LEARNING_COLUMNS, cell_stability, pair_overlap, trend_test
+from .manifest import read_manifest, read_registration
+from .outputs import (check_one_run, check_writable_folder, file_manifest, foreign_files,
+                      is_inside, new_run_id, write_csv, write_summary, writing_results)
+from .pipeline import decode_session
 
 __all__ = ["COHORT_COLUMNS", "COHORT_TABLES", "CohortRun", "run_cohort", "input_hash",
            "collect_cohort", "session_task", "SCHEDULERS", "LOCK_NAME"]
@@ -91,7 +99,7 @@ def input_hash(entry, spec, config) -> str:
     6-8 s per GiB from a cold disk on a 2-core test machine), so an edit that keeps a file's
     size and modification time is seen; the paths are not part of the hash.
     """
-    from . import __version__
+    from . import __version__  # set by the package's __init__, which imports this module
     files = [_content_digest(getattr(entry, k)) for k in ("traces", "events", "sync_pulses")]
     load = entry.load_kwargs()
     blob = json.dumps({"files": files, "load": {k: str(load.get(k)) for k in _LOAD_KEYS},
@@ -111,7 +119,6 @@ def _behaviour(session) -> dict:
 
 def _done(folder: Path, digest: str) -> bool:
     """The folder holds a complete run of these inputs: hash matches, files all unchanged."""
-    from .outputs import check_one_run
     try:
         with open(folder / "summary.json") as fh:
             if json.load(fh).get("input_hash") != digest:
@@ -129,7 +136,6 @@ def _session_key(animal: str, session: str, target: str) -> str:
 def _remove_folder(folder: Path) -> None:
     """Take a stale session folder out of view in one step (rename), then delete it; a folder
     that holds files gpudecode did not write is left alone."""
-    from .outputs import foreign_files
     if not (folder / "summary.json").is_file() or foreign_files(folder):
         return
     aside = folder.parent / f".{folder.name}.gone-{uuid.uuid4().hex[:8]}"
@@ -152,11 +158,10 @@ def session_task(entry, target_name: str, spec, config, out_dir: str) -> dict:
     dict
         ``{"animal", "session", "target", "status": "done" | "skipped", "seconds",
         "input_hash"}``.
-    """
-    from .backend import Backend
-    from .io import load_session
-    from .pipeline import decode_session
 
+    The device is chosen in the task, from ``config.device``: a worker may hold a GPU that
+    the process submitting the tasks does not.
+    """
     t0 = time.perf_counter()
     final = Path(out_dir) / entry.animal / entry.session / target_name
     info = {"animal": entry.animal, "session": entry.session, "target": target_name}
@@ -165,7 +170,7 @@ def session_task(entry, target_name: str, spec, config, out_dir: str) -> dict:
         if _done(final, digest):
             return {**info, "status": "skipped", "seconds": 0.0, "input_hash": digest}
         session = load_session(**entry.load_kwargs())
-        decode_session(session, spec, config, final, backend=Backend.from_device(config.device),
+        decode_session(session, spec, config, final,
                        extra_summary={"input_hash": digest, "target": target_name,
                                       "manifest_entry": entry.as_dict(),
                                       "behaviour": _behaviour(session)})
@@ -251,7 +256,6 @@ def _failure(info: dict, exc: BaseException) -> dict:
 
 def _check_cohort_out(out: Path, entries, targets: list[str], manifest) -> None:
     """No input may be a file the cohort writes (a table, or inside a session folder)."""
-    from .outputs import is_inside
     written = [out / name for name in (*COHORT_TABLES, "report.html", "figures")]
     written += [out / e.animal / e.session / t for e in entries for t in targets]
     inputs = [] if manifest is None else [Path(manifest)]
@@ -268,7 +272,6 @@ def _check_cohort_out(out: Path, entries, targets: list[str], manifest) -> None:
 
 def _clean_session_leftovers(out: Path, jobs) -> None:
     """Temporary folders of tasks killed mid-write (this version's and older ones')."""
-    from .atomic import clean_leftovers
     for e, name, _ in jobs:
         final = out / e.animal / e.session / name
         clean_leftovers(final)
@@ -314,10 +317,6 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
     A session that fails for any reason (an ``Exception``: bad input, a bug, a lost worker)
     is listed in ``failures.csv`` and the others go on; ``KeyboardInterrupt`` stops the run.
     """
-    from .atomic import FolderLock
-    from .manifest import read_manifest
-    from .outputs import check_writable_folder, writing_results
-
     scheduler = _check_scheduler(scheduler)
     entries = read_manifest(manifest) if not isinstance(manifest, list) else manifest
     if not targets:
@@ -338,8 +337,6 @@ def run_cohort(manifest, out_dir, targets, config, *, scheduler: str = "local",
 
 def _run_locked(manifest, entries, out, targets, config, scheduler, n_workers, progress,
                 n_permutations_trend) -> CohortRun:
-    from .outputs import writing_results
-
     jobs = [(e, name, spec) for e in entries for name, spec in targets]
     with writing_results(out):
         _clean_session_leftovers(out, jobs)
@@ -390,7 +387,6 @@ def _run_locked(manifest, entries, out, targets, config, scheduler, n_workers, p
         files, session_runs = _collect(out, entries, [name for name, _ in targets], config,
                                        failures=failures, n_permutations=n_permutations_trend,
                                        current=current)
-        from .outputs import file_manifest, new_run_id, write_summary
         summary = {"command": "cohort", "run_id": new_run_id(),
                    "manifest": str(manifest) if not isinstance(manifest, list) else None,
                    "n_sessions": len(entries), "targets": [n for n, _ in targets],
@@ -409,7 +405,6 @@ def _run_locked(manifest, entries, out, targets, config, scheduler, n_workers, p
 
 def _device(device: str) -> dict:
     """The device this machine resolves ``device`` to (workers on other hosts may differ)."""
-    from .backend import Backend
     try:
         return Backend.from_device(device).as_dict()
     except GpudecodeError as exc:
@@ -452,10 +447,6 @@ def collect_cohort(out_dir, entries, targets: list[str], config, *, failures=(),
 def _collect(out_dir, entries, targets: list[str], config, *, failures=(),
              n_permutations: int = 10000, current: dict | None = None
              ) -> tuple[list[Path], dict]:
-    from .learning import cell_stability, pair_overlap, trend_test
-    from .manifest import read_registration
-    from .outputs import write_csv
-
     out = Path(out_dir)
     failures = list(failures)
     cohort_rows, cell_rows = [], []
@@ -531,7 +522,6 @@ def _collect(out_dir, entries, targets: list[str], config, *, failures=(),
             for row in trend_test(measured, measure, n_permutations=n_permutations,
                                   seed=config.seed):
                 learning.append({**row, "measure": measure})
-    from .learning import LEARNING_COLUMNS
     cols = tuple(dict.fromkeys(("scope", "target", "analysis", "classifier", "measure",
                                 *LEARNING_COLUMNS)))
     write_csv(out / "learning.csv", learning, cols)

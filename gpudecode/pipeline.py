@@ -11,6 +11,7 @@ complete run. ``summary.json`` lists the other files with their sizes and SHA-25
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +19,26 @@ from typing import Callable
 
 import numpy as np
 
-from .backend import Backend
+from .atomic import StagedFolder
+from .backend import Backend, host_free_memory_bytes
+from .classifiers import BATCHED_CLASSIFIERS, classifier_help
+from .democracy import decode_democracy
 from .errors import ParameterError
-from .splits import check_scoring
+from .features import correlation_features
+from .options import document_options, option
+from .outputs import (check_output_folder, file_manifest, input_paths, new_run_id,
+                      write_cells_csv, write_csv, write_results_h5, write_summary,
+                      writing_results)
+from .pairs import (PAIRS_COLUMNS, correlation_order, discriminative_pairs,
+                    mean_correlation_by_class)
+from .population import decode_correlations, decode_summed
+from .problem_size import check_memory, problem_sizes
+from .ranking import (MODELS_COLUMNS, population_entries, rank_models, single_cell_entries,
+                      timecourse_entries)
+from .single_cell import decode_cells
+from .splits import SplitPlan, check_scoring
+from .time_resolved import TIMECOURSE_COLUMNS, decode_timecourse
+from .trials import make_epochs
 
 __all__ = ["ANALYSES", "DecodeConfig", "DecodeOutcome", "decode_session", "decode_epochs"]
 
@@ -45,34 +63,89 @@ def _unit_interval(value, option: str, *, closed: bool, fix: str) -> float:
     return out
 
 
+# Label permutations of a command-line run by default: p-values down to 1/1001.
+CLI_PERMUTATIONS = 1000
+# Earlier names of DecodeConfig fields (summary.json of older runs): name -> name with its unit.
+RENAMED_FIELDS = {"window": "window_frames", "step": "step_frames",
+                  "summed_window": "summed_window_s"}
+
+
+def _seconds_pair(value) -> tuple[float, float] | None:
+    """``"0,2"`` or ``(0, 2)`` -> ``(0.0, 2.0)``; None stays None."""
+    if value is None:
+        return None
+    parts = [s for s in value.split(",") if s.strip()] if isinstance(value, str) else value
+    try:
+        a, b = (float(x) for x in parts)
+    except (TypeError, ValueError):
+        raise ParameterError(f"expected two numbers 'A,B' (seconds), got {value!r}",
+                             field="--summed-window",
+                             fix="write it like --summed-window 0,2") from None
+    return a, b
+
+
+@document_options
 @dataclass
 class DecodeConfig:
-    """Every parameter of a decode run (see ``gpudecode decode --help``)."""
+    """Every parameter of a decode run; ``gpudecode decode`` and ``gpudecode cohort`` take
+    the same options, built from these fields (flag, help, default declared once)."""
 
-    analyses: tuple[str, ...] = ("single-cell",)
-    classifiers: tuple[str, ...] = ("linear-svm", "logistic", "tree")
-    population_classifiers: tuple[str, ...] = ("rbf-svm", "linear-svm", "random-forest")
-    window: int = 4
-    step: int = 1
-    shuffles: int = 50
-    test_size: float = 0.25
-    folds: int = 5
-    permutations: int = 0
-    metric: str = "balanced"
-    class_weight: str | None = None
-    threshold: float = 0.8
-    alpha: float = 0.05
-    seed: int = 0
-    device: str = "auto"
-    select_k: int | None = None
-    summed_window: tuple[float, float] | None = None
-    democracy_base: str = "linear-svm"
-    time_window: float = 8
-    time_step: float = 4
-    time_unit: str = "frames"
-    generalization: bool = False
-    n_pairs: int = 100
-    n_top_cells: int = 10
+    analyses: tuple[str, ...] = option(
+        ("single-cell",), "--analysis",
+        help=f"all, or a comma-separated subset of: {', '.join(ANALYSES)}.")
+    classifiers: tuple[str, ...] = option(
+        ("linear-svm", "logistic", "tree"), "--classifier",
+        help=f"Single-cell classifiers, comma-separated: {classifier_help(batched=True)}.")
+    population_classifiers: tuple[str, ...] = option(
+        ("rbf-svm", "linear-svm", "random-forest"), "--population-classifier",
+        help=f"Population classifiers, comma-separated: {classifier_help(batched=False)}.")
+    window_frames: int = option(
+        4, "--window",
+        help="Width in frames (not seconds) of the sliding mean that gives each cell's "
+             "features.")
+    step_frames: int = option(1, "--step", help="Step in frames (not seconds) of that sliding mean.")
+    shuffles: int = option(50, "--shuffles", help="Stratified train/test shuffles.")
+    test_size: float = option(0.25, "--test-size", help="Fraction of trials in each test part.")
+    folds: int = option(5, "--folds", help="Stratified CV folds inside each training part.")
+    permutations: int = option(
+        0, "--permutations", cli_default=CLI_PERMUTATIONS,
+        help="Label permutations for the null: the smallest p is 1/(P+1); the run says before "
+             "it starts whether q < --alpha is reachable after BH and which P would make it so.")
+    select_k: int | None = option(
+        None, "--select-k", type=int, show_default="none: all features",
+        help="Keep the top-k cells (summed) / cell pairs (correlation) by ANOVA F, chosen on "
+             "training trials only.")
+    summed_window_s: tuple[float, float] | None = option(
+        None, "--summed-window", type=str, show_default="the whole epoch",
+        help="A,B seconds around the anchor for summed activity.")
+    democracy_base: str = option(
+        "linear-svm", "--democracy-base",
+        help=f"Per-cell classifier whose votes democracy stacks: {', '.join(BATCHED_CLASSIFIERS)}.")
+    time_window: float = option(
+        8, "--time-window", type=float,
+        help="Time-resolved window width (frames, or s with --time-unit s).")
+    time_step: float = option(
+        4, "--time-step", type=float,
+        help="Time-resolved window step (frames, or s with --time-unit s).")
+    time_unit: str = option("frames", "--time-unit",
+                            help="Unit of --time-window and --time-step: frames or s.")
+    generalization: bool = option(
+        False, "--generalization",
+        help="Also train at t, test at t' (temporal generalisation matrix in results.h5).")
+    metric: str = option("balanced", "--metric",
+                         help="Statistic for p-values and ranking: balanced or accuracy.")
+    class_weight: str | None = option(
+        None, "--class-weight", type=str, show_default="none: equal weights",
+        help="'balanced' to weight classes by their inverse frequency.")
+    threshold: float = option(
+        0.8, "--threshold",
+        help="Accuracy a shuffle must exceed to be counted in n_above_threshold (the per-cell "
+             "count of splits above 80% that the touchscreen paired-associates study reported).")
+    alpha: float = option(0.05, "--alpha", help="FDR level for significant cells and models.")
+    seed: int = option(0, "--seed", help="Seed of the split plan and permutations.")
+    device: str = option("auto", "--device", help="auto, cpu or gpu.")
+    n_pairs: int = option(100, help="Rows of pairs.csv: the most discriminative cell pairs.")
+    n_top_cells: int = option(10, help="Cells whose epochs results.h5 keeps for the figures.")
 
     def __post_init__(self):
         self.analyses = _names(self.analyses)
@@ -85,14 +158,25 @@ class DecodeConfig:
                                  fix=f"use all or a comma-separated subset of: {', '.join(ANALYSES)}")
         self.classifiers = _names(self.classifiers)
         self.population_classifiers = _names(self.population_classifiers)
-        if self.summed_window is not None:
-            self.summed_window = tuple(float(v) for v in self.summed_window)
+        self.summed_window_s = _seconds_pair(self.summed_window_s)
         check_scoring(self.metric, self.class_weight)
         self.threshold = _unit_interval(self.threshold, "--threshold", closed=True,
                                         fix="give the accuracy a shuffle must exceed, "
                                             "between 0 and 1, e.g. --threshold 0.8")
         self.alpha = _unit_interval(self.alpha, "--alpha", closed=False,
                                     fix="give the false discovery rate, e.g. --alpha 0.05")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DecodeConfig":
+        """The config a ``summary.json`` records (``summary["config"]``), also from runs that
+        named the fields without their unit (``window``, ``step``, ``summed_window``)."""
+        return cls(**{RENAMED_FIELDS.get(k, k): v for k, v in values.items()})
+
+    @property
+    def time_resolved_classifiers(self) -> list[str]:
+        """The population classifiers that have a batched kernel (linear-svm when none)."""
+        names = [n for n in self.population_classifiers if n in BATCHED_CLASSIFIERS]
+        return names or ["linear-svm"]
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -111,12 +195,6 @@ class DecodeOutcome:
     models: list = field(default_factory=list)
     pairs: list = field(default_factory=list)
     summary: dict = field(default_factory=dict)
-
-
-def _time_resolved_classifiers(config: DecodeConfig) -> list[str]:
-    from .classifiers import BATCHED_CLASSIFIERS
-    names = [n for n in config.population_classifiers if n in BATCHED_CLASSIFIERS]
-    return names or ["linear-svm"]
 
 
 # Cells an analysis needs at the least: correlations need a pair, a stacker of votes two voters.
@@ -145,20 +223,10 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     as its work is done (problems or label sets). Before anything is allocated, the results'
     memory is estimated (:mod:`gpudecode.problem_size`): a run that cannot fit is a
     :class:`~gpudecode.errors.ParameterError`, not a MemoryError after minutes of work.
+
+    ``backend`` (default ``Backend.from_device(config.device)``, chosen here, the one place
+    of the pipeline that chooses) is passed to every analysis.
     """
-    from .democracy import decode_democracy
-    from .features import correlation_features
-    from .pairs import correlation_order, discriminative_pairs, mean_correlation_by_class
-    from .population import decode_correlations, decode_summed
-    from .ranking import (population_entries, rank_models, single_cell_entries,
-                          timecourse_entries)
-    from .single_cell import decode_cells
-    from .splits import SplitPlan
-    from .time_resolved import decode_timecourse
-
-    from .backend import host_free_memory_bytes
-    from .problem_size import check_memory, problem_sizes
-
     say = progress or (lambda stage, done=None, total=None: None)
 
     def counts(stage):
@@ -167,7 +235,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     check_units(ep, config)
     check_memory(problem_sizes(ep, config), ep.n_trials, config.permutations,
                  host_free_memory_bytes())
-    backend = backend or Backend.from_device(config.device)
+    backend = backend if backend is not None else Backend.from_device(config.device)
     plan = SplitPlan(n_shuffles=config.shuffles, test_size=config.test_size,
                      n_folds=config.folds, n_permutations=config.permutations,
                      seed=config.seed).fit(ep.labels)
@@ -179,7 +247,8 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         say("single-cell")
         t = time.perf_counter()
         outcome.single_cell = decode_cells(ep, plan, classifiers=list(config.classifiers),
-                                           window=config.window, step=config.step,
+                                           window_frames=config.window_frames,
+                                           step_frames=config.step_frames,
                                            threshold=config.threshold, alpha=config.alpha,
                                            progress=counts("single-cell"), **common)
         timing["single_cell_s"] = time.perf_counter() - t
@@ -188,8 +257,10 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         say("democracy")
         t = time.perf_counter()
         res = decode_democracy(ep, plan, list(config.population_classifiers),
-                               base=config.democracy_base, window=config.window,
-                               step=config.step, progress=counts("democracy"), **common)
+                               base=config.democracy_base,
+                               window_frames=config.window_frames,
+                               step_frames=config.step_frames, progress=counts("democracy"),
+                               **common)
         timing["democracy_s"] = time.perf_counter() - t
         outcome.population.append(res)
         entries += population_entries(res, config.metric)
@@ -197,7 +268,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         say("summed activity")
         t = time.perf_counter()
         res = decode_summed(ep, plan, list(config.population_classifiers),
-                            window=config.summed_window, select_k=config.select_k,
+                            summed_window_s=config.summed_window_s, select_k=config.select_k,
                             progress=counts("summed activity"), **common)
         timing["summed_s"] = time.perf_counter() - t
         outcome.population.append(res)
@@ -206,9 +277,10 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     if "correlation" in config.analyses:
         say("cell-cell correlations")
         t = time.perf_counter()
-        C = correlation_features(ep, config.window, config.step, backend)
+        C = correlation_features(ep, config.window_frames, config.step_frames, backend)
         res = decode_correlations(ep, plan, list(config.population_classifiers),
-                                  window=config.window, step=config.step,
+                                  window_frames=config.window_frames,
+                                  step_frames=config.step_frames,
                                   select_k=config.select_k, features=C,
                                   progress=counts("cell-cell correlations"), **common)
         timing["correlation_s"] = time.perf_counter() - t
@@ -223,8 +295,8 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
         say("time-resolved")
         t = time.perf_counter()
         outcome.timecourse = decode_timecourse(
-            ep, plan, _time_resolved_classifiers(config), window=config.time_window,
-            step=config.time_step, window_unit=config.time_unit, alpha=config.alpha,
+            ep, plan, config.time_resolved_classifiers, time_window=config.time_window,
+            time_step=config.time_step, time_unit=config.time_unit, alpha=config.alpha,
             generalization=config.generalization, progress=counts("time-resolved"), **common)
         timing["time_resolved_s"] = time.perf_counter() - t
         entries += timecourse_entries(outcome.timecourse, config.metric)
@@ -263,6 +335,9 @@ def decode_session(session, spec, config: DecodeConfig, out_dir, *,
     out_dir : path
         The result folder: absent, empty or an earlier gpudecode result (replaced as a
         whole). ``summary.json`` lists the other files with their sizes and SHA-256.
+    backend : Backend, optional
+        Where to compute; default: chosen once from ``config.device`` (see
+        :func:`decode_epochs`).
     progress : callable, optional
         See :func:`decode_epochs`.
     epochs : Epochs, optional
@@ -280,18 +355,8 @@ def decode_session(session, spec, config: DecodeConfig, out_dir, *,
     -------
     DecodeOutcome
     """
-    from .atomic import StagedFolder
-    from .outputs import (check_output_folder, file_manifest, input_paths, new_run_id,
-                          write_cells_csv, write_csv, write_results_h5, write_summary,
-                          writing_results)
-    from .pairs import PAIRS_COLUMNS
-    from .ranking import MODELS_COLUMNS
-    from .time_resolved import TIMECOURSE_COLUMNS
-    from .trials import make_epochs
-
     t0 = time.perf_counter()
     final = check_output_folder(out_dir, [*input_paths(session), *inputs])
-    backend = backend or Backend.from_device(config.device)
     with StagedFolder(final) as stage:
         ep = make_epochs(session, spec) if epochs is None else epochs
         ep.check_min_trials(config.folds if config.folds else 2,
@@ -350,10 +415,7 @@ def decode_session(session, spec, config: DecodeConfig, out_dir, *,
 def _write_report_into(folder, final):
     """Draw the report into the staged folder; on failure remove its partial files and return
     the error (the results are put in place all the same)."""
-    import shutil
-
-    from .outputs import writing_results
-    from .report import write_report
+    from .report import write_report  # matplotlib: loaded only when a report is drawn
     try:
         with writing_results(final):
             write_report(folder)

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import ParameterError
+from .time_resolved import to_frames
 
 __all__ = ["AnalysisSize", "problem_sizes", "smallest_p", "smallest_q", "permutations_needed",
            "discoveries_needed", "result_bytes", "check_memory", "significance_notes"]
@@ -115,9 +116,6 @@ def problem_sizes(epochs, config) -> list[AnalysisSize]:
     list of AnalysisSize
         In the order the analyses run.
     """
-    from .pipeline import _time_resolved_classifiers
-    from .time_resolved import _to_frames
-
     S, k, P = config.shuffles, config.folds, config.permutations
     n_cells = epochs.n_cells
     per_unit = S * (1 + k + P)           # fits of one unit and classifier
@@ -140,10 +138,10 @@ def problem_sizes(epochs, config) -> list[AnalysisSize]:
             sizes.append(AnalysisSize(analysis, 1, "population", c, c * per_unit, 1,
                                       stored * _FLOAT * c, per_perm * c))
         elif analysis == "time-resolved":
-            c = len(_time_resolved_classifiers(config))
-            width = _to_frames(config.time_window, config.time_unit, epochs.frame_interval,
-                               "time-window")
-            step = _to_frames(config.time_step, config.time_unit, epochs.frame_interval,
+            c = len(config.time_resolved_classifiers)
+            width = to_frames(config.time_window, config.time_unit, epochs.frame_interval,
+                              "time-window")
+            step = to_frames(config.time_step, config.time_unit, epochs.frame_interval,
                               "time-step")
             n_win = _windows(epochs.n_frames, width, step)
             fits = n_win * c * per_unit + (c * S * n_win if config.generalization else 0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .outputs import check_writable_folder
+from .report import detect_folder, write_report
 from .text import PrintableConsole
 
 __all__ = ["report_command"]
@@ -25,8 +27,6 @@ def report_command(result_dir: Path, out: Path | None = None) -> Path:
     Path
         The HTML file written.
     """
-    from .outputs import check_writable_folder
-    from .report import detect_folder, write_report
     detect_folder(result_dir)
     check_writable_folder(result_dir, what="the figures into the result folder", field="DIR")
     if out is not None:

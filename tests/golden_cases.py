@@ -33,9 +33,9 @@ def config() -> DecodeConfig:
     """Every parameter explicit, so changed defaults do not move the golden numbers."""
     return DecodeConfig(
         analyses="all", classifiers=SINGLE_CELL, population_classifiers=POPULATION,
-        window=4, step=2, shuffles=4, test_size=0.25, folds=3, permutations=9,
+        window_frames=4, step_frames=2, shuffles=4, test_size=0.25, folds=3, permutations=9,
         metric="balanced", class_weight="balanced", threshold=0.8, alpha=0.05, seed=7,
-        device="cpu", select_k=20, summed_window=None, democracy_base="linear-svm",
+        device="cpu", select_k=20, summed_window_s=None, democracy_base="linear-svm",
         time_window=8, time_step=4, time_unit="frames", generalization=False,
         n_pairs=20, n_top_cells=5)
 

@@ -22,7 +22,8 @@ from gpudecode.simulate import simulate_cohort, write_simulation
 from gpudecode.targets import resolve_targets
 
 CONFIG = dict(analyses="single-cell,summed", classifiers="linear-svm",
-              population_classifiers="linear-svm", window=4, step=4, shuffles=5, folds=2,
+              population_classifiers="linear-svm", window_frames=4, step_frames=4, shuffles=5,
+              folds=2,
               permutations=10, seed=0, device="cpu")
 
 
@@ -227,7 +228,7 @@ def test_registration_gives_cohort_cell_ids_and_stability(cohort_dir, tmp_path):
 
 # ----------------------------------------------------------------------------- faults
 
-from gpudecode import outputs, pipeline  # noqa: E402
+from gpudecode import cohort, outputs  # noqa: E402
 from gpudecode.atomic import FolderLock  # noqa: E402
 from gpudecode.cohort import LOCK_NAME  # noqa: E402
 from gpudecode.outputs import check_one_run  # noqa: E402
@@ -252,14 +253,14 @@ def _one_error_line(code, err, *needles):
 
 
 def test_synchronous_cohort_records_any_exception_and_goes_on(cohort_dir, tmp_path, monkeypatch):
-    real = pipeline.decode_session
+    real = cohort.decode_session
     broken = {("sim01", "s02"), ("sim02", "s01")}
 
     def buggy(session, *args, **kwargs):
         if (session.animal, session.session) in broken:
             raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
         return real(session, *args, **kwargs)
-    monkeypatch.setattr(pipeline, "decode_session", buggy)
+    monkeypatch.setattr(cohort, "decode_session", buggy)
     run = run_cohort(cohort_dir / "data" / "manifest.csv", tmp_path / "out", _targets(), FAST,
                      scheduler="synchronous", n_permutations_trend=50)
     assert run.n_done == 2
@@ -275,7 +276,7 @@ def test_ctrl_c_stops_a_synchronous_cohort_and_frees_the_folder(cohort_dir, tmp_
                                                                 monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(pipeline, "decode_session", interrupted)
+    monkeypatch.setattr(cohort, "decode_session", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_cohort(cohort_dir / "data" / "manifest.csv", tmp_path / "out", _targets(), FAST,
                    scheduler="synchronous")

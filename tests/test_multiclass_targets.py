@@ -16,7 +16,8 @@ N_PERMUTATIONS = 499
 # stratified for the observed labels, which pulls the plain-accuracy null a little below
 # chance (about -0.02 here) but leaves balanced accuracy's null at chance.
 CONFIG = DecodeConfig(analyses="single-cell,summed", classifiers="lda",
-                      population_classifiers="lda", window=4, step=4, shuffles=5, folds=0,
+                      population_classifiers="lda", window_frames=4, step_frames=4, shuffles=5,
+                      folds=0,
                       permutations=N_PERMUTATIONS, metric="balanced", seed=0, device="cpu")
 ROLE_OF_TARGET = {"location": "location", "object": "object"}
 

@@ -130,6 +130,7 @@ def test_name_too_long(tmp_path):
 
 # ----------------------------------------------------------------------------- the CLI
 
+from gpudecode import cli  # noqa: E402
 from gpudecode import io as gio  # noqa: E402
 from gpudecode.cli import main  # noqa: E402
 from gpudecode.io.traces_csv import write_traces_csv  # noqa: E402
@@ -156,6 +157,7 @@ def _no_reading(monkeypatch):
     def must_not_read(*a, **k):
         raise AssertionError("read the input before checking --out")
     monkeypatch.setattr(gio, "load_session", must_not_read)
+    monkeypatch.setattr(cli, "load_session", must_not_read)
 
 
 def test_decode_out_problems_before_reading_anything(sim_files, tmp_path, monkeypatch,

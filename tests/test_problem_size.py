@@ -71,25 +71,26 @@ def test_fit_counts_match_what_the_engines_solve():
     ep = _epochs()
     config = DecodeConfig(analyses="all", classifiers="lda,tree",
                           population_classifiers="linear-svm,lda", shuffles=3, folds=2,
-                          permutations=7, window=4, step=2, time_window=6, time_step=3)
+                          permutations=7, window_frames=4, step_frames=2, time_window=6, time_step=3)
     sizes = {s.analysis: s for s in problem_sizes(ep, config)}
     assert list(sizes) == list(config.analyses)
     plan = SplitPlan(n_shuffles=3, n_folds=2, n_permutations=7, seed=0).fit(ep.labels)
 
     calls = []
-    cells = decode_cells(ep, plan, classifiers="lda,tree", window=4, step=2,
+    cells = decode_cells(ep, plan, classifiers="lda,tree", window_frames=4, step_frames=2,
                          progress=lambda d, t: calls.append((d, t)))
     assert calls[-1] == (sizes["single-cell"].fits, sizes["single-cell"].fits)
     assert cells.timing["n_problems"] == sizes["single-cell"].fits
     assert sizes["single-cell"].tests == ep.n_cells
 
     calls = []
-    tc = decode_timecourse(ep, plan, "linear-svm,lda", window=6, step=3,
+    tc = decode_timecourse(ep, plan, "linear-svm,lda", time_window=6, time_step=3,
                            progress=lambda d, t: calls.append((d, t)))
     assert sizes["time-resolved"].units == tc.times.size == sizes["time-resolved"].tests
     assert calls[-1] == (sizes["time-resolved"].fits, sizes["time-resolved"].fits)
 
-    dem = decode_democracy(ep, plan, "linear-svm,lda", base="linear-svm", window=4, step=2)
+    dem = decode_democracy(ep, plan, "linear-svm,lda", base="linear-svm", window_frames=4,
+                           step_frames=2)
     assert dem.timing["n_base_problems"] + dem.timing["n_stacker_fits"] \
         == sizes["democracy"].fits
 
