@@ -72,10 +72,16 @@ def document_options(cls):
     for f in dataclasses.fields(cls):
         if "help" not in f.metadata:
             continue
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", f.type)
+        lines.append(f"{f.name} : {kind}, default {f.default!r}")
         flags = f.metadata["flags"]
-        where = f" (``{flags[0]}``)" if flags else ""
-        lines.append(f"{f.name} : default {f.default!r}{where}")
-        lines.append(f"    {f.metadata['help']}")
+        where = ""
+        if flags:
+            where = f" Command line: ``{flags[0]}``"
+            if "cli_default" in f.metadata:
+                where += f", default {cli_default(f)!r}"
+            where += "."
+        lines.append(f"    {f.metadata['help']}{where}")
     indent = "    "
     cls.__doc__ = (cls.__doc__ or "").rstrip() + "\n" + "\n".join(
         indent + ln if ln else ln for ln in lines) + "\n"

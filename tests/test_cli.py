@@ -76,6 +76,18 @@ def test_epochs_label_attr(simulated, capsys):
         assert f"│ {loc} " in out
 
 
+def test_epochs_of_a_named_target_are_the_ones_decode_cuts(simulated, capsys):
+    """`epochs` takes the trial options of `decode` (one declaration), --target included."""
+    from gpudecode import load_session, make_epochs, resolve_targets
+    h5 = simulated / "sim01_s01.h5"
+    code, out, err = run(["epochs", h5, "--target", "outcome", "--folds", "2"], capsys)
+    assert code == 0, err
+    ep = make_epochs(load_session(h5), resolve_targets(["outcome"])[0].spec)
+    assert f"epochs: {ep.n_trials} trials x 20 cells x {ep.n_frames} frames" in out
+    code, _, err = run(["epochs", h5], capsys)
+    assert_one_line_error(code, err, "no trials defined", "--anchor", "--target outcome")
+
+
 def test_demo_runs_end_to_end_and_its_narration_agrees_with_its_results(tmp_path, capsys):
     import csv
     import re
