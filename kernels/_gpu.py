@@ -23,6 +23,7 @@ imported, the kernels run in numba's CUDA simulator (slow: tiny inputs only).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
@@ -36,7 +37,7 @@ __all__ = [
     "GPU_FIX", "simulator_enabled", "cuda_module", "numba_cuda_problem", "usable_cuda",
     "array_kind", "to_host", "prepare_batch", "device_batch", "finish", "empty_result",
     "device_array", "grid_1d", "launch", "scratch_threads", "scratch_budget", "pairs_per_chunk",
-    "layout_bytes", "scratch_arrays", "run_per_thread",
+    "layout_bytes", "scratch_arrays", "per_thread_kernel", "run_per_thread",
 ]
 
 GPU_FIX = ("install the gpu extra: pip install 'gpudecode[gpu]' on a machine with an NVIDIA "
@@ -360,22 +361,64 @@ def pairs_per_chunk(budget: int, per_pair: int, per_problem: int, n_sets: int,
     return int(max(1, min(n_pairs, budget // max(per, 1))))
 
 
-def run_per_thread(make_kernel, kind: str, arrays, n_classes: int, shapes, dtypes, *params):
-    """Run a one-thread-per-problem classifier kernel and return its predictions.
+@functools.cache
+def per_thread_kernel(solve, n_params: int, scratch_ndims: tuple):
+    """A kernel solving one problem (cell x label set x slot) per thread.
 
-    The kernel is called as ``kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-    *params, out, *scratch)``, with ``out`` int32 (n_cells, n_labelsets, n_slots, max_test)
-    and one scratch array per entry of the layout (``shapes``, ``dtypes``), the thread axis
-    last; the thread count is :func:`scratch_threads` for the layout's bytes.
+    The threads walk the flattened batch in a grid-stride loop; each takes its slice of
+    every scratch array (thread axis last) and calls the CPU kernel's per-pair step compiled
+    for the GPU, ``solve(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab, lab + 1,
+    n_classes, *params, out, *scratch)`` (e.g. :func:`gpudecode.kernels.linear_svm.solve_pair`).
+    The kernel's arguments are ``(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+    *params, out, *scratch)``. Its source is written out here because a CUDA kernel takes
+    no ``*args``; one kernel is compiled per (solve, number of parameters, scratch ranks).
+    """
+    params = [f"p{i}" for i in range(n_params)]
+    scratch = [f"S{i}" for i in range(len(scratch_ndims))]
+    views = [f"v{i}" for i in range(len(scratch_ndims))]
+    lines = [
+        "def kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, "
+        f"{', '.join([*params, 'out', *scratch])}):",
+        "    tid = cuda.grid(1)",
+        f"    n_threads = S0.shape[{scratch_ndims[0]}]",
+        "    if tid >= n_threads:",
+        "        return",
+        *[f"    {v} = {S}[{':, ' * nd}tid]" for v, S, nd in zip(views, scratch, scratch_ndims)],
+        "    n_sets = Y.shape[0]",
+        "    n_slots = train_idx.shape[0]",
+        "    for p in range(tid, X.shape[0] * n_slots * n_sets, n_threads):",
+        "        lab = p % n_sets",
+        "        rest = p // n_sets",
+        "        s = rest % n_slots",
+        "        c = rest // n_slots",
+        "        solve(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab, lab + 1, "
+        f"n_classes, {', '.join([*params, 'out', *views])})",
+    ]
+    cuda = usable_cuda()
+    scope = {"cuda": cuda, "solve": solve}
+    exec(compile("\n".join(lines) + "\n", f"<per_thread_kernel {n_params} {scratch_ndims}>",
+                 "exec"), scope)
+    return cuda.jit(scope["kernel"])
+
+
+def run_per_thread(make_solve, kind: str, arrays, n_classes: int, shapes, dtypes, *params):
+    """Solve a batch with one thread per problem and return the predictions.
+
+    Launches :func:`per_thread_kernel` for ``make_solve()`` with ``out`` int32
+    (n_cells, n_labelsets, n_slots, max_test) and one scratch array per entry of the
+    layout (``shapes``, ``dtypes``), the thread axis last; the thread count is
+    :func:`scratch_threads` for the layout's bytes.
 
     Parameters
     ----------
-    make_kernel : callable
-        Returns the compiled kernel (called only for a non-empty batch).
+    make_solve : callable
+        Returns the per-pair step compiled for the GPU (called only for a non-empty batch).
     kind, arrays, n_classes
         As :func:`prepare_batch` returns them.
     shapes, dtypes : tuple
         One problem's scratch layout, as the CPU kernel declares it.
+    *params
+        The solver's hyper-parameters, in its order.
 
     Returns
     -------
@@ -386,8 +429,9 @@ def run_per_thread(make_kernel, kind: str, arrays, n_classes: int, shapes, dtype
     shape = (X.shape[0], Y.shape[0], train_idx.shape[0], test_idx.shape[1])
     if not math.prod(shape):
         return empty_result(shape, kind)
+    kernel = per_thread_kernel(make_solve(), len(params), tuple(len(s) for s in shapes))
     n_threads = scratch_threads(math.prod(shape[:3]), layout_bytes(shapes, dtypes))
     d_out = device_array(shape, np.int32)
-    launch(make_kernel(), n_threads, *arrays, n_classes, *params, d_out,
+    launch(kernel, n_threads, *arrays, n_classes, *params, d_out,
            *scratch_arrays(shapes, dtypes, n_threads, lead=False))
     return finish(d_out, kind)

@@ -39,7 +39,7 @@ __all__ = [
     "check_batch", "check_batch_shapes", "check_positive", "check_max_iter", "cpu_jit", "device",
     "device_jit", "device_namespace", "device_functions", "gather_standardize", "gather_rows",
     "dot_rows", "dot_vr", "gram", "count_classes", "cholesky", "cholesky_solve",
-    "predict_single", "argmax_predict", "run_blocks", "RCOND",
+    "predict_single", "argmax_predict", "run_blocks", "run_pairs", "RCOND",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -495,6 +495,27 @@ def run_blocks(kernel, n_pairs: int, *args) -> None:
         for future in [pool.submit(kernel, edges[b], edges[b + 1], *args)
                        for b in range(n_blocks)]:
             future.result()
+
+
+def run_pairs(kernel, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params):
+    """Predictions of a serial batch kernel over every (cell x slot) pair (:func:`run_blocks`).
+
+    ``kernel(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params,
+    out)`` fills ``out`` for the pairs ``start..stop-1``, every label set; the arrays are
+    a batch as :func:`check_batch` returns it.
+
+    Returns
+    -------
+    out : ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
+        Predicted class codes; -1 at padding.
+    """
+    n_pairs = X.shape[0] * train_idx.shape[0]
+    out = np.full((X.shape[0], Y.shape[0], train_idx.shape[0], test_idx.shape[1]), -1,
+                  dtype=np.int32)
+    if out.size:
+        run_blocks(kernel, n_pairs, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                   *params, out)
+    return out
 
 
 def check_positive(value, field: str, example: str) -> float:

@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import ParameterError
 from ._prep import (EPS, RCOND, argmax_predict, check_batch, cholesky, cholesky_solve,
                     count_classes, cpu_jit, device, device_namespace, dot_rows, gather_rows,
-                    predict_single, run_blocks)
+                    predict_single, run_pairs)
 
 __all__ = ["fit_predict_lda", "shrinkage_mode", "scratch_shapes", "SCRATCH_DTYPES"]
 
@@ -352,26 +352,37 @@ def build(target: str) -> SimpleNamespace:
     return device_namespace(__name__, target)
 
 
+@device
+def solve_pair(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab_lo, lab_hi, n_classes,
+               standardize, balanced, mode, value, out, xtr, xte, ms, cov, W1, W2, means, coef,
+               fs, counts, dec):
+    """Label sets ``lab_lo..lab_hi-1`` of the (cell ``c``, slot ``s``) pair: gather and
+    standardise the rows once, then solve each label set.
+
+    The step both batch drivers repeat: the CPU one per pair for every label set, the GPU
+    one per problem (``_gpu.per_thread_kernel``). Scratch as :func:`scratch_shapes`.
+    """
+    ntr = n_train[s]
+    nte = n_test[s]
+    gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0], ms[1])
+    for lab in range(lab_lo, lab_hi):
+        solve_labelset(xtr, xte, ntr, nte, X.shape[2], Y[lab], train_idx[s], n_classes,
+                       balanced, mode, value, counts, cov, W1, W2, means, coef, fs, dec,
+                       out[c, lab, s])
+
+
 @cpu_jit()
 def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
            balanced, mode, value, out):
     """Solve the (cell x slot) pairs start..stop-1 for every label set (one scratch set)."""
-    d = X.shape[2]
-    n_sets = Y.shape[0]
-    n_slots = train_idx.shape[0]
     xtr, xte, ms, cov, W1, W2, means, coef, fs, counts, dec = allocate_scratch(
-        train_idx.shape[1], test_idx.shape[1], d, n_classes)
+        train_idx.shape[1], test_idx.shape[1], X.shape[2], n_classes)
+    n_slots = train_idx.shape[0]
     for pair in range(start, stop):
         c = pair // n_slots
-        s = pair - c * n_slots
-        ntr = n_train[s]
-        nte = n_test[s]
-        gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
-                    ms[1])
-        for lab in range(n_sets):
-            solve_labelset(xtr, xte, ntr, nte, d, Y[lab], train_idx[s], n_classes, balanced,
-                           mode, value, counts, cov, W1, W2, means, coef, fs, dec,
-                           out[c, lab, s])
+        solve_pair(X, Y, train_idx, n_train, test_idx, n_test, c, pair - c * n_slots, 0,
+                   Y.shape[0], n_classes, standardize, balanced, mode, value, out, xtr, xte,
+                   ms, cov, W1, W2, means, coef, fs, counts, dec)
 
 
 def fit_predict_lda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *, standardize=True,
@@ -416,12 +427,5 @@ def fit_predict_lda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *, st
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     mode, value = shrinkage_mode(shrinkage)
-    n_cells = X.shape[0]
-    n_slots = train_idx.shape[0]
-    out = np.full((n_cells, Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
-    if out.size == 0:
-        return out
-    run_blocks(_batch, n_cells * n_slots, X, Y, train_idx, n_train, test_idx, n_test,
-               n_classes,
-               bool(standardize), bool(class_weight_balanced), mode, value, out)
-    return out
+    return run_pairs(_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                     bool(standardize), bool(class_weight_balanced), mode, value)

@@ -1,70 +1,24 @@
 """numba.cuda twin of :func:`gpudecode.kernels.lda.fit_predict_lda`.
 
-One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in
-global memory with the thread axis last; the per-problem LDA is the CPU kernel's own code
-compiled as device functions (see :mod:`gpudecode.kernels.linear_svm_cuda` for the layout;
-host plumbing in :mod:`gpudecode.kernels._gpu`; scratch as
-:func:`gpudecode.kernels.lda.scratch_shapes` declares it). ``numba.cuda`` is imported only on
+One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in global
+memory with the thread axis last (:func:`gpudecode.kernels._gpu.per_thread_kernel`; see
+:mod:`gpudecode.kernels.linear_svm_cuda`); each thread runs the CPU kernel's per-pair step
+(:func:`gpudecode.kernels.lda.solve_pair`) compiled as a device function, on the scratch
+:func:`gpudecode.kernels.lda.scratch_shapes` declares. ``numba.cuda`` is imported only on
 first use.
 """
 
 from __future__ import annotations
 
-import functools
-
-from ._gpu import prepare_batch, run_per_thread, usable_cuda
-from ._prep import device_functions
+from ._gpu import prepare_batch, run_per_thread
 from .lda import SCRATCH_DTYPES, build, scratch_shapes, shrinkage_mode
 
 __all__ = ["fit_predict_lda_cuda"]
 
 
-cuda = None  # numba.cuda, bound on first use; the kernel must see it as a global
-
-
-@functools.cache
-def _kernel():
-    global cuda
-    cuda = usable_cuda()
-    dev = build("cuda")
-    gather = device_functions("cuda").gather_rows
-    solve_labelset = dev.solve_labelset
-
-    def kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
-               mode, value, out, XTR, XTE, MV, COV, W1S, W2S, MEANS, COEF, FS, CNT, DEC):
-        tid = cuda.grid(1)
-        n_threads = FS.shape[1]
-        if tid >= n_threads:
-            return
-        xtr = XTR[:, :, tid]
-        xte = XTE[:, :, tid]
-        ms = MV[:, :, tid]
-        cov = COV[:, :, tid]
-        W1 = W1S[:, :, tid]
-        W2 = W2S[:, :, tid]
-        means = MEANS[:, :, tid]
-        coef = COEF[:, :, tid]
-        fs = FS[:, tid]
-        counts = CNT[:, tid]
-        dec = DEC[:, :, tid]
-        d = X.shape[2]
-        n_sets = Y.shape[0]
-        n_slots = train_idx.shape[0]
-        total = X.shape[0] * n_slots * n_sets
-        for p in range(tid, total, n_threads):
-            lab = p % n_sets
-            rest = p // n_sets
-            s = rest % n_slots
-            c = rest // n_slots
-            ntr = n_train[s]
-            nte = n_test[s]
-            gather(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
-                   ms[1])
-            solve_labelset(xtr, xte, ntr, nte, d, Y[lab], train_idx[s], n_classes, balanced,
-                           mode, value, counts, cov, W1, W2, means, coef, fs, dec,
-                           out[c, lab, s])
-
-    return cuda.jit(kernel)
+def _solve_pair():
+    """The CPU kernel's per-pair step compiled for the GPU."""
+    return build("cuda").solve_pair
 
 
 def fit_predict_lda_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
@@ -92,5 +46,5 @@ def fit_predict_lda_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, 
                                             n_classes)
     shapes = scratch_shapes(arrays[2].shape[1], arrays[4].shape[1], arrays[0].shape[2],
                             n_classes)
-    return run_per_thread(_kernel, kind, arrays, n_classes, shapes, SCRATCH_DTYPES,
+    return run_per_thread(_solve_pair, kind, arrays, n_classes, shapes, SCRATCH_DTYPES,
                           bool(standardize), bool(class_weight_balanced), mode, value)

@@ -47,7 +47,7 @@ import numpy as np
 
 from ._prep import (RCOND, argmax_predict, check_batch, check_max_iter, check_positive,
                     cholesky, cholesky_solve, count_classes, cpu_jit, device, device_namespace,
-                    dot_rows, dot_vr, gather_rows, gram, predict_single, run_blocks)
+                    dot_rows, dot_vr, gather_rows, gram, predict_single, run_pairs)
 
 __all__ = ["fit_predict_linear_svm", "uses_gram", "scratch_shapes", "SCRATCH_DTYPES"]
 
@@ -415,28 +415,39 @@ def build(target: str) -> SimpleNamespace:
     return device_namespace(__name__, target)
 
 
+@device
+def solve_pair(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab_lo, lab_hi, n_classes,
+               standardize, balanced, C, tol, max_iter, use_gram, out, xtr, xte, ms, Kb, Qf,
+               fs, iscr, counts, dec):
+    """Label sets ``lab_lo..lab_hi-1`` of the (cell ``c``, slot ``s``) pair: gather and
+    standardise the rows (and their Gram matrix) once, then solve each label set.
+
+    The step both batch drivers repeat: the CPU one per pair for every label set, the GPU
+    one per problem (``_gpu.per_thread_kernel``). Scratch as :func:`scratch_shapes`.
+    """
+    d = X.shape[2]
+    ntr = n_train[s]
+    nte = n_test[s]
+    gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0], ms[1])
+    if use_gram:
+        gram(xtr, ntr, d, 1.0, Kb)
+    for lab in range(lab_lo, lab_hi):
+        solve_labelset(xtr, xte, Kb, ntr, nte, d, use_gram, Y[lab], train_idx[s], n_classes,
+                       balanced, C, tol, max_iter, counts, fs, iscr, Qf, dec, out[c, lab, s])
+
+
 @cpu_jit()
 def _batch(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
            balanced, C, tol, max_iter, use_gram, out):
     """Solve the (cell x slot) pairs start..stop-1 for every label set (one scratch set)."""
-    d = X.shape[2]
-    n_sets = Y.shape[0]
-    n_slots = train_idx.shape[0]
     xtr, xte, ms, Kb, Qf, fs, iscr, counts, dec = allocate_scratch(
-        train_idx.shape[1], test_idx.shape[1], d, n_classes, use_gram)
+        train_idx.shape[1], test_idx.shape[1], X.shape[2], n_classes, use_gram)
+    n_slots = train_idx.shape[0]
     for pair in range(start, stop):
         c = pair // n_slots
-        s = pair - c * n_slots
-        ntr = n_train[s]
-        nte = n_test[s]
-        gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0],
-                    ms[1])
-        if use_gram:
-            gram(xtr, ntr, d, 1.0, Kb)
-        for lab in range(n_sets):
-            solve_labelset(xtr, xte, Kb, ntr, nte, d, use_gram, Y[lab], train_idx[s],
-                           n_classes, balanced, C, tol, max_iter, counts, fs, iscr, Qf, dec,
-                           out[c, lab, s])
+        solve_pair(X, Y, train_idx, n_train, test_idx, n_test, c, pair - c * n_slots, 0,
+                   Y.shape[0], n_classes, standardize, balanced, C, tol, max_iter, use_gram,
+                   out, xtr, xte, ms, Kb, Qf, fs, iscr, counts, dec)
 
 
 def check_params(C, max_iter, tol):
@@ -492,13 +503,6 @@ def fit_predict_linear_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     C, max_iter, tol = check_params(C, max_iter, tol)
-    n_cells, _, d = X.shape
-    n_slots, m = train_idx.shape
-    out = np.full((n_cells, Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
-    if out.size == 0:
-        return out
-    run_blocks(_batch, n_cells * n_slots, X, Y, train_idx, n_train, test_idx, n_test,
-               n_classes,
-               bool(standardize), bool(class_weight_balanced), C, tol, max_iter,
-               uses_gram(m, d), out)
-    return out
+    return run_pairs(_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                     bool(standardize), bool(class_weight_balanced), C, tol, max_iter,
+                     uses_gram(train_idx.shape[1], X.shape[2]))

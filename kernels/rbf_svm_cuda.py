@@ -32,8 +32,9 @@ import functools
 import numpy as np
 
 from ..errors import ParameterError
-from ._gpu import (array_kind, device_batch, grid_1d, layout_bytes, pairs_per_chunk,
+from ._gpu import (array_kind, device_batch, empty_result, grid_1d, layout_bytes, pairs_per_chunk,
                    scratch_arrays, scratch_budget, simulator_enabled, usable_cuda)
+from .correlation_cuda import gpu_methods
 from .rbf_svm import (FEATURE_SCRATCH_DTYPES, KERNEL_SCRATCH_DTYPES, SOLVER_SCRATCH_DTYPES,
                       check_fixed_shape, check_rbf_params, feature_scratch_shapes,
                       fixed_distances, kernel_scratch_shapes, rbf_core, solver_scratch_shapes)
@@ -203,8 +204,7 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
     shape = (n_cells, n_sets, n_slots, mmax)
     n_pairs = n_cells * n_slots
     if int(np.prod(shape)) == 0:
-        out = np.full(shape, -1, dtype=np.int32)
-        return out if on_host else cuda.to_device(out)
+        return empty_result(shape, "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
     features = feature_scratch_shapes(nmax, mmax, d)
@@ -264,7 +264,6 @@ def _distance_method(gpu_method, x_kind: str) -> str:
         return "numba"
     if x_kind == "cupy":
         return "cupy"
-    from .correlation_cuda import gpu_methods
     return "cupy" if "cupy" in gpu_methods() else "numba"
 
 
@@ -322,8 +321,7 @@ def fit_predict_rbf_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n
     mmax = test_idx.shape[1]
     shape = (1, n_sets, n_slots, mmax)
     if int(np.prod(shape)) == 0:
-        out = np.full(shape[1:], -1, dtype=np.int32)
-        return out if on_host else cuda.to_device(out)
+        return empty_result(shape[1:], "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
     D, mu, css = _device_distances(cuda, X3, method)

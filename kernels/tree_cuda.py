@@ -23,8 +23,8 @@ import functools
 import numpy as np
 
 from ..errors import ParameterError
-from ._gpu import (device_batch, grid_1d, layout_bytes, pairs_per_chunk, scratch_arrays,
-                   scratch_budget, usable_cuda)
+from ._gpu import (device_batch, empty_result, grid_1d, layout_bytes, pairs_per_chunk,
+                   scratch_arrays, scratch_budget, usable_cuda)
 from .tree import (CELL_SCRATCH_DTYPES, PAIR_SCRATCH_DTYPES, PROBLEM_SCRATCH_DTYPES,
                    cell_scratch_shapes, check_distinct_rows, check_tree_params, max_tree_nodes,
                    pair_scratch_shapes, problem_scratch_shapes, tree_core)
@@ -158,8 +158,7 @@ def fit_predict_tree_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
     shape = (n_cells, n_sets, n_slots, mmax)
     n_pairs = n_cells * n_slots
     if int(np.prod(shape)) == 0:
-        out = np.full(shape, -1, dtype=np.int32)
-        return out if on_host else cuda.to_device(out)
+        return empty_result(shape, "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
     n_trials = X.shape[1]
