@@ -28,8 +28,9 @@ def test_gpu_backend_equals_cpu(classifier):
     gpu = Backend.from_device("gpu", allow_simulator=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = decode_cells(ep, plan, classifiers=classifier, window=2, step=2, backend=gpu)
-        b = decode_cells(ep, plan, classifiers=classifier, window=2, step=2,
+        a = decode_cells(ep, plan, classifiers=classifier, window_frames=2, step_frames=2,
+                         backend=gpu)
+        b = decode_cells(ep, plan, classifiers=classifier, window_frames=2, step_frames=2,
                          backend=Backend.from_device("cpu"))
     assert gpu.is_gpu
     for key in ("test_accuracy", "cv_accuracy", "null_accuracy"):
