@@ -4,6 +4,8 @@ Run separately, with the variable set before numba is imported::
 
     NUMBA_ENABLE_CUDASIM=1 pytest -m cudasim tests/test_cudasim_classifiers.py
 
+or on a real GPU with ``GPUDECODE_REAL_CUDA=1`` instead (tests/cuda_mode.py).
+
 The GPU kernels run the CPU kernels' per-problem code, so under the simulator the
 predictions must be identical. The simulator runs every GPU thread as a Python thread:
 inputs stay tiny (2 cells x 2 label sets x 3 slots of unequal sizes, -1 padded).
@@ -11,16 +13,12 @@ Kernel-specific cases (solver forms, options, chunking) live in test_cudasim_lin
 test_cudasim_rbf_tree.py.
 """
 
-import os
-
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                       reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-    pytest.mark.cudasim,
-]
+from cuda_mode import CUDA_MARKS
+
+pytestmark = CUDA_MARKS
 
 from gpudecode.classifiers import BATCHED_CLASSIFIERS  # noqa: E402
 

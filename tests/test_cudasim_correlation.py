@@ -7,17 +7,14 @@ Run separately, with the variable set before numba is imported::
 The simulator runs every GPU thread as a Python thread, so inputs stay tiny.
 """
 
-import os
 import warnings
 
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                       reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-    pytest.mark.cudasim,
-]
+from cuda_mode import CUDA_MARKS, SIMULATOR, assert_requested_cuda, gpu_backend
+
+pytestmark = CUDA_MARKS
 
 from gpudecode.backend import Backend  # noqa: E402
 from gpudecode.correlations import (ConstantCellsWarning, compute_correlations,  # noqa: E402
@@ -26,7 +23,6 @@ from gpudecode.errors import NonFiniteError  # noqa: E402
 from gpudecode.kernels import correlation_cuda  # noqa: E402
 from gpudecode.kernels.correlation import correlate_chunk, n_pairs  # noqa: E402
 from gpudecode.kernels.correlation_cuda import correlate_chunk_cuda  # noqa: E402
-from gpudecode.kernels._gpu import simulator_enabled  # noqa: E402
 
 
 def tiny(shape=(2, 4, 6), seed=0, dtype=np.float32):
@@ -39,8 +35,8 @@ def cpu_twin(x, ledoit_wolf=False):
     return out, n_constant
 
 
-def test_simulator_is_really_on():
-    assert simulator_enabled(), "NUMBA_ENABLE_CUDASIM=1 was set after numba was imported"
+def test_cuda_runs_where_requested():
+    assert_requested_cuda()
 
 
 def test_numba_kernel_equals_cpu_twin():
@@ -102,14 +98,14 @@ def test_device_array_in_device_array_out():
     np.testing.assert_allclose(out.copy_to_host(), cpu_twin(x)[0], atol=1e-6, rtol=0)
 
 
-def test_simulator_backend_matches_cpu_backend_with_chunks():
-    gpu = Backend.from_device("gpu", allow_simulator=True)
-    assert gpu.simulator
+def test_gpu_backend_matches_cpu_backend_with_chunks():
+    gpu = gpu_backend()
+    assert gpu.is_gpu and gpu.simulator == SIMULATOR
     x = tiny((3, 4, 6), seed=7)
     x[2, 0] = 1.0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        got = compute_correlations(x, gpu, chunk_trials=2)
+        got = gpu.to_host(compute_correlations(x, gpu, chunk_trials=2))
         want = compute_correlations(x, Backend.from_device("cpu"))
     msgs = [str(w.message) for w in caught if issubclass(w.category, ConstantCellsWarning)]
     assert msgs == ["1 cell-trials were constant; their correlations are set to 0"] * 2

@@ -9,16 +9,12 @@ order), so under the simulator the predictions must be identical. The simulator 
 every GPU thread as a Python thread: inputs stay tiny (2 cells x 2 label sets x 3 slots).
 """
 
-import os
-
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                       reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-    pytest.mark.cudasim,
-]
+from cuda_mode import CUDA_MARKS, assert_requested_cuda
+
+pytestmark = CUDA_MARKS
 
 from gpudecode.classifiers import BATCHED_CLASSIFIERS  # noqa: E402
 from gpudecode.errors import NonFiniteError, ParameterError  # noqa: E402
@@ -28,7 +24,6 @@ from gpudecode.kernels.linear_svm import uses_gram as svm_gram  # noqa: E402
 from gpudecode.kernels.linear_svm_cuda import fit_predict_linear_svm_cuda  # noqa: E402
 from gpudecode.kernels.logistic import uses_gram as logistic_gram  # noqa: E402
 from gpudecode.kernels.logistic_cuda import fit_predict_logistic_cuda  # noqa: E402
-from gpudecode.kernels._gpu import simulator_enabled  # noqa: E402
 from gpudecode.splits import SplitPlan  # noqa: E402
 
 # The CPU-vs-GPU cases every twin shares are in test_cudasim_classifiers.py (from the registry).
@@ -64,8 +59,8 @@ def assert_twins_equal(name, X, plan, **kw):
     return cpu
 
 
-def test_simulator_is_really_on():
-    assert simulator_enabled(), "NUMBA_ENABLE_CUDASIM=1 was set after numba was imported"
+def test_cuda_runs_where_requested():
+    assert_requested_cuda()
 
 
 @pytest.mark.parametrize("n_trials, n_features", [(8, 5), (16, 4)])

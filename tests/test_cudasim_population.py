@@ -1,14 +1,12 @@
 """Population and time-resolved decoding on the GPU path (CUDA simulator) equal the CPU path."""
 
-import os
 import warnings
 
 import numpy as np
-import pytest
 
-pytestmark = [pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                                 reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-              pytest.mark.cudasim]
+from cuda_mode import CUDA_MARKS, gpu_backend
+
+pytestmark = CUDA_MARKS
 
 
 def _epochs():
@@ -28,7 +26,7 @@ def test_population_engines_gpu_equal_cpu():
     ep = _epochs()
     plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=2,
                      seed=0).fit(ep.labels)
-    gpu, cpu = Backend.from_device("gpu", allow_simulator=True), Backend.from_device("cpu")
+    gpu, cpu = gpu_backend(), Backend.from_device("cpu")
     C = correlation_features(ep, 1, 1, cpu)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -48,7 +46,7 @@ def test_time_resolved_gpu_equals_cpu():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = decode_timecourse(ep, plan, "linear-svm", time_window=4, time_step=4,
-                              backend=Backend.from_device("gpu", allow_simulator=True))
+                              backend=gpu_backend())
         b = decode_timecourse(ep, plan, "linear-svm", time_window=4, time_step=4,
                               backend=Backend.from_device("cpu"))
     np.testing.assert_allclose(a.test_accuracy, b.test_accuracy)

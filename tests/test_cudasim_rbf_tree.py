@@ -7,16 +7,12 @@ Run separately, with the variable set before numba is imported::
 The simulator runs every GPU thread as a Python thread, so inputs stay tiny.
 """
 
-import os
-
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                       reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-    pytest.mark.cudasim,
-]
+from cuda_mode import CUDA_MARKS
+
+pytestmark = CUDA_MARKS
 
 from gpudecode.errors import ParameterError, ShapeError  # noqa: E402
 from gpudecode.kernels.rbf_svm import fit_predict_rbf_svm, fit_predict_rbf_svm_fixed  # noqa: E402

@@ -1,14 +1,13 @@
 """decode_cells on the GPU path (numba.cuda kernels in the CUDA simulator) equals the CPU path."""
 
-import os
 import warnings
 
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                                 reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-              pytest.mark.cudasim]
+from cuda_mode import CUDA_MARKS, gpu_backend
+
+pytestmark = CUDA_MARKS
 
 from gpudecode.classifiers import BATCHED_CLASSIFIERS  # noqa: E402
 
@@ -25,7 +24,7 @@ def test_gpu_backend_equals_cpu(classifier):
     ep = Epochs(data, labels, np.arange(8) / 30.0, {"anchor_time": np.arange(12.0)},
                 np.array(["c0", "c1"]), {}, None, 1 / 30.0)
     plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=2, seed=0).fit(labels)
-    gpu = Backend.from_device("gpu", allow_simulator=True)
+    gpu = gpu_backend()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a = decode_cells(ep, plan, classifiers=classifier, window_frames=2, step_frames=2,

@@ -7,29 +7,24 @@ Run separately, with the variable set before numba is imported::
 The simulator runs every GPU thread as a Python thread, so inputs stay tiny.
 """
 
-import os
-
 import numpy as np
 import pytest
 
-pytestmark = [
-    pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                       reason="run with NUMBA_ENABLE_CUDASIM=1 (separate pytest run)"),
-    pytest.mark.cudasim,
-]
+from cuda_mode import CUDA_MARKS, SIMULATOR, assert_requested_cuda, gpu_backend
+
+pytestmark = CUDA_MARKS
 
 from gpudecode.backend import Backend  # noqa: E402
 from gpudecode.errors import ParameterError, ShapeError  # noqa: E402
 from gpudecode.kernels import sliding_mean, sliding_mean_cuda  # noqa: E402
-from gpudecode.kernels._gpu import simulator_enabled  # noqa: E402
 
 
 def tiny(shape=(2, 3, 11), seed=0, dtype=np.float32):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def test_simulator_is_really_on():
-    assert simulator_enabled(), "NUMBA_ENABLE_CUDASIM=1 was set after numba was imported"
+def test_cuda_runs_where_requested():
+    assert_requested_cuda()
 
 
 @pytest.mark.parametrize("width, step", [(1, 1), (4, 1), (3, 2), (2, 5), (11, 1), (11, 4)])
@@ -78,10 +73,13 @@ def test_bad_parameters_raise_before_launch():
         sliding_mean_cuda(x[0], 2, 1)
 
 
-def test_simulator_backend_matches_cpu_backend():
-    gpu = Backend.from_device("gpu", allow_simulator=True)
-    assert (gpu.name, gpu.xp, gpu.simulator) == ("gpu", np, True)
-    assert "NUMBA_ENABLE_CUDASIM=1" in gpu.reason
+def test_gpu_backend_matches_cpu_backend():
+    gpu = gpu_backend()
+    assert (gpu.name, gpu.simulator) == ("gpu", SIMULATOR)
+    if SIMULATOR:
+        assert gpu.xp is np and "NUMBA_ENABLE_CUDASIM=1" in gpu.reason
+    else:
+        assert gpu.xp.__name__ == "cupy" and "using GPU" in gpu.reason
     x = tiny(seed=3)
     np.testing.assert_allclose(gpu.sliding_mean(x, 4, 1),
                                Backend.from_device("cpu").sliding_mean(x, 4, 1), rtol=1e-6)
