@@ -7,10 +7,12 @@
   (:func:`array_kind`, :func:`to_host`, :func:`finish`, :func:`empty_result`);
 - a batch of the classifier kernels on the device (:func:`prepare_batch`,
   :func:`device_batch`);
-- grid sizing (:func:`grid_1d`, :func:`launch`) and the scratch budget: how many
-  threads or (cell, slot) pairs fit in device memory (:func:`scratch_threads`,
+- grid sizing (:func:`grid_1d`, :func:`grid_2d`, :func:`launch`) and the scratch budget:
+  how many threads or (cell, slot) pairs fit in device memory (:func:`scratch_threads`,
   :func:`scratch_budget`, :func:`pairs_per_chunk`), and the scratch itself, allocated from
-  the layout the CPU kernel declares (:func:`layout_bytes`, :func:`scratch_arrays`).
+  the layout the CPU kernel declares (:func:`layout_bytes`, :func:`scratch_arrays`);
+- the one-thread-per-problem kernel the linear classifiers' twins share
+  (:func:`per_thread_kernel`, :func:`run_per_thread`).
 
 A scratch layout is a tuple of array shapes returned by the CPU module's
 ``*_scratch_shapes`` function plus the matching tuple of dtypes (``*_SCRATCH_DTYPES``); the
@@ -36,8 +38,8 @@ from ._prep import check_batch, check_batch_shapes
 __all__ = [
     "GPU_FIX", "simulator_enabled", "cuda_module", "numba_cuda_problem", "usable_cuda",
     "array_kind", "to_host", "prepare_batch", "device_batch", "finish", "empty_result",
-    "device_array", "grid_1d", "launch", "scratch_threads", "scratch_budget", "pairs_per_chunk",
-    "layout_bytes", "scratch_arrays", "per_thread_kernel", "run_per_thread",
+    "device_array", "grid_1d", "grid_2d", "launch", "scratch_threads", "scratch_budget",
+    "pairs_per_chunk", "layout_bytes", "scratch_arrays", "per_thread_kernel", "run_per_thread",
 ]
 
 GPU_FIX = ("install the gpu extra: pip install 'gpudecode[gpu]' on a machine with an NVIDIA "
@@ -261,6 +263,12 @@ def device_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes):
 def grid_1d(n: int, threads_per_block: int = THREADS_PER_BLOCK) -> tuple[int, int]:
     """``(blocks, threads)`` covering ``n`` threads (at least one block)."""
     return max(1, -(-n // threads_per_block)), threads_per_block
+
+
+def grid_2d(n: int, tile: int = 16) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``(blocks, threads)`` covering an ``n x n`` grid with ``tile x tile`` blocks."""
+    b = max(1, -(-n // tile))
+    return (b, b), (tile, tile)
 
 
 def launch(kernel, n_threads: int, *args) -> None:

@@ -32,7 +32,6 @@ import math
 import numbers
 from types import SimpleNamespace
 
-import numba
 import numpy as np
 from numba import prange
 
@@ -47,6 +46,7 @@ from ._prep import (
     device_namespace,
     gather_standardize,
     run_blocks,
+    run_chunks,
 )
 
 __all__ = [
@@ -787,16 +787,9 @@ def fit_predict_rbf_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
-    n_cells = X.shape[0]
-    n_slots = train_idx.shape[0]
-    pred = np.full((n_cells, Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
-    n_pairs = n_cells * n_slots
-    if pred.size == 0 or n_pairs == 0:
-        return pred
-    n_chunks = min(n_pairs, 8 * numba.get_num_threads())
-    _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, bool(standardize),
-               bool(class_weight_balanced), C, gamma, tol, max_iter, shrinking, n_chunks, pred)
-    return pred
+    return run_chunks(_rbf_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                      bool(standardize), bool(class_weight_balanced), C, gamma, tol, max_iter,
+                      shrinking)
 
 
 # ----------------------------------------------------------------------------- fixed features

@@ -32,8 +32,8 @@ import functools
 import numpy as np
 
 from ..errors import ParameterError
-from ._gpu import (array_kind, device_batch, empty_result, grid_1d, layout_bytes, pairs_per_chunk,
-                   scratch_arrays, scratch_budget, simulator_enabled, usable_cuda)
+from ._gpu import (array_kind, device_batch, empty_result, grid_1d, grid_2d, layout_bytes,
+                   pairs_per_chunk, scratch_arrays, scratch_budget, simulator_enabled, usable_cuda)
 from .correlation_cuda import gpu_methods
 from .rbf_svm import (FEATURE_SCRATCH_DTYPES, KERNEL_SCRATCH_DTYPES, SOLVER_SCRATCH_DTYPES,
                       check_fixed_shape, check_rbf_params, feature_scratch_shapes,
@@ -228,11 +228,6 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
     return pred.copy_to_host() if on_host else pred
 
 
-def _grid2(n: int) -> tuple[tuple[int, int], tuple[int, int]]:
-    b = -(-n // 16)
-    return (b, b), (16, 16)
-
-
 def _device_distances(cuda, X, method: str):
     """``D, mu, css`` (see :func:`gpudecode.kernels.rbf_svm.fixed_distances`) of ``X[0]``
     on the device, with CuPy (cuBLAS) or the numba.cuda kernels."""
@@ -245,7 +240,7 @@ def _device_distances(cuda, X, method: str):
     D = cuda.device_array((n, n), dtype=np.float64)
     mu = cuda.device_array(n, dtype=np.float64)
     css = cuda.device_array(n, dtype=np.float64)
-    blocks, threads = _grid2(n)
+    blocks, threads = grid_2d(n)
     gram[blocks, threads](X, G)
     distance[blocks, threads](X, G, D, mu, css)
     return D, mu, css

@@ -45,12 +45,11 @@ from __future__ import annotations
 import numbers
 from types import SimpleNamespace
 
-import numba
 import numpy as np
 from numba import prange
 
 from ..errors import ParameterError
-from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace
+from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_chunks
 
 __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
            "sklearn_tree_seed", "max_tree_nodes", "cell_scratch_shapes", "pair_scratch_shapes",
@@ -821,14 +820,6 @@ def fit_predict_tree(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
         max_depth, min_samples_split, min_samples_leaf, random_state)
     check_distinct_rows(train_idx, n_train)
     X = np.ascontiguousarray(X, dtype=np.float32)
-    n_cells = X.shape[0]
-    n_slots = train_idx.shape[0]
-    pred = np.full((n_cells, Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
-    n_pairs = n_cells * n_slots
-    if pred.size == 0 or n_pairs == 0:
-        return pred
-    n_chunks = min(n_pairs, 8 * numba.get_num_threads())
-    _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                bool(class_weight_balanced), max_depth, min_split, min_leaf, seed,
-                max_tree_nodes(max_depth, train_idx.shape[1]), n_chunks, pred)
-    return pred
+    return run_chunks(_tree_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                      bool(class_weight_balanced), max_depth, min_split, min_leaf, seed,
+                      max_tree_nodes(max_depth, train_idx.shape[1]))

@@ -8,23 +8,28 @@ on the GPU. So, for every batched kernel:
   slices each solver takes, for a few shapes (Gram and primal forms, no test rows);
 - the CPU kernel's allocation (``allocate_*``) is exactly the declared shapes and dtypes, and
   the CPU batch driver allocates through it and nothing else;
-- under the CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, a separate run), the GPU twin's
-  scratch buffers are the same shapes and dtypes, with one thread or problem axis added.
+- on numba.cuda (``NUMBA_ENABLE_CUDASIM=1`` or ``GPUDECODE_REAL_CUDA=1``, a separate run,
+  see ``cuda_mode.py``), the GPU twin's scratch buffers are the same shapes and dtypes, with
+  one thread or problem axis added.
 """
 
+import functools
 import importlib
-import os
 
 import numpy as np
 import pytest
+from cuda_mode import CUDA_MARKS
 
 from gpudecode.kernels import _gpu, lda, linear_svm, logistic, rbf_svm, tree
 from gpudecode.splits import SplitPlan
 
 f8, i1 = np.float64, np.int8
 
-needs_simulator = pytest.mark.skipif(os.environ.get("NUMBA_ENABLE_CUDASIM") != "1",
-                                     reason="run with NUMBA_ENABLE_CUDASIM=1 (separate run)")
+
+def on_cuda(test):
+    """Mark a test as a numba.cuda test (``cuda_mode.CUDA_MARKS``)."""
+    return functools.reduce(lambda fn, mark: mark(fn), CUDA_MARKS, test)
+
 
 # (arguments of the declaration, hand-computed shapes in its order)
 LINEAR_SVM = [
@@ -164,8 +169,7 @@ def cpu_layout(allocate, *args):
     return [a.shape for a in arrays], [a.dtype for a in arrays]
 
 
-@needs_simulator
-@pytest.mark.cudasim
+@on_cuda
 @pytest.mark.parametrize("name, n_features", [("linear_svm", 3), ("linear_svm", 12),
                                               ("logistic", 3), ("logistic", 12),
                                               ("lda", 3)])
@@ -185,8 +189,7 @@ def test_per_thread_twin_allocates_the_cpu_layout(name, n_features, recorded):
     np.testing.assert_array_equal(gpu_pred, getattr(cpu, f"fit_predict_{name}")(*batch))
 
 
-@needs_simulator
-@pytest.mark.cudasim
+@on_cuda
 def test_rbf_svm_twins_allocate_the_cpu_layout(recorded):
     from gpudecode.kernels.rbf_svm_cuda import (fit_predict_rbf_svm_cuda,
                                                 fit_predict_rbf_svm_fixed_cuda)
@@ -208,8 +211,7 @@ def test_rbf_svm_twins_allocate_the_cpu_layout(recorded):
     assert solver[2] == kernels[2] * n_sets
 
 
-@needs_simulator
-@pytest.mark.cudasim
+@on_cuda
 def test_tree_twin_allocates_the_cpu_layout(recorded):
     from gpudecode.kernels.tree_cuda import fit_predict_tree_cuda
     batch = tiny_batch(n_cells=2)
