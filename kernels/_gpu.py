@@ -2,7 +2,8 @@
 
 - whether numba.cuda can run (:func:`simulator_enabled`, :func:`numba_cuda_problem`,
   :func:`usable_cuda`, checked once per process; the backend's device choice,
-  :mod:`gpudecode.backend`, asks the same functions);
+  :mod:`gpudecode.backend`, asks the same functions) and which GPU paths are usable
+  (:func:`gpu_methods`: CuPy, numba.cuda);
 - which kind of array the caller passed and how to hand the result back in that kind
   (:func:`array_kind`, :func:`to_host`, :func:`finish`, :func:`empty_result`);
 - a batch of the classifier kernels on the device (:func:`prepare_batch`,
@@ -37,6 +38,7 @@ from ._prep import check_batch, check_batch_shapes
 
 __all__ = [
     "GPU_FIX", "simulator_enabled", "cuda_module", "numba_cuda_problem", "usable_cuda",
+    "gpu_methods",
     "array_kind", "to_host", "prepare_batch", "device_batch", "finish", "empty_result",
     "device_array", "grid_1d", "grid_2d", "launch", "scratch_threads", "scratch_budget",
     "pairs_per_chunk", "layout_bytes", "scratch_arrays", "per_thread_kernel", "run_per_thread",
@@ -115,6 +117,24 @@ def usable_cuda():
             raise DeviceError(f"{problem}.", field="device", fix=GPU_FIX)
         _cuda = cuda
     return _cuda
+
+
+def gpu_methods() -> tuple[str, ...]:
+    """The GPU paths usable here: ``("cupy", "numba")``, ``("numba",)`` or ``()``.
+
+    ``"cupy"``: CuPy imports and sees a CUDA device (cuBLAS paths); ``"numba"``: numba.cuda
+    runs kernels (a GPU or the simulator).
+    """
+    found = []
+    try:
+        import cupy
+        cupy.cuda.runtime.getDeviceCount()
+        found.append("cupy")
+    except Exception:  # a CuPy without a driver can fail in odd ways
+        pass
+    if not numba_cuda_problem():
+        found.append("numba")
+    return tuple(found)
 
 
 # ----------------------------------------------------------------------------- array kinds

@@ -39,7 +39,7 @@ __all__ = [
     "check_batch", "check_batch_shapes", "check_positive", "check_max_iter", "cpu_jit", "device",
     "device_jit", "device_namespace", "device_functions", "gather_standardize", "gather_rows",
     "dot_rows", "dot_vr", "gram", "count_classes", "cholesky", "cholesky_solve",
-    "predict_single", "argmax_predict", "run_blocks", "run_pairs", "run_chunks", "RCOND",
+    "predict_single", "argmax_predict", "run_blocks", "run_pairs", "RCOND",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -497,33 +497,17 @@ def run_blocks(kernel, n_pairs: int, *args) -> None:
             future.result()
 
 
-def run_pairs(kernel, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params):
-    """Predictions of a serial batch kernel over every (cell x slot) pair (:func:`run_blocks`).
+def run_pairs(kernel, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params,
+              chunked: bool = False):
+    """Predictions of a batch kernel over every (cell x slot) pair, on Numba's threads.
 
-    ``kernel(start, stop, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params,
-    out)`` fills ``out`` for the pairs ``start..stop-1``, every label set; the arrays are
-    a batch as :func:`check_batch` returns it.
-
-    Returns
-    -------
-    out : ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
-        Predicted class codes; -1 at padding.
-    """
-    n_pairs = X.shape[0] * train_idx.shape[0]
-    out = np.full((X.shape[0], Y.shape[0], train_idx.shape[0], test_idx.shape[1]), -1,
-                  dtype=np.int32)
-    if out.size:
-        run_blocks(kernel, n_pairs, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                   *params, out)
-    return out
-
-
-def run_chunks(kernel, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params):
-    """Predictions of a parallel batch kernel over chunks of (cell x slot) pairs.
-
-    ``kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params, n_chunks,
-    out)`` is a ``prange`` kernel that fills ``out`` chunk by chunk, one scratch set per
-    chunk; it gets a few chunks per Numba thread (for balance).
+    Serial kernel (``chunked=False``): ``kernel(start, stop, X, Y, train_idx, n_train,
+    test_idx, n_test, n_classes, *params, out)`` fills ``out`` for the pairs
+    ``start..stop-1``, every label set; :func:`run_blocks` spreads the pairs over threads.
+    ``prange`` kernel (``chunked=True``): ``kernel(X, Y, train_idx, n_train, test_idx,
+    n_test, n_classes, *params, n_chunks, out)`` fills ``out`` chunk by chunk, one scratch
+    set per chunk, a few chunks per thread (for balance). The arrays are a batch as
+    :func:`check_batch` returns it.
 
     Returns
     -------
@@ -533,9 +517,13 @@ def run_chunks(kernel, X, Y, train_idx, n_train, test_idx, n_test, n_classes, *p
     n_pairs = X.shape[0] * train_idx.shape[0]
     out = np.full((X.shape[0], Y.shape[0], train_idx.shape[0], test_idx.shape[1]), -1,
                   dtype=np.int32)
-    if out.size:
-        kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params,
-               min(n_pairs, 8 * numba.get_num_threads()), out)
+    batch = (X, Y, train_idx, n_train, test_idx, n_test, n_classes, *params)
+    if not out.size:
+        return out
+    if chunked:
+        kernel(*batch, min(n_pairs, 8 * numba.get_num_threads()), out)
+    else:
+        run_blocks(kernel, n_pairs, *batch, out)
     return out
 
 

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..errors import DeviceError, ParameterError
-from ._gpu import GPU_FIX, array_kind, numba_cuda_problem, usable_cuda
+from ._gpu import GPU_FIX, array_kind, gpu_methods, usable_cuda
 from .correlation import ledoit_wolf_factors, n_pairs, raise_non_finite
 
 __all__ = ["correlate_chunk_cuda", "correlate_chunk_xp", "device_bytes_per_trial",
@@ -32,20 +32,6 @@ TILE = 16               # cells per tile edge (and frames per shared-memory step
 THREADS_PER_BLOCK = 256
 MAX_GRID_Z = 65535
 METHODS = ("auto", "cupy", "numba")
-
-
-def gpu_methods() -> tuple[str, ...]:
-    """Return the GPU paths usable here: ``("cupy", "numba")``, ``("numba",)`` or ``()``."""
-    found = []
-    try:
-        import cupy  # noqa: F401
-        cupy.cuda.runtime.getDeviceCount()
-        found.append("cupy")
-    except Exception:
-        pass
-    if not numba_cuda_problem():
-        found.append("numba")
-    return tuple(found)
 
 
 def device_bytes_per_trial(n_cells: int, n_frames: int, method: str) -> int:

@@ -46,7 +46,7 @@ from ._prep import (
     device_namespace,
     gather_standardize,
     run_blocks,
-    run_chunks,
+    run_pairs,
 )
 
 __all__ = [
@@ -787,9 +787,9 @@ def fit_predict_rbf_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
-    return run_chunks(_rbf_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                      bool(standardize), bool(class_weight_balanced), C, gamma, tol, max_iter,
-                      shrinking)
+    return run_pairs(_rbf_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                     bool(standardize), bool(class_weight_balanced), C, gamma, tol, max_iter,
+                     shrinking, chunked=True)
 
 
 # ----------------------------------------------------------------------------- fixed features

@@ -32,9 +32,9 @@ import functools
 import numpy as np
 
 from ..errors import ParameterError
-from ._gpu import (array_kind, device_batch, empty_result, grid_1d, grid_2d, layout_bytes,
-                   pairs_per_chunk, scratch_arrays, scratch_budget, simulator_enabled, usable_cuda)
-from .correlation_cuda import gpu_methods
+from ._gpu import (array_kind, device_batch, empty_result, gpu_methods, grid_1d, grid_2d,
+                   layout_bytes, pairs_per_chunk, scratch_arrays, scratch_budget,
+                   simulator_enabled, usable_cuda)
 from .rbf_svm import (FEATURE_SCRATCH_DTYPES, KERNEL_SCRATCH_DTYPES, SOLVER_SCRATCH_DTYPES,
                       check_fixed_shape, check_rbf_params, feature_scratch_shapes,
                       fixed_distances, kernel_scratch_shapes, rbf_core, solver_scratch_shapes)

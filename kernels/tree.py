@@ -49,7 +49,7 @@ import numpy as np
 from numba import prange
 
 from ..errors import ParameterError
-from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_chunks
+from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
 
 __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
            "sklearn_tree_seed", "max_tree_nodes", "cell_scratch_shapes", "pair_scratch_shapes",
@@ -820,6 +820,6 @@ def fit_predict_tree(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
         max_depth, min_samples_split, min_samples_leaf, random_state)
     check_distinct_rows(train_idx, n_train)
     X = np.ascontiguousarray(X, dtype=np.float32)
-    return run_chunks(_tree_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                      bool(class_weight_balanced), max_depth, min_split, min_leaf, seed,
-                      max_tree_nodes(max_depth, train_idx.shape[1]))
+    return run_pairs(_tree_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                     bool(class_weight_balanced), max_depth, min_split, min_leaf, seed,
+                     max_tree_nodes(max_depth, train_idx.shape[1]), chunked=True)
