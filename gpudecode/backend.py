@@ -28,6 +28,7 @@ from ._numba_cache import warm_kernels
 from .errors import DeviceError, ParameterError
 from .kernels import sliding_mean as _sliding_mean_cpu
 from .kernels._gpu import GPU_FIX, numba_cuda_problem, simulator_enabled
+from .kernels.windowing_cuda import sliding_mean_cuda
 
 __all__ = ["Backend", "DEVICES", "probe_gpu", "GpuProbe"]
 
@@ -226,7 +227,6 @@ class Backend:
         """
         if not self.is_gpu:
             return _sliding_mean_cpu(self.to_host(x), width, step)
-        from .kernels.windowing_cuda import sliding_mean_cuda
         return sliding_mean_cuda(x, width, step)
 
     def asarray(self, a, dtype=None):
