@@ -161,24 +161,29 @@ if [ -z "$PY" ] && want install; then
     PY="$VENV/bin/python"
     # The README way: pip install ".[gpu,test]" in a fresh venv.
     run_step install 270 "$PY" -m pip install --progress-bar off ".[$EXTRAS]"
-    if [ "$RC" -ne 0 ] && grep -Eqi "NewConnectionError|Temporary failure in name resolution|Network is unreachable|Could not fetch URL|ConnectTimeout|ProxyError|No route to host" "$OUT_DIR/install.log"; then
-        say "no package index reachable from this machine (pip: $(grep -Ei 'error|warning' "$OUT_DIR/install.log" | tail -n 1 | cut -c1-200))"
-        say "install gpudecode[$EXTRAS] by hand, or rerun with --python PATH of an environment that has it"
-    elif [ "$RC" -ne 0 ] && case ",$EXTRAS," in *,gpu,*) true ;; *) false ;; esac; then
-        # cuML publishes wheels for fewer Pythons and platforms than CuPy and numba-cuda: try
-        # the gpu extra without it (gpudecode uses cuML only where installed).
-        mapfile -t no_cuml < <("$PY" -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]; print("\n".join(d for d in deps if not d.startswith("cuml")))')
-        extras_rest="$(printf '%s' ",$EXTRAS," | sed 's/,gpu,/,/g; s/^,//; s/,$//')"
-        say "installing without cuML: .${extras_rest:+[$extras_rest]} ${no_cuml[*]}"
-        run_step install-without-cuml 240 "$PY" -m pip install --progress-bar off ".${extras_rest:+[$extras_rest]}" "${no_cuml[@]}"
+    if [ "$RC" -ne 0 ] && ! timeout 60 "$PY" -m pip index versions setuptools \
+            >"$OUT_DIR/index-check.log" 2>&1; then
+        say "no package index reachable from this machine (pip index versions setuptools: $(grep -m 1 -i 'error' "$OUT_DIR/index-check.log" | cut -c1-160)); install gpudecode[$EXTRAS] by hand, or rerun with --python PATH of an environment that has it"
+    elif [ "$RC" -ne 0 ]; then
+        say "pip could not install .[$EXTRAS]: $(grep -E '^ERROR' "$OUT_DIR/install.log" | tail -n 1 | cut -c1-200)"
+        if case ",$EXTRAS," in *,gpu,*) true ;; *) false ;; esac; then
+            # cuML publishes wheels for fewer Pythons and platforms than CuPy and numba-cuda: try
+            # the gpu extra without it (gpudecode uses cuML only where installed).
+            mapfile -t no_cuml < <("$PY" -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["gpu"]; print("\n".join(d for d in deps if not d.startswith("cuml")))')
+            extras_rest="$(printf '%s' ",$EXTRAS," | sed 's/,gpu,/,/g; s/^,//; s/,$//')"
+            say "installing without cuML: .${extras_rest:+[$extras_rest]} ${no_cuml[*]}"
+            run_step install-without-cuml 240 "$PY" -m pip install --progress-bar off \
+                ".${extras_rest:+[$extras_rest]}" "${no_cuml[@]}"
+        fi
     fi
 fi
 [ -z "$PY" ] && PY="$(command -v python3)"
-if ! "$PY" -c 'import gpudecode' >/dev/null 2>&1; then
+# -P: the installed gpudecode, not the source tree in the working directory (Python >= 3.11)
+if ! "$PY" -P -c 'import gpudecode' >/dev/null 2>&1; then
     say "gpudecode does not import with $PY: nothing to run (see $OUT_DIR/install.log)"
     finish 4
 fi
-GD=("$PY" -c 'import sys; from gpudecode.cli import main; sys.argv[0] = "gpudecode"; main()')
+GD=("$PY" -P -c 'import sys; from gpudecode.cli import main; sys.argv[0] = "gpudecode"; main()')
 [ -x "$(dirname "$PY")/gpudecode" ] && GD=("$(dirname "$PY")/gpudecode")
 
 if want probe; then
@@ -193,7 +198,7 @@ fi
 # ------------- the CPU kernels compiled once for this machine (in parallel), before the tests
 # use them as the twins' reference
 if want compile; then
-    run_step compile 120 "$PY" -c 'from gpudecode.backend import Backend; print(Backend.from_device("cpu", verbose=True).reason)'
+    run_step compile 120 "$PY" -P -c 'from gpudecode.backend import Backend; print(Backend.from_device("cpu", verbose=True).reason)'
 fi
 
 # ---------------------------------------------------------- 2. twin tests on the device
@@ -211,7 +216,7 @@ if want tests; then
         cuda_env=(env -u NUMBA_ENABLE_CUDASIM GPUDECODE_REAL_CUDA=1)
     fi
     meta tests_command "$cuda_var=1 pytest -m cudasim ${tests[*]}"
-    run_step tests 200 "${cuda_env[@]}" "$PY" -m pytest -q -m cudasim -rfEs \
+    run_step tests 200 "${cuda_env[@]}" "$PY" -P -m pytest -q -m cudasim -rfEs \
         --junitxml="$OUT_DIR/tests.xml" "${tests[@]}"
 fi
 
