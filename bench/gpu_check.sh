@@ -141,6 +141,7 @@ finish() {
 meta started_utc "$(date -u +'%Y-%m-%d %H:%M:%S UTC')"
 meta mode "$MODE"
 meta budget_s "$BUDGET_S"
+meta steps "$STEPS"
 meta command "bench/gpu_check.sh${ARGS[*]:+ ${ARGS[*]}}"
 meta commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$REPO" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
 say "mode $MODE, budget ${BUDGET_S} s, output in $OUT_DIR"
