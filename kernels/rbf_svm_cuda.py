@@ -158,6 +158,35 @@ def _fixed_kernels():
     return cuda.jit(_gram_kernel), cuda.jit(_distance_kernel), cuda.jit(_prepare_fixed_kernel)
 
 
+def _solve_in_chunks(prepare_chunk, unit_layouts, n_units, Y, train_idx, n_train, n_test,
+                     n_classes, balanced, C, tol, max_iter, shrinking, max_scratch_bytes, pred):
+    """Fit every label set of ``n_units`` units (pairs or slots) into ``pred``, by chunks.
+
+    Each unit owns the scratch of ``unit_layouts`` (``(shapes, dtypes)`` pairs, e.g. the
+    gathered rows) and its kernel matrices (:func:`~gpudecode.kernels.rbf_svm.
+    kernel_scratch_shapes`); ``prepare_chunk(lo, n, *buffers)`` fills those of units
+    ``lo..lo+n-1``, then one thread per (unit, label set) runs SMO on its solver scratch
+    (:func:`~gpudecode.kernels.rbf_svm.solver_scratch_shapes`). Chunks are as many units as
+    fit in :func:`~gpudecode.kernels._gpu.scratch_budget`.
+    """
+    nmax = train_idx.shape[1]
+    mmax = pred.shape[3]
+    n_sets = Y.shape[0]
+    layouts = [*unit_layouts, (kernel_scratch_shapes(nmax, mmax), KERNEL_SCRATCH_DTYPES)]
+    solver = solver_scratch_shapes(nmax, mmax, n_classes)
+    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
+                            sum(layout_bytes(*layout) for layout in layouts),
+                            layout_bytes(solver, SOLVER_SCRATCH_DTYPES), n_sets, n_units)
+    buffers = [b for layout in layouts for b in scratch_arrays(*layout, chunk)]
+    solver_b = scratch_arrays(solver, SOLVER_SCRATCH_DTYPES, chunk * n_sets)
+    solve = _kernels()[1]
+    for lo in range(0, n_units, chunk):
+        n = min(chunk, n_units - lo)
+        prepare_chunk(lo, n, *buffers)
+        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes, balanced, C, tol,
+                                   max_iter, shrinking, lo, n, *buffers[-3:], *solver_b, pred)
+
+
 def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
                              standardize=True, class_weight_balanced=False, C=1.0,
                              gamma="scale", tol=1e-3, max_iter=100000, shrinking=True,
@@ -207,24 +236,16 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
         return empty_result(shape, "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    features = feature_scratch_shapes(nmax, mmax, d)
-    kernels = kernel_scratch_shapes(nmax, mmax)
-    solver = solver_scratch_shapes(nmax, mmax, n_classes)
-    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
-                            layout_bytes(features, FEATURE_SCRATCH_DTYPES)
-                            + layout_bytes(kernels, KERNEL_SCRATCH_DTYPES),
-                            layout_bytes(solver, SOLVER_SCRATCH_DTYPES), n_sets, n_pairs)
-    prepare, solve = _kernels()
-    xtr_b, xte_b, xsq_b = scratch_arrays(features, FEATURE_SCRATCH_DTYPES, chunk)
-    Kq_b, QD_b, Kt_b = scratch_arrays(kernels, KERNEL_SCRATCH_DTYPES, chunk)
-    solver_b = scratch_arrays(solver, SOLVER_SCRATCH_DTYPES, chunk * n_sets)
-    for lo in range(0, n_pairs, chunk):
-        n = min(chunk, n_pairs - lo)
+    prepare = _kernels()[0]
+
+    def prepare_chunk(lo, n, *buffers):  # xtr, xte, xsq, Kq, QD, Kt of the chunk's pairs
         prepare[grid_1d(n)](X, train_idx, n_train, test_idx, n_test, bool(standardize), gamma,
-                            lo, n, xtr_b, xte_b, xsq_b, Kq_b, QD_b, Kt_b)
-        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
-                                   bool(class_weight_balanced), C, tol, max_iter, shrinking,
-                                   lo, n, Kq_b, QD_b, Kt_b, *solver_b, pred)
+                            lo, n, *buffers)
+
+    _solve_in_chunks(prepare_chunk, [(feature_scratch_shapes(nmax, mmax, d),
+                                      FEATURE_SCRATCH_DTYPES)], n_pairs, Y, train_idx, n_train,
+                     n_test, n_classes, bool(class_weight_balanced), C, tol, max_iter,
+                     shrinking, max_scratch_bytes, pred)
     return pred.copy_to_host() if on_host else pred
 
 
@@ -320,20 +341,13 @@ def fit_predict_rbf_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n
     pred = cuda.device_array(shape, dtype=np.int32)
 
     D, mu, css = _device_distances(cuda, X3, method)
-    kernels = kernel_scratch_shapes(nmax, mmax)
-    solver = solver_scratch_shapes(nmax, mmax, n_classes)
-    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
-                            layout_bytes(kernels, KERNEL_SCRATCH_DTYPES),
-                            layout_bytes(solver, SOLVER_SCRATCH_DTYPES), n_sets, n_slots)
-    _, _, prepare = _fixed_kernels()
-    solve = _kernels()[1]
-    Kq_b, QD_b, Kt_b = scratch_arrays(kernels, KERNEL_SCRATCH_DTYPES, chunk)
-    solver_b = scratch_arrays(solver, SOLVER_SCRATCH_DTYPES, chunk * n_sets)
-    for lo in range(0, n_slots, chunk):
-        n = min(chunk, n_slots - lo)
+    prepare = _fixed_kernels()[2]
+
+    def prepare_chunk(lo, n, *buffers):  # Kq, QD, Kt of the chunk's slots
         prepare[grid_1d(n)](D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma, lo, n,
-                            Kq_b, QD_b, Kt_b)
-        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes,
-                                   bool(class_weight_balanced), C, tol, max_iter, shrinking,
-                                   lo, n, Kq_b, QD_b, Kt_b, *solver_b, pred)
+                            *buffers)
+
+    _solve_in_chunks(prepare_chunk, [], n_slots, Y, train_idx, n_train, n_test, n_classes,
+                     bool(class_weight_balanced), C, tol, max_iter, shrinking,
+                     max_scratch_bytes, pred)
     return pred.copy_to_host()[0] if on_host else pred[0]
