@@ -27,7 +27,7 @@ import numpy as np
 from ._numba_cache import warm_kernels
 from .errors import DeviceError, ParameterError
 from .kernels import sliding_mean as _sliding_mean_cpu
-from .kernels._gpu import GPU_FIX, numba_cuda_problem, simulator_enabled
+from .kernels._gpu import GPU_FIX, numba_cuda_problem, simulator_enabled, to_host
 from .kernels.windowing_cuda import sliding_mean_cuda
 
 __all__ = ["Backend", "DEVICES", "probe_gpu", "GpuProbe"]
@@ -236,13 +236,7 @@ class Backend:
     @staticmethod
     def to_host(a) -> np.ndarray:
         """Return ``a`` as a NumPy array (copied from the GPU if needed)."""
-        if isinstance(a, np.ndarray):
-            return a
-        if type(a).__module__.split(".")[0] == "cupy":
-            return a.get()
-        if hasattr(a, "copy_to_host"):
-            return a.copy_to_host()
-        return np.asarray(a)
+        return to_host(a)
 
     def free_memory_bytes(self) -> int:
         """Return the memory free for new arrays on this backend's device, in bytes.

@@ -151,12 +151,14 @@ def array_kind(x) -> str:
 
 
 def to_host(x) -> np.ndarray:
-    """``x`` as a NumPy array (copied from the device if needed)."""
+    """``x`` as a NumPy array (copied from the device if needed; NumPy arrays as they are)."""
     kind = array_kind(x)
     if kind == "cupy":
         return x.get()
     if kind == "numba":
-        return x.copy_to_host()
+        if hasattr(x, "copy_to_host"):
+            return x.copy_to_host()
+        return usable_cuda().as_cuda_array(x).copy_to_host()  # another CUDA array
     return np.asarray(x)
 
 

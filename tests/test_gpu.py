@@ -29,6 +29,16 @@ def test_array_kind_tells_numpy_cupy_and_device_arrays_apart():
     assert _gpu.array_kind(fake_cupy) == "cupy"
     assert _gpu.array_kind(_CudaArrayLike()) == "numba"
     assert _gpu.array_kind([1.0, 2.0]) == "numpy"  # anything else is treated as host data
+
+
+def test_to_host_copies_device_arrays_and_keeps_numpy_arrays():
+    host = np.arange(3.0)
+    fake_cupy = type("ndarray", (), {"__module__": "cupy._core.core", "get": lambda self: host})()
+    fake_numba = type("DeviceNDArray", (), {"__cuda_array_interface__": {},
+                                            "copy_to_host": lambda self: host * 2})()
+    assert _gpu.to_host(host) is host
+    assert _gpu.to_host(fake_cupy) is host
+    np.testing.assert_array_equal(_gpu.to_host(fake_numba), host * 2)
     np.testing.assert_array_equal(_gpu.to_host([1.0, 2.0]), [1.0, 2.0])
 
 
