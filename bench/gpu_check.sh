@@ -14,6 +14,9 @@
 # Usage: bench/gpu_check.sh [--cpu] [--python PY] [--venv DIR] [--extras LIST] [--budget S]
 #                           [--steps LIST] [--tests PATHS] [--quick]
 set -uo pipefail
+# One block, so bash reads the whole script before running it (an edit or a pull during a run
+# cannot change what runs).
+{
 
 usage() {
     cat <<'EOF'
@@ -86,7 +89,7 @@ FAILED=0
 say() { printf 'gpu_check: %s\n' "$*"; }
 want() { case ",$STEPS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 meta() { printf '%s\t%s\n' "$1" "$2" >>"$OUT_DIR/meta.tsv"; }
-now() { printf '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
+now() { local t="${EPOCHREALTIME:-$(date +%s.%N)}"; printf '%s' "${t/,/.}"; }
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$OUT_DIR/steps.tsv"; }
 
 # run_step NAME CAP_S CMD...: run CMD under timeout (CAP_S, GPU_CHECK_CAP_<NAME>, or the time
@@ -95,7 +98,7 @@ run_step() {
     local name=$1 cap=$2; shift 2
     local var="GPU_CHECK_CAP_${name//-/_}"
     var="${var^^}"
-    cap="${!var:-$cap}"
+    case "${!var:-}" in ''|*[!0-9]*) ;; *) cap="${!var}" ;; esac
     local left=$((DEADLINE_S - SECONDS - RESERVE_S))
     if [ "$left" -lt "$MIN_STEP_S" ]; then
         record "$name" "skipped: out of time (budget ${BUDGET_S} s)" "" ""
@@ -147,7 +150,9 @@ meta commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown
 say "mode $MODE, budget ${BUDGET_S} s, output in $OUT_DIR"
 
 # --------------------------------------------------------------------- 1. install, probe
-if [ -z "$PY" ] && want install; then
+if [ -n "$PY" ] && want install; then
+    say "[install] skipped: using $PY (--python)"
+elif want install; then
     base="${PYTHON3:-python3}"
     if ! "$base" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
         say "gpudecode needs Python >= 3.11; $base is $("$base" -V 2>&1) (set PYTHON3=/path/to/python3.11+)"
@@ -245,3 +250,4 @@ if want demo; then
 fi
 
 finish "$FAILED"
+}
