@@ -9,6 +9,9 @@ with one of three engines (:func:`choose_engine`):
   chunks sized to free memory; on the GPU an out-of-memory error halves the chunk and retries.
 - ``batched-gram``: one distance matrix over all trials of a fixed feature matrix, sub-blocks
   per slot and label set (the RBF SVM on unscaled features).
+- ``batched-select``: in-fold ``SelectKBest(f_classif, k)``: F scores of every slot x label
+  set at once (:mod:`gpudecode.selection`), then the batched kernel on each problem's
+  selected features (:func:`predict_blocks`), one fit per problem.
 - ``pipeline``: one scikit-learn ``Pipeline`` (``[scaler] -> [SelectKBest] -> estimator``;
   cuML on the GPU) per slot and label set.
 
@@ -30,19 +33,26 @@ from sklearn.exceptions import ConvergenceWarning
 from .backend import Backend
 from .classifiers import Classifier, get_classifier
 from .estimators import make_pipeline
+from .selection import selected_features
 from .splits import SplitPlan, score_predictions
 from .stats import permutation_pvalues
 
 __all__ = ["ENGINES", "LabelJob", "Scores", "bytes_per_problem", "choose_engine",
            "chunk_budget_bytes", "job_chunk", "label_jobs", "max_chunk_problems", "plan_chunks",
-           "predict_batched", "solve_batched", "solve_matrix", "tested"]
+           "predict_batched", "predict_blocks", "solve_batched", "solve_matrix", "tested"]
 
-ENGINES = ("batched", "batched-gram", "pipeline")
+ENGINES = ("batched", "batched-gram", "batched-select", "pipeline")
 
 # Problems per kernel call: a chunk takes well under a second on a laptop CPU (tens of
 # thousands of tiny fits per second), so progress is reported, and Ctrl-C honoured, that often.
 MAX_CHUNK_PROBLEMS_CPU = 1 << 14
 MAX_CHUNK_PROBLEMS_GPU = 1 << 21
+
+# Trials of the one unit a :func:`predict_blocks` kernel call stacks its problems into. Some
+# kernels scan all of a unit's trials for each of its problems (the tree's presort), so a
+# call's cost grows with problems x trials: many small calls, each still one fit per problem.
+MAX_BLOCK_TRIALS_CPU = 1 << 12
+MAX_BLOCK_TRIALS_GPU = 1 << 16
 
 
 # ----------------------------------------------------------------------------- label jobs
@@ -364,19 +374,132 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
     return scores
 
 
+# ----------------------------------------------------------------------------- problem list
+def predict_blocks(rows: np.ndarray, labels: np.ndarray, n_train: np.ndarray,
+                   n_test: np.ndarray, n_classes: int, classifier: Classifier, *,
+                   backend: Backend, class_weight: str | None = None, standardize: bool = True,
+                   params: dict | None = None, test_width: int | None = None) -> np.ndarray:
+    """Batched-kernel predictions of a list of problems, each with its own features and labels.
+
+    Problem ``p`` trains on ``rows[p, :n_train[p]]`` with ``labels[p, :n_train[p]]`` and
+    predicts the next ``n_test[p]`` rows. The kernels solve every unit x label set x slot
+    of shared features; here each kernel call stacks a group of problems as the blocks of
+    the trials of one unit with one label set, one slot per block, so every problem is
+    fit once, with the kernel's own standardisation and algorithm.
+
+    Parameters
+    ----------
+    rows : ndarray of float32, shape (n_problems, n_rows, n_features)
+        Each problem's training rows, then its test rows, then padding.
+    labels : ndarray of int, shape (n_problems, n_rows)
+        Class codes of those rows (padding: any valid code).
+    n_train, n_test : ndarray of int, shape (n_problems,)
+    n_classes : int
+    classifier : Classifier
+        With a batched kernel.
+    backend : Backend
+    class_weight : {None, "balanced"}
+    standardize : bool
+        Scale each problem's features with its training rows' statistics.
+    params : dict, optional
+        Hyper-parameters over the classifier's defaults.
+    test_width : int, optional
+        Width of the result (default ``max(n_test)``).
+
+    Returns
+    -------
+    ndarray of int32, shape (n_problems, test_width)
+        Predicted class codes; -1 at padding.
+    """
+    n_problems, n_rows, _ = rows.shape
+    n_train = np.asarray(n_train, dtype=np.int32)
+    n_test = np.asarray(n_test, dtype=np.int32)
+    width = int(n_test.max(initial=0)) if test_width is None else int(test_width)
+    out = np.full((n_problems, width), -1, dtype=np.int32)
+    if not n_problems:
+        return out
+    kernel = classifier.kernel(gpu=backend.is_gpu)
+    kw = {**classifier.params, **(params or {})}
+    limit = MAX_BLOCK_TRIALS_GPU if backend.is_gpu else MAX_BLOCK_TRIALS_CPU
+    group = max(1, limit // max(1, n_rows))
+    max_train = int(n_train.max())
+    max_test = max(1, int(n_test.max()))
+    col_tr, col_te = np.arange(max_train), np.arange(max_test)
+    for g0 in range(0, n_problems, group):
+        g1 = min(n_problems, g0 + group)
+        ntr, nte = n_train[g0:g1], n_test[g0:g1]
+        first = (np.arange(g1 - g0) * n_rows)[:, None]
+        tr = np.where(col_tr < ntr[:, None], first + col_tr, -1).astype(np.int32)
+        te = np.where(col_te < nte[:, None], first + ntr[:, None] + col_te, -1).astype(np.int32)
+        X = np.ascontiguousarray(rows[g0:g1], dtype=np.float32).reshape(1, -1, rows.shape[2])
+        Y = np.ascontiguousarray(labels[g0:g1], dtype=np.int32).reshape(1, -1)
+        pred = kernel(X, Y, tr, ntr, te, nte, n_classes, standardize=standardize,
+                      class_weight_balanced=class_weight == "balanced", **kw)
+        pred = backend.to_host(pred)[0, 0]
+        k = min(width, pred.shape[1])
+        out[g0:g1, :k] = pred[:, :k]
+    return out
+
+
+def _solve_selected(scores: Scores, row: int, X: np.ndarray, plan: SplitPlan,
+                    classifier: Classifier, k: int, *, backend: Backend, standardize: bool,
+                    class_weight, params: dict, progress=None) -> None:
+    """In-fold ``SelectKBest(f_classif, k)`` then the batched kernel, every slot x label set:
+    F scores of a job's slots x label sets at once, then one fit per problem on its own
+    selected features (:func:`predict_blocks`); ``progress(done, total)`` in label sets."""
+    n_labelsets = plan.Y_.shape[0]
+    width = plan.test_idx_.shape[1]
+    budget = chunk_budget_bytes(backend)
+    for job in label_jobs(plan):
+        slots = job.slots
+        ntr, nte = plan.n_train_[slots], plan.n_test_[slots]
+        # Each slot's trials: training rows then test rows (the plan's order), padded.
+        n_rows = int((ntr + nte).max())
+        trials = np.zeros((len(slots), n_rows), dtype=np.intp)
+        for i, slot in enumerate(slots):
+            train, test = plan.slot_trials(slot)
+            trials[i, :train.size + test.size] = np.concatenate([train, test])
+        Xs = X[trials]                                          # (n_slots, n_rows, d)
+        per_problem = bytes_per_problem(plan.train_idx_.shape[1], width, k)
+        _, per_chunk = plan_chunks(1, job.n_label_sets, len(slots), per_problem, budget,
+                                   max_chunk_problems(backend))
+        te = plan.test_idx_[slots]
+        for la in range(job.label_sets.start, job.label_sets.stop, per_chunk):
+            labels = slice(la, min(job.label_sets.stop, la + per_chunk))
+            sel = selected_features(X, plan, k, slots, labels, backend=backend)
+            sel = sel.transpose(1, 0, 2)                        # (n_labelsets, n_slots, k)
+            n_sets = sel.shape[0]
+            rows = Xs[np.arange(len(slots))[None, :, None, None],
+                      np.arange(n_rows)[None, None, :, None], sel[:, :, None, :]]
+            y = plan.Y_[labels][:, trials]                      # (n_labelsets, n_slots, n_rows)
+            pred = predict_blocks(
+                rows.reshape(n_sets * len(slots), n_rows, k), y.reshape(n_sets * len(slots), -1),
+                np.tile(ntr, n_sets), np.tile(nte, n_sets), plan.n_classes, classifier,
+                backend=backend, class_weight=class_weight, standardize=standardize,
+                params=params, test_width=width)
+            pred = pred.reshape(1, n_sets, len(slots), width)
+            acc, bal = score_predictions(pred, plan.Y_[labels], te, plan.n_classes)
+            scores.record(plan, row, slice(0, 1), labels, slots, acc, bal)
+            if progress is not None:
+                progress(labels.stop, n_labelsets)
+
+
 # ----------------------------------------------------------------------------- one matrix
 def choose_engine(classifier: Classifier | str, n_features: int, select_k: int | None,
                   standardize: bool) -> str:
     """Which engine (:data:`ENGINES`) solves ``classifier`` on one feature matrix.
 
-    ``pipeline`` for in-fold feature selection (the selected features differ per split and
-    permutation), for classifiers without a batched kernel, and above the classifier's
-    ``max_batched_features``; ``batched-gram`` for unscaled features where the classifier
-    has a fixed-features Gram kernel; ``batched`` otherwise.
+    With in-fold feature selection (``select_k < n_features``; the selected features differ
+    per slot and label set) ``batched-select`` where the classifier has a batched kernel
+    taking ``select_k`` features. Otherwise ``pipeline`` for classifiers without a batched
+    kernel and above the classifier's ``max_batched_features``; ``batched-gram`` for
+    unscaled features where the classifier has a fixed-features Gram kernel; ``batched``
+    otherwise.
     """
     clf = classifier if isinstance(classifier, Classifier) else get_classifier(classifier)
     if select_k is not None and select_k < n_features:
-        return "pipeline"
+        fits = clf.max_batched_features is None or select_k <= clf.max_batched_features
+        return "batched-select" if clf.batched and fits else "pipeline"
     if not clf.batched:
         return "pipeline"
     if not standardize and clf.gram_function is not None:
@@ -479,6 +602,10 @@ def solve_matrix(X: np.ndarray, plan: SplitPlan, names: list[str], *, backend: B
         if engine == "batched-gram":
             _solve_gram(scores, row, X, plan, clf, gpu=backend.is_gpu,
                         class_weight=class_weight, params={**clf.params, **extra.get(name, {})})
+        elif engine == "batched-select":
+            _solve_selected(scores, row, X, plan, clf, int(select_k), backend=backend,
+                            standardize=standardize, class_weight=class_weight,
+                            params=extra.get(name, {}), progress=step)
         elif engine == "batched":
             one = solve_batched(X[None], plan, [clf], backend=backend,
                                 class_weight=class_weight, standardize=standardize,
