@@ -354,8 +354,12 @@ def visit_feature(f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_c
 def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
                ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
                wn_root, impurity, min_leaf, use_rng, rng, features, const_features,
-               n_known, children_split):
+               n_known, children_split, max_features):
     """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
+
+    With ``use_rng`` features are drawn in scikit-learn's random order until
+    ``max_features`` non-constant ones were visited (its ``max_features``; the tree passes
+    every feature, the random forest fewer).
 
     Returns ``(pos, feature, threshold, impurity_left, impurity_right, improvement,
     n_constant_features)``; ``pos == end - start`` when no split is possible. A split
@@ -380,7 +384,7 @@ def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, w
     f_j = 0
     while True:  # one visit_feature call site keeps the inlined scans compiled once
         if use_rng:
-            if not (f_i > n_total and (n_visited < d or n_visited <= n_found + n_drawn)):
+            if not (f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn)):
                 break
             n_visited += 1
             f_j = rand_int(n_drawn, f_i - n_found, rng)
@@ -560,7 +564,7 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
             X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
             ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
             wn_root, impurity, min_leaf, use_rng, rng, features, const_features, n_known,
-            depth + 1 < max_depth)
+            depth + 1 < max_depth, d)
         if pos >= nn or improvement + EPS < 0.0:
             continue
         node_feat[node] = feat

@@ -1,0 +1,483 @@
+"""Batched random forests (scikit-learn's ``RandomForestClassifier``, gini) on the CPU.
+
+Each problem (cell x label set x split slot) grows ``n_estimators`` trees as scikit-learn's
+forest does, and predicts the class of largest mean per-tree class probability:
+
+- every tree is fit on a bootstrap sample of the ``n`` training rows (``n`` draws with
+  replacement; ``bootstrap=False``: every row once). scikit-learn weights each row by its
+  draw count; here a row drawn ``k`` times enters the tree ``k`` times, which gives the same
+  weighted gini counts and the same candidate thresholds. (scikit-learn's
+  ``min_samples_split=2`` / ``min_samples_leaf=1`` count distinct rows; with those defaults,
+  the only ones accepted, both ways stop at the same nodes: a node of copies of one row is
+  pure, a node whose rows share every feature value has no split.)
+- at every node, features are visited in a random order until ``max_features``
+  non-constant ones were scanned (scikit-learn's ``node_split_best``, the tree kernel's
+  :func:`~gpudecode.kernels.tree.node_split`); ``max_depth=None`` grows until leaves are pure;
+- ``class_weight="balanced"`` weights are computed from the training rows (not the
+  bootstrap), as scikit-learn's ``"balanced"`` does;
+- a tree's leaf holds its weighted class fractions; the forest predicts the argmax of their
+  sum over trees (lowest class on ties). Each fraction is added as an integer number of
+  ``2**-32`` units, so the sum is exact and independent of the order trees finish in (the
+  GPU twin adds them atomically); it differs from scikit-learn's float mean only at
+  near-exact ties.
+
+Randomness: the bootstrap draws and each tree's feature order come from a counter-based
+hash of ``(random_state, the problem's training trials, their labels, the pair's feature
+ranks, tree index, draw index)``. So the numbers drawn do not depend on chunking, on the
+order of units or label sets, or on the device: the CPU kernel and its GPU twin draw the
+same ones. They are not scikit-learn's draws, so a forest matches scikit-learn's in
+distribution (accuracy over seeds), not fit for fit.
+
+Reuse: as in the tree kernel, each cell's trials are sorted by every feature once and each
+(cell, slot) pair's training rows take that order by filtering; every tree of every label
+set of the pair expands it by the bootstrap counts (no sort per tree).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from numba import prange
+
+from ..errors import ParameterError
+from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
+from .tree import (EPS, INF, allocate_cell_scratch, allocate_pair_scratch,
+                   check_distinct_rows, max_tree_nodes, node_split, presort_cell,
+                   presort_pair, problem_scratch_shapes, PROBLEM_SCRATCH_DTYPES)
+
+__all__ = ["fit_predict_forest", "check_forest_params", "forest_core", "tree_scratch_shapes",
+           "vote_scratch_shapes", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES",
+           "resolve_max_features", "PROB_SCALE"]
+
+MASK32 = 0xFFFFFFFF
+PROB_SCALE = 4294967296.0  # 2**32 vote units per unit of class probability
+NO_DEPTH_LIMIT = 2 ** 30
+
+
+# ----------------------------------------------------------------------------- randomness
+
+@device(inline=True)
+def hash32(x):
+    """A 32-bit integer hash (``lowbias32``) of the low 32 bits of ``x``, in 0..2**32-1."""
+    x = int(x) & MASK32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & MASK32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & MASK32
+    x ^= x >> 16
+    return x
+
+
+@device(inline=True)
+def combine(h, v):
+    """Fold the value ``v`` into the hash state ``h`` (both 32-bit)."""
+    return hash32(h ^ hash32(int(v) + 0x9E3779B9))
+
+
+@device
+def problem_key(seed, y, tr, n, order):
+    """The problem's random key: ``seed``, its training trials and labels, its feature ranks."""
+    h = combine(hash32(seed), seed >> 32)
+    for r in range(n):
+        h = combine(h, tr[r])
+        h = combine(h, y[tr[r]])
+    for f in range(order.shape[0]):
+        for m in range(n):
+            h = combine(h, order[f, m])
+    return h
+
+
+# ----------------------------------------------------------------------------- one tree
+
+@device
+def prepare_labels(y, tr, n, n_classes, balanced, counts, ylab, wcls):
+    """Training labels and class weights (balanced: from the training rows, not the
+    bootstrap, as scikit-learn's ``"balanced"``); returns whether weights are used."""
+    n_present = count_classes(y, tr, n, n_classes, counts)
+    weighted = balanced and n_present > 1
+    for k in range(n_classes):
+        wcls[k] = 1.0
+        if weighted and counts[k] > 0:
+            wcls[k] = n / (n_present * float(counts[k]))
+    for r in range(n):
+        ylab[r] = y[tr[r]]
+    return weighted
+
+
+@device
+def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, max_depth, max_features,
+                     bootstrap, key, tree, order, vals, ylab, wcls, bcnt, ordp, valsp,
+                     samples, side, tmp_i, tmp_f, features, const_features, rng, sum_left,
+                     sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
+                     node_left, node_right, node_val, leaf_of):
+    """Grow tree ``tree`` of a problem on its bootstrap sample; ``leaf_of[t]`` = the leaf
+    of test row ``t`` (its class fractions in ``node_val[leaf]``)."""
+    d = X.shape[2]
+    kt = combine(key, tree)
+    for r in range(n):
+        bcnt[r] = 0 if bootstrap else 1
+    if bootstrap:
+        for i in range(n):
+            bcnt[combine(kt, i) % int(n)] += 1
+    for f in range(d):  # the pair's sorted rows, each repeated by its draw count
+        m = 0
+        for i in range(n):
+            r = order[f, i]
+            v = vals[f, i]
+            for j in range(bcnt[r]):
+                ordp[f, m] = r
+                valsp[f, m] = v
+                m += 1
+        features[f] = f
+    wn_root = 0.0
+    for i in range(n):
+        samples[i] = ordp[0, i]
+        wn_root += wcls[ylab[samples[i]]]
+    rng[0] = combine(kt, -1)
+
+    # stack record: start, end, depth, parent, is_left, n_constant; impurity
+    stack_i[0, 0] = 0
+    stack_i[0, 1] = n
+    stack_i[0, 2] = 0
+    stack_i[0, 3] = -1
+    stack_i[0, 4] = 0
+    stack_i[0, 5] = 0
+    stack_f[0] = INF
+    top = 1
+    n_nodes = 0
+    while top > 0:
+        top -= 1
+        start = stack_i[top, 0]
+        end = stack_i[top, 1]
+        depth = stack_i[top, 2]
+        parent = stack_i[top, 3]
+        is_left = stack_i[top, 4]
+        n_known = stack_i[top, 5]
+        impurity = stack_f[top]
+        node = n_nodes
+        n_nodes += 1
+        if parent >= 0:
+            if is_left:
+                node_left[parent] = node
+            else:
+                node_right[parent] = node
+        node_left[node] = -1
+        node_right[node] = -1
+
+        nn = end - start
+        for k in range(n_classes):
+            sum_total[k] = 0.0
+            cnt_total[k] = 0
+        wn_node = 0.0
+        for r in range(start, end):
+            pos = samples[r] if weighted else ordp[0, r]
+            k = ylab[pos]
+            sum_total[k] += wcls[k]
+            cnt_total[k] += 1
+            wn_node += wcls[k]
+        for k in range(n_classes):
+            node_val[node, k] = sum_total[k] / wn_node
+
+        is_leaf = depth >= max_depth or nn < 2
+        if node == 0:
+            sq = 0.0
+            for k in range(n_classes):
+                sq += sum_total[k] * sum_total[k]
+            impurity = 1.0 - sq / (wn_node * wn_node)
+        is_leaf = is_leaf or impurity <= EPS
+        if is_leaf:
+            continue
+        pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
+            X, c, te, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
+            ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
+            wn_root, impurity, 1, True, rng, features, const_features, n_known,
+            depth + 1 < max_depth, max_features)
+        if pos >= nn or improvement + EPS < 0.0:
+            continue
+        node_feat[node] = feat
+        node_thr[node] = thr
+        stack_i[top, 0] = start + pos
+        stack_i[top, 1] = end
+        stack_i[top, 2] = depth + 1
+        stack_i[top, 3] = node
+        stack_i[top, 4] = 0
+        stack_i[top, 5] = n_const
+        stack_f[top] = imp_r
+        top += 1
+        stack_i[top, 0] = start
+        stack_i[top, 1] = start + pos
+        stack_i[top, 2] = depth + 1
+        stack_i[top, 3] = node
+        stack_i[top, 4] = 1
+        stack_i[top, 5] = n_const
+        stack_f[top] = imp_l
+        top += 1
+
+    for t in range(nte):
+        node = 0
+        while node_left[node] >= 0:
+            if float(X[c, te[t], node_feat[node]]) <= node_thr[node]:
+                node = node_left[node]
+            else:
+                node = node_right[node]
+        leaf_of[t] = node
+
+
+@device(inline=True)
+def leaf_votes(node_val, node, k):
+    """Class ``k``'s fraction in leaf ``node`` as an integer number of ``2**-32`` units."""
+    return int(node_val[node, k] * PROB_SCALE + 0.5)
+
+
+@device
+def add_votes(node_val, leaf_of, nte, n_classes, acc):
+    """Add one tree's leaf fractions of the test rows to ``acc`` (the CPU's; the GPU twin
+    adds :func:`leaf_votes` atomically)."""
+    for t in range(nte):
+        for k in range(n_classes):
+            acc[t, k] += leaf_votes(node_val, leaf_of[t], k)
+
+
+@device
+def vote(acc, nte, n_classes, out):
+    """Write the argmax class of each test row's summed votes (lowest on ties), -1 on the
+    padding, and reset ``acc`` to zero."""
+    for t in range(out.shape[0]):
+        if t >= nte:
+            out[t] = -1
+            continue
+        best = 0
+        for k in range(1, n_classes):
+            if acc[t, k] > acc[t, best]:
+                best = k
+        for k in range(n_classes):
+            acc[t, k] = 0
+        out[t] = best
+
+
+def forest_core(target: str):
+    """The per-problem forest functions compiled for ``"cpu"`` or ``"cuda"`` (device)."""
+    return device_namespace(__name__, target)
+
+
+# ----------------------------------------------------------------------------- scratch
+# One tree's growing scratch is the tree kernel's problem scratch (node_cls unused) plus the
+# bootstrap counts and the nodes' class fractions; one problem's votes are int64.
+
+TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.float64, np.int32)
+"""dtypes of the arrays :func:`tree_scratch_shapes` sizes, in its order."""
+
+VOTE_SCRATCH_DTYPES = (np.int64,)
+"""dtypes of the arrays :func:`vote_scratch_shapes` sizes, in its order."""
+
+
+@cpu_jit()
+def tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes):
+    """One tree's scratch: :func:`gpudecode.kernels.tree.problem_scratch_shapes`, then
+    ``bcnt`` (max_train,), ``node_val`` (n_nodes, n_classes), ``leaf_of`` (max_test,)
+    (``max_test`` at least 1)."""
+    return problem_scratch_shapes(n_features, max_train, n_classes, n_nodes) + (
+        (max_train,), (n_nodes, n_classes), (max_test,))
+
+
+@cpu_jit()
+def vote_scratch_shapes(max_test, n_classes):
+    """One problem's summed votes ``acc`` (max_test, n_classes), int64 (``max_test`` at
+    least 1)."""
+    return ((max_test, n_classes),)
+
+
+@cpu_jit()
+def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes):
+    """The CPU kernel's per-tree scratch, as :func:`tree_scratch_shapes` declares it."""
+    sh = tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes)
+    i32 = np.int32
+    i64 = np.int64
+    f32 = np.float32
+    return (np.empty(sh[0], dtype=i64), np.empty(sh[1], dtype=i32), np.empty(sh[2]),
+            np.empty(sh[3], dtype=i32), np.empty(sh[4], dtype=f32),
+            np.empty(sh[5], dtype=i32), np.empty(sh[6], dtype=np.int8),
+            np.empty(sh[7], dtype=i32), np.empty(sh[8], dtype=f32),
+            np.empty(sh[9], dtype=i32), np.empty(sh[10], dtype=i32),
+            np.empty(sh[11], dtype=i64), np.empty(sh[12]), np.empty(sh[13]),
+            np.empty(sh[14], dtype=i64), np.empty(sh[15], dtype=i64),
+            np.empty(sh[16], dtype=i32), np.empty(sh[17]), np.empty(sh[18], dtype=i32),
+            np.empty(sh[19]), np.empty(sh[20], dtype=i32), np.empty(sh[21], dtype=i32),
+            np.empty(sh[22], dtype=i32), np.empty(sh[23], dtype=i32), np.empty(sh[24]),
+            np.empty(sh[25], dtype=i32))
+
+
+@cpu_jit()
+def allocate_vote_scratch(max_test, n_classes):
+    """The CPU kernel's votes, as :func:`vote_scratch_shapes` declares them (zeroed)."""
+    return (np.zeros(vote_scratch_shapes(max_test, n_classes)[0], dtype=np.int64),)
+
+
+# ----------------------------------------------------------------------------- CPU batch
+
+@cpu_jit(parallel=True)
+def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
+                  max_features, n_trees, bootstrap, seed, n_nodes_max, n_chunks, pred):
+    d = X.shape[2]
+    n_sets = Y.shape[0]
+    n_slots = train_idx.shape[0]
+    nmax = train_idx.shape[1]
+    n_pairs = X.shape[0] * n_slots
+    for ch in prange(n_chunks):
+        sort_i, sort_f, cell_order, cell_vals = allocate_cell_scratch(X.shape[1], d)
+        pos_of, order, vals = allocate_pair_scratch(X.shape[1], d, nmax)
+        (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+         const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
+         node_feat, node_thr, node_left, node_right, node_cls, bcnt,
+         node_val, leaf_of) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1),
+                                                    n_classes, n_nodes_max)
+        acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
+        last_c = -1
+        for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
+            c = pair // n_slots
+            s = pair - c * n_slots
+            ntr = np.int64(n_train[s])
+            nte = np.int64(n_test[s])
+            if c != last_c:
+                presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
+                last_c = c
+            presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+            for lab in range(n_sets):
+                weighted = prepare_labels(Y[lab], train_idx[s], ntr, n_classes, balanced,
+                                          counts, ylab, wcls)
+                key = problem_key(seed, Y[lab], train_idx[s], ntr, order)
+                for t in range(n_trees):
+                    grow_forest_tree(X, c, test_idx[s], nte, ntr, n_classes, weighted,
+                                     max_depth, max_features, bootstrap, key, t, order, vals,
+                                     ylab, wcls, bcnt, ordp, valsp, samples, side, tmp_i,
+                                     tmp_f, features, const_features, rng, sum_left,
+                                     sum_total, cnt_left, cnt_total, stack_i, stack_f,
+                                     node_feat, node_thr, node_left, node_right, node_val,
+                                     leaf_of)
+                    add_votes(node_val, leaf_of, nte, n_classes, acc)
+                vote(acc, nte, n_classes, pred[c, lab, s])
+
+
+# ----------------------------------------------------------------------------- host API
+
+def resolve_max_features(max_features, n_features: int) -> int:
+    """scikit-learn's number of features drawn per split for ``max_features``.
+
+    ``"sqrt"`` -> ``max(1, int(sqrt(d)))``, ``"log2"`` -> ``max(1, int(log2(d)))``, None -> d,
+    an int as is (1..d), a float in (0, 1] -> ``max(1, int(f * d))``.
+    """
+    d = int(n_features)
+    if max_features == "sqrt":
+        return max(1, int(math.sqrt(d)))
+    if max_features == "log2":
+        return max(1, int(math.log2(d)))
+    if max_features is None:
+        return d
+    if isinstance(max_features, numbers.Integral) and not isinstance(max_features, bool):
+        if 1 <= max_features <= d:
+            return int(max_features)
+    elif isinstance(max_features, numbers.Real) and not isinstance(max_features, bool) \
+            and 0.0 < max_features <= 1.0:
+        return max(1, int(max_features * d))
+    raise ParameterError(f"max_features must be 'sqrt', 'log2', None, a whole number in "
+                         f"1..{d} or a fraction in (0, 1], got {max_features!r}.",
+                         field="max_features", fix='pass e.g. max_features="sqrt".')
+
+
+def check_forest_params(n_estimators, max_depth, max_features, bootstrap, random_state,
+                        n_features: int) -> tuple[int, int, int, bool, int]:
+    """Check the forest hyper-parameters.
+
+    Returns
+    -------
+    n_trees, max_depth, max_features, bootstrap, seed
+        ``max_depth=None`` becomes a depth no tree reaches; ``max_features`` a count;
+        ``seed`` the random key's seed (``random_state``, 0 for None).
+
+    Raises
+    ------
+    ParameterError
+    """
+    def count(value, field, example):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ParameterError(f"{field} must be a whole number >= 1, got {value!r}.",
+                                 field=field, fix=f"pass e.g. {field}={example}.")
+        return int(value)
+
+    n_trees = count(n_estimators, "n_estimators", "100")
+    depth = NO_DEPTH_LIMIT if max_depth is None else min(count(max_depth, "max_depth", "None"),
+                                                         NO_DEPTH_LIMIT)
+    if not isinstance(bootstrap, (bool, np.bool_)):
+        raise ParameterError(f"bootstrap must be True or False, got {bootstrap!r}.",
+                             field="bootstrap", fix="pass bootstrap=True (scikit-learn's).")
+    if random_state is not None and (isinstance(random_state, bool)
+                                     or not isinstance(random_state, numbers.Integral)
+                                     or not 0 <= random_state < 2 ** 32):
+        raise ParameterError(f"random_state must be None or a whole number in 0..2**32-1, "
+                             f"got {random_state!r}.", field="random_state",
+                             fix="pass e.g. random_state=0.")
+    seed = 0 if random_state is None else int(random_state)
+    return (n_trees, depth, resolve_max_features(max_features, n_features), bool(bootstrap),
+            seed)
+
+
+def fit_predict_forest(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
+                       standardize=True, class_weight_balanced=False, n_estimators=100,
+                       max_depth=None, max_features="sqrt", bootstrap=True, random_state=0):
+    """Fit and predict a batch of random forests on the CPU (Numba, parallel over pairs).
+
+    Each problem (cell ``c``, label set ``l``, split slot ``s``) is a
+    ``RandomForestClassifier(n_estimators=..., max_depth=..., max_features=...,
+    bootstrap=...)`` fit on the problem's training rows (gini, best splitter), with its own
+    random draws (see the module docstring): equal to scikit-learn's in distribution.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_cells, n_trials, n_features)
+        Cells x trials x features, float32 (float64 is rounded to float32), finite.
+    Y : ndarray of int, shape (n_labelsets, n_trials)
+        Class codes ``0..n_classes-1``; row 0 the observed labels, rows 1.. permutations.
+    train_idx : ndarray of int, shape (n_slots, max_train)
+        Training trials of each slot (distinct), padded with -1.
+    n_train : ndarray of int, shape (n_slots,)
+    test_idx : ndarray of int, shape (n_slots, max_test)
+        Test trials of each slot, padded with -1.
+    n_test : ndarray of int, shape (n_slots,)
+    n_classes : int
+    standardize : bool
+        Ignored: trees are invariant to per-feature scaling.
+    class_weight_balanced : bool
+        scikit-learn's ``class_weight="balanced"`` (from the training rows).
+    n_estimators : int
+        Trees per forest.
+    max_depth : int or None
+        Maximal tree depth; None grows until leaves are pure (scikit-learn's default).
+    max_features : {"sqrt", "log2", None} or int or float
+        Features drawn per split, as scikit-learn's.
+    bootstrap : bool
+        Fit each tree on a bootstrap sample (True) or on every training row.
+    random_state : int or None
+        Seed of the random key (None: 0).
+
+    Returns
+    -------
+    pred : ndarray of int32, shape (n_cells, n_labelsets, n_slots, max_test)
+        Predicted class per test row; -1 on the padding.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        Inconsistent shapes, out-of-range labels or indices, bad hyper-parameters,
+        NaN or infinite features.
+    """
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
+        X, Y, train_idx, n_train, test_idx, n_test, n_classes)
+    n_trees, depth, n_feat, bootstrap, seed = check_forest_params(
+        n_estimators, max_depth, max_features, bootstrap, random_state, X.shape[2])
+    check_distinct_rows(train_idx, n_train)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return run_pairs(_forest_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                     bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap, seed,
+                     max_tree_nodes(depth, train_idx.shape[1]), chunked=True)
