@@ -57,7 +57,7 @@ class Estimator:
         Importable class, e.g. ``"sklearn.svm.SVC"``.
     fixed : dict
         Constructor arguments besides the hyper-parameters: those that make the class the
-        registry's model (``kernel="rbf"``, ``loss="hinge"``) and solver settings.
+        registry's model (``kernel="rbf"``) and solver settings.
     class_weight : bool
         The class takes ``class_weight``. For cuML, a balanced fit without it falls back to
         scikit-learn; for scikit-learn the weighting is left out.
@@ -116,8 +116,8 @@ class Classifier:
     one_vs_rest : bool
         For three classes or more the kernel fits one binary model per class, like
         ``OneVsRestClassifier(estimator)``; otherwise it is multi-class like the estimator.
-        (scikit-learn's ``LinearSVC`` is one-vs-rest itself; ``LogisticRegression`` and
-        ``SVC`` are not.)
+        (``SVC`` is one-vs-one itself, like the ``linear-svm`` kernel; neither
+        ``LogisticRegression`` nor ``SVC`` is one-vs-rest.)
     """
 
     name: str
@@ -194,11 +194,12 @@ BatchedClassifier = Classifier  # the name before the registry held every classi
 
 CLASSIFIERS: dict[str, Classifier] = {c.name: c for c in (
     Classifier(
-        "linear-svm", "linear SVM, hinge loss", {"C": 1.0},
-        sklearn=Estimator("sklearn.svm.LinearSVC", {"loss": "hinge", "max_iter": 10000},
-                          random_state=True),
-        cuml=Estimator("cuml.svm.LinearSVC", {"loss": "hinge"}),
-        kernel_module="linear_svm", kernel_function="fit_predict_linear_svm", one_vs_rest=True),
+        # libsvm's SMO with a linear kernel; multiclass one-vs-one, as SVC itself
+        "linear-svm", "SVM with a linear kernel", {"C": 1.0},
+        sklearn=Estimator("sklearn.svm.SVC", {"kernel": "linear"}),
+        cuml=Estimator("cuml.svm.SVC", {"kernel": "linear"}),
+        kernel_module="linear_svm", kernel_function="fit_predict_linear_svm",
+        gram_function="fit_predict_linear_svm_fixed"),
     Classifier(
         "logistic", "L2 logistic regression", {"C": 1.0},
         sklearn=Estimator("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),
@@ -223,12 +224,15 @@ CLASSIFIERS: dict[str, Classifier] = {c.name: c for c in (
         sklearn=Estimator("sklearn.tree.DecisionTreeClassifier", random_state=True),
         kernel_module="tree", kernel_function="fit_predict_tree"),
     Classifier(
-        "random-forest", "random forest, one scikit-learn or cuML fit per problem",
+        # bootstrap, sqrt(d) features per split, unlimited depth: scikit-learn's defaults;
+        # the kernel matches it in distribution (its own random draws), not fit for fit
+        "random-forest", "random forest, 100 trees, sqrt(features) per split",
         {"n_estimators": 100},
         sklearn=Estimator("sklearn.ensemble.RandomForestClassifier", {"n_jobs": 1},
                           random_state=True),
         cuml=Estimator("cuml.ensemble.RandomForestClassifier", class_weight=False,
-                       random_state=True)),
+                       random_state=True),
+        kernel_module="forest", kernel_function="fit_predict_forest"),
 )}
 
 BATCHED_CLASSIFIERS: dict[str, Classifier] = {n: c for n, c in CLASSIFIERS.items() if c.batched}
@@ -273,6 +277,6 @@ def parse_classifiers(text: str | list[str] | tuple[str, ...], *, batched: bool 
 
 
 def classifier_help(*, batched: bool) -> str:
-    """``linear-svm (linear SVM, hinge loss), ...``: the names and summaries for CLI help."""
+    """``linear-svm (SVM with a linear kernel), ...``: the names and summaries for CLI help."""
     usable = BATCHED_CLASSIFIERS if batched else CLASSIFIERS
     return ", ".join(f"{c.name} ({c.summary})" for c in usable.values())

@@ -398,7 +398,7 @@ def per_thread_kernel(solve, n_params: int, scratch_ndims: tuple):
     The threads walk the flattened batch in a grid-stride loop; each takes its slice of
     every scratch array (thread axis last) and calls the CPU kernel's per-pair step compiled
     for the GPU, ``solve(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab, lab + 1,
-    n_classes, *params, out, *scratch)`` (e.g. :func:`gpudecode.kernels.linear_svm.solve_pair`).
+    n_classes, *params, out, *scratch)`` (e.g. :func:`gpudecode.kernels.logistic.solve_pair`).
     The kernel's arguments are ``(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
     *params, out, *scratch)``. Its source is written out here because a CUDA kernel takes
     no ``*args``; one kernel is compiled per (solve, number of parameters, scratch ranks).

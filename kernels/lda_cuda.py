@@ -2,7 +2,7 @@
 
 One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in global
 memory with the thread axis last (:func:`gpudecode.kernels._gpu.per_thread_kernel`; see
-:mod:`gpudecode.kernels.linear_svm_cuda`); each thread runs the CPU kernel's per-pair step
+:mod:`gpudecode.kernels.logistic_cuda`); each thread runs the CPU kernel's per-pair step
 (:func:`gpudecode.kernels.lda.solve_pair`) compiled as a device function, on the scratch
 :func:`gpudecode.kernels.lda.scratch_shapes` declares. ``numba.cuda`` is imported only on
 first use.

@@ -1,65 +1,98 @@
-"""numba.cuda twin of :func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm`.
+"""numba.cuda twins of :func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm` and
+:func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm_fixed`.
 
-GPU layout (shared with ``logistic_cuda`` and ``lda_cuda``, see
-:func:`gpudecode.kernels._gpu.per_thread_kernel`): one thread per problem (cell x label set x
-slot), in a grid-stride loop over the flattened batch, so any batch fits a grid of at most
-``_gpu.MAX_THREADS`` threads. Each thread owns a slice of preallocated global-memory scratch
-arrays whose *last* axis is the thread, so neighbouring threads touch neighbouring addresses
-(coalesced); the arrays are the ones :func:`gpudecode.kernels.linear_svm.scratch_shapes`
-declares for the CPU kernel. The scratch is sized by the number of resident threads, not by
-the batch, and capped at a fraction of free device memory
-(:func:`gpudecode.kernels._gpu.scratch_threads`). Every thread runs the CPU kernel's per-pair
-step (:func:`gpudecode.kernels.linear_svm.solve_pair`, compiled from the same Python source),
-with the same deterministic coordinate order, so both give the same predictions; on a real
-GPU the compiler may fuse multiply-adds, which can flip a prediction that sits on a tie.
-
-``numba.cuda`` is imported only when a kernel is first needed; with
-``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported, the kernels run in numba's CUDA
-simulator (slow: tiny inputs only).
+They run :mod:`gpudecode.kernels.rbf_svm_cuda`'s kernels with the linear kernel and
+one-vs-one multiclass: one thread per (cell, slot) pair (or fixed-feature slot) fills the
+pair's float32 Gram matrix, its diagonal and the train x test kernel, then one thread per
+(pair, label set) problem runs libsvm's SMO, the CPU kernel's per-problem code compiled as
+CUDA device functions. With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported they
+run in numba's CUDA simulator (tiny inputs only).
 """
 
 from __future__ import annotations
 
-from ._gpu import prepare_batch, run_per_thread
-from .linear_svm import SCRATCH_DTYPES, build, check_params, scratch_shapes, uses_gram
+from .linear_svm import check_linear_params
+from .rbf_svm_cuda import solve_fixed_cuda, solve_pairs_cuda
 
-__all__ = ["fit_predict_linear_svm_cuda"]
-
-
-def _solve_pair():
-    """The CPU kernel's per-pair step compiled for the GPU."""
-    return build("cuda").solve_pair
+__all__ = ["fit_predict_linear_svm_cuda", "fit_predict_linear_svm_fixed_cuda"]
 
 
 def fit_predict_linear_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
                                 standardize=True, class_weight_balanced=False, C=1.0,
-                                max_iter=1000, tol=1e-4):
-    """Linear SVM (hinge loss) for every cell x label set x split slot, on the GPU.
+                                tol=1e-3, max_iter=100000, shrinking=True,
+                                max_scratch_bytes=None):
+    """Fit and predict a batch of linear SVMs on the GPU with numba.cuda.
 
-    Same arguments, algorithm and result as
-    :func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm`. ``X`` and the index arrays
-    may be NumPy arrays, CuPy arrays or numba device arrays (device arrays: float32/float64
-    ``X``, int32 rest; their values are not checked).
+    Same problems, parameters and results as
+    :func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm` (scikit-learn's
+    ``SVC(kernel="linear")``, one-vs-one beyond two classes).
+
+    Parameters
+    ----------
+    X, Y, train_idx, n_train, test_idx, n_test, n_classes
+        As for the CPU kernel: X (n_cells, n_trials, n_features) float32/float64,
+        Y (n_labelsets, n_trials) int, train_idx / test_idx (n_slots, max_train | max_test)
+        padded with -1, n_train / n_test (n_slots,). All NumPy, or all device arrays
+        (numba device arrays or CuPy), which are not copied back.
+    standardize, class_weight_balanced, C, tol, max_iter, shrinking
+        As for the CPU kernel.
+    max_scratch_bytes : int, optional
+        Device memory for scratch buffers per chunk of (cell, slot) pairs; default a
+        quarter of the free device memory, at most 1 GiB.
 
     Returns
     -------
     pred : int32 array, shape (n_cells, n_labelsets, n_slots, max_test)
-        NumPy for NumPy ``X``; CuPy for CuPy ``X``; a numba device array otherwise.
+        NumPy for NumPy input, a numba device array for device input; -1 on the padding.
 
     Raises
     ------
     ShapeError, ParameterError, NonFiniteError
-        As the CPU kernel (value checks on host input only).
+        As for the CPU kernel (value checks only for host input).
     DeviceError
-        If numba.cuda cannot run (no GPU and no simulator).
+        numba.cuda cannot run (no GPU and no simulator).
     """
-    C, max_iter, tol = check_params(C, max_iter, tol)
-    kind, arrays, n_classes = prepare_batch(X, Y, train_idx, n_train, test_idx, n_test,
-                                            n_classes)
-    d = arrays[0].shape[2]
-    m = arrays[2].shape[1]
-    use_gram = uses_gram(m, d)
-    shapes = scratch_shapes(m, arrays[4].shape[1], d, n_classes, use_gram)
-    return run_per_thread(_solve_pair, kind, arrays, n_classes, shapes, SCRATCH_DTYPES,
-                          bool(standardize), bool(class_weight_balanced), C, tol, max_iter,
-                          use_gram)
+    C, tol, max_iter, shrinking = check_linear_params(C, tol, max_iter, shrinking)
+    return solve_pairs_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                            bool(standardize), bool(class_weight_balanced), True, True, C, 1.0,
+                            tol, max_iter, shrinking, max_scratch_bytes)
+
+
+def fit_predict_linear_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                                      *, class_weight_balanced=False, C=1.0, tol=1e-3,
+                                      max_iter=100000, shrinking=True, max_scratch_bytes=None,
+                                      gpu_method="auto"):
+    """Linear SVMs on one fixed feature matrix, on the GPU.
+
+    Same problems, parameters and results as
+    :func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm_fixed`: one Gram matrix of
+    all trials (cuBLAS via CuPy, or a numba.cuda kernel), per slot its sub-blocks, then
+    libsvm's SMO per label set.
+
+    Parameters
+    ----------
+    X : array, shape (n_trials, n_features)
+        Trials x features, float32 or float64, not standardised.
+    Y, train_idx, n_train, test_idx, n_test, n_classes
+        As for :func:`fit_predict_linear_svm_cuda`.
+    class_weight_balanced, C, tol, max_iter, shrinking, max_scratch_bytes
+        As for :func:`fit_predict_linear_svm_cuda`.
+    gpu_method : {"auto", "cupy", "numba"}
+        How the Gram matrix is computed (``auto``: CuPy when usable, numba in the simulator).
+
+    Returns
+    -------
+    pred : int32 array, shape (n_labelsets, n_slots, max_test)
+        NumPy for NumPy input, a numba device array for device input; -1 on the padding.
+
+    Raises
+    ------
+    ShapeError, ParameterError, NonFiniteError
+        As for the CPU function (value checks only for host input).
+    DeviceError
+        numba.cuda cannot run (no GPU and no simulator).
+    """
+    C, tol, max_iter, shrinking = check_linear_params(C, tol, max_iter, shrinking)
+    return solve_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                            bool(class_weight_balanced), True, True, C, 1.0, tol, max_iter,
+                            shrinking, max_scratch_bytes, gpu_method)

@@ -1,8 +1,12 @@
 """numba.cuda twin of :func:`gpudecode.kernels.logistic.fit_predict_logistic`.
 
-One thread per problem (cell x label set x slot) in a grid-stride loop, scratch in global
-memory with the thread axis last (:func:`gpudecode.kernels._gpu.per_thread_kernel`; see
-:mod:`gpudecode.kernels.linear_svm_cuda`); each thread runs the CPU kernel's per-pair step
+GPU layout (shared with ``lda_cuda``, see :func:`gpudecode.kernels._gpu.per_thread_kernel`):
+one thread per problem (cell x label set x slot), in a grid-stride loop over the flattened
+batch, so any batch fits a grid of at most ``_gpu.MAX_THREADS`` threads. Each thread owns a
+slice of preallocated global-memory scratch arrays whose *last* axis is the thread, so
+neighbouring threads touch neighbouring addresses (coalesced); the scratch is sized by the
+number of resident threads, not by the batch, and capped at a fraction of free device memory
+(:func:`gpudecode.kernels._gpu.scratch_threads`). Each thread runs the CPU kernel's per-pair step
 (:func:`gpudecode.kernels.logistic.solve_pair`) compiled as a device function, on the scratch
 :func:`gpudecode.kernels.logistic.scratch_shapes` declares. ``numba.cuda`` is imported only
 on first use.

@@ -1,25 +1,31 @@
-"""Batched RBF-kernel SVM (libsvm's C-SVC, as scikit-learn's ``SVC(kernel="rbf")``) on the CPU.
+"""Batched kernel SVMs (libsvm's C-SVC, as scikit-learn's ``SVC``) on the CPU: the RBF
+kernel here (``SVC(kernel="rbf")``), the linear kernel for
+:mod:`gpudecode.kernels.linear_svm` (``SVC(kernel="linear")``), one solver for both.
 
 Every problem (cell x label set x split slot) is solved with libsvm's SMO: second-order
 working-set selection (WSS3, Fan, Chen & Lin 2005), the same clipping of the two-variable
 update, shrinking with gradient reconstruction, and the same rho. The training rows are
 ordered as libsvm orders them (rows of the lower class label first, each group in
-training order), the kernel matrix is rounded to float32 as libsvm caches it, and the
-stopping tolerance is ``tol`` on the maximal KKT violation, so the solver takes the same
-path as scikit-learn's and the predictions agree fit for fit.
+training order), the kernel matrix is rounded to float32 as libsvm caches it (``Qfloat``;
+its diagonal ``QD`` and the prediction's kernel values stay float64), and the stopping
+tolerance is ``tol`` on the maximal KKT violation, so the solver takes the same path as
+scikit-learn's and the predictions agree fit for fit. Kernels: RBF
+``exp(-gamma |x - y|^2)`` (``|x|^2 + |y|^2 - 2 x.y`` for training, as libsvm), linear
+``x . y``.
 
 Reuse: for a given cell and slot the standardisation, ``gamma="scale"``, the training
 Gram matrix and the train x test kernel do not depend on the labels, so they are computed
 once per (cell, slot) pair and shared by every label set (observed and permuted).
 Where one feature matrix serves every split (population features, not standardised),
-:func:`fit_predict_rbf_svm_fixed` goes further: one squared-distance matrix over all
-trials, and per slot only sub-blocks of it (``exp(-gamma D[train, train])``, ...).
+:func:`solve_fixed` goes further: one squared-distance (RBF) or Gram (linear) matrix over
+all trials, and per slot only sub-blocks of it.
 
-Multiclass is one-vs-rest over the classes present in the training rows (scikit-learn's
-``OneVsRestClassifier(SVC(...))``): class ``k``'s score is the decision function of "k vs
-rest", the prediction is the class with the largest score (ties -> lowest class).
-With ``class_weight_balanced`` each binary problem gets scikit-learn's balanced weights of
-its own two labels (``n / (2 * count)``), i.e. per-class C.
+Multiclass, two ways (:func:`fit_predict_labelset`): one-vs-rest over the classes present
+in the training rows for the RBF kernel (scikit-learn's ``OneVsRestClassifier(SVC(...))``,
+each binary problem with scikit-learn's balanced weights of its own two labels,
+``n / (2 * count)``, as per-class C), or one-vs-one for the linear kernel (libsvm's own
+multiclass, i.e. ``SVC`` itself: one SVM per pair of classes, majority vote, balanced
+weights ``n / (n_classes * count)``).
 
 The per-problem code is plain Python over preallocated scratch, compiled here with
 ``numba.njit`` and in :mod:`gpudecode.kernels.rbf_svm_cuda` with
@@ -37,6 +43,7 @@ from numba import prange
 
 from ..errors import ParameterError, ShapeError
 from ._prep import (
+    argmax_predict,
     check_batch,
     check_max_iter,
     check_positive,
@@ -56,6 +63,8 @@ __all__ = [
     "fit_predict_rbf_svm",
     "fit_predict_rbf_svm_fixed",
     "fixed_distances",
+    "fixed_gram",
+    "solve_fixed",
     "rbf_core",
     "feature_scratch_shapes",
     "kernel_scratch_shapes",
@@ -201,6 +210,42 @@ def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
     for i in range(n):
         for t in range(m):
             Kt[i, t] = math.exp(-gamma * sqdist(xtr, i, xte, t, d))
+
+
+@device
+def linear_kernels(xtr, n, xte, m, d, Kq, QD, Kt):
+    """Linear-kernel matrices of one (cell, slot) pair: ``K(x, y) = x . y``.
+
+    ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``),
+    ``QD[:n]`` its diagonal in float64 (libsvm's ``QD``), ``Kt[:n, :m]`` train x test
+    kernel in float64 (libsvm's prediction).
+    """
+    for i in range(n):
+        for k in range(i, n):
+            v = dot(xtr, i, xtr, k, d)
+            Kq[i, k] = v
+            Kq[k, i] = v
+            if k == i:
+                QD[i] = v
+    for i in range(n):
+        for t in range(m):
+            Kt[i, t] = dot(xtr, i, xte, t, d)
+
+
+@device
+def fixed_linear_kernels(G, tr, ntr, te, nte, Kq, QD, Kt):
+    """Linear-kernel matrices of one slot as sub-blocks of the Gram matrix ``G`` of all
+    trials: ``Kq = float32(G[tr, tr])``, ``QD`` its diagonal in float64, ``Kt = G[tr, te]``."""
+    for i in range(ntr):
+        a = tr[i]
+        for k in range(i, ntr):
+            v = G[a, tr[k]]
+            Kq[i, k] = v
+            Kq[k, i] = v
+            if k == i:
+                QD[i] = v
+        for t in range(nte):
+            Kt[i, t] = G[a, te[t]]
 
 
 @device
@@ -515,11 +560,16 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
 
 
 @device
-def prepare_pair(X, c, tr, ntr, te, nte, standardize, gamma_fixed, xtr, xte, xsq,
+def prepare_pair(X, c, tr, ntr, te, nte, standardize, linear, gamma_fixed, xtr, xte, xsq,
                  Kq, QD, Kt):
-    """Standardise, pick gamma and fill the kernel matrices of one (cell, slot) pair."""
+    """Standardise and fill the kernel matrices of one (cell, slot) pair: the linear
+    kernel with ``linear``, else the RBF kernel (gamma picked here when ``gamma_fixed <= 0``).
+    """
     d = X.shape[2]
     gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte)
+    if linear:
+        linear_kernels(xtr, ntr, xte, nte, d, Kq, QD, Kt)
+        return
     gamma = gamma_fixed
     if gamma <= 0.0:
         gamma = scale_gamma(xtr, ntr, d)
@@ -527,8 +577,13 @@ def prepare_pair(X, c, tr, ntr, te, nte, standardize, gamma_fixed, xtr, xte, xsq
 
 
 @device
-def prepare_fixed(D, mu, css, d, tr, ntr, te, nte, gamma_fixed, Kq, QD, Kt):
-    """As ``prepare_pair`` for fixed features: gamma and kernels from ``D``, ``mu``, ``css``."""
+def prepare_fixed(D, mu, css, d, tr, ntr, te, nte, linear, gamma_fixed, Kq, QD, Kt):
+    """As ``prepare_pair`` for fixed features: with ``linear`` the kernels are sub-blocks
+    of the Gram matrix ``D``; else ``D`` holds squared distances and gamma comes from
+    ``mu``, ``css``."""
+    if linear:
+        fixed_linear_kernels(D, tr, ntr, te, nte, Kq, QD, Kt)
+        return
     gamma = gamma_fixed
     if gamma <= 0.0:
         gamma = pooled_scale_gamma(mu, css, tr, ntr, d)
@@ -550,22 +605,44 @@ def binary_order(y, tr, ntr, k_neg, n_pos, order):
 
 
 @device
-def decision(coef, order, ntr, Kt, t, rho):
+def pair_order(y, tr, ntr, k_pos, k_neg, order):
+    """libsvm's rows of the one-vs-one problem "k_pos" (+1) vs "k_neg" (-1): the rows of
+    ``k_pos`` then those of ``k_neg``, each in training order; returns their number."""
+    n = 0
+    for r in range(ntr):
+        if y[tr[r]] == k_pos:
+            order[n] = r
+            n += 1
+    for r in range(ntr):
+        if y[tr[r]] == k_neg:
+            order[n] = r
+            n += 1
+    return n
+
+
+@device
+def decision(coef, order, n, Kt, t, rho):
     acc = 0.0
-    for g in range(ntr):
+    for g in range(n):
         if coef[g] != 0.0:
             acc += coef[g] * Kt[order[g], t]
     return acc - rho
 
 
 @device
-def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, C, eps, max_iter,
-                         shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar, status,
-                         active, yv, Cv, coef, best, out):
+def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, one_vs_one, C, eps,
+                         max_iter, shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar,
+                         status, active, yv, Cv, coef, scores, out):
     """Fit one label set on a prepared pair and write its predictions to ``out``.
 
-    Two classes present: one binary SVM, the lower class is libsvm's +1. More: one
-    SVM "k vs rest" per present class k (rest is +1), class score = -decision.
+    Two classes present: one binary SVM, the lower class is libsvm's +1. More, with
+    ``one_vs_one``: libsvm's multiclass (scikit-learn's ``SVC``), one SVM per pair of
+    present classes ``i < j`` on their rows, each test row votes ``i`` when the decision
+    is > 0 else ``j``, most votes wins (lowest class on ties); balanced weights are
+    scikit-learn's ``n / (n_present * n_k)`` per class. Otherwise one SVM "k vs rest" per
+    present class k (rest is +1, balanced weights of its own two labels), class score =
+    -decision, largest score wins (lowest class on ties). ``scores`` (max_test,
+    n_classes) holds the votes or scores.
     """
     n_present = count_classes(y, tr, ntr, n_classes, counts)
     first = -1
@@ -582,25 +659,45 @@ def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, C, eps, max_iter,
         for t in range(nte):
             out[t] = first
         return
-    for k in range(n_classes):
-        if counts[k] == 0 or (n_present == 2 and k != second):
-            continue
-        n_pos = ntr - counts[k]
-        binary_order(y, tr, ntr, k, n_pos, order)
-        Cp = C
-        Cn = C
-        if balanced:
-            Cp = C * (ntr / (2.0 * n_pos))
-            Cn = C * (ntr / (2.0 * counts[k]))
-        rho, it = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
-                        alpha, G, G_bar, status, active, yv, Cv, coef)
-        for t in range(nte):
-            dec = decision(coef, order, ntr, Kt, t, rho)
-            if n_present == 2:
-                out[t] = first if dec > 0.0 else second
-            elif out[t] < 0 or -dec > best[t]:
-                best[t] = -dec
-                out[t] = k
+    for t in range(nte):
+        for k in range(n_classes):
+            scores[t, k] = 0.0
+    if one_vs_one or n_present == 2:
+        for ki in range(n_classes):
+            if counts[ki] == 0:
+                continue
+            for kj in range(ki + 1, n_classes):
+                if counts[kj] == 0:
+                    continue
+                n = pair_order(y, tr, ntr, ki, kj, order)
+                Cp = C
+                Cn = C
+                if balanced:
+                    Cp = C * (ntr / (n_present * 1.0 * counts[ki]))
+                    Cn = C * (ntr / (n_present * 1.0 * counts[kj]))
+                rho, it = solve(Kq, QD, order, n, counts[ki], Cp, Cn, eps, max_iter,
+                                shrinking, alpha, G, G_bar, status, active, yv, Cv, coef)
+                for t in range(nte):
+                    if decision(coef, order, n, Kt, t, rho) > 0.0:
+                        scores[t, ki] += 1.0
+                    else:
+                        scores[t, kj] += 1.0
+    else:
+        for k in range(n_classes):
+            if counts[k] == 0:
+                continue
+            n_pos = ntr - counts[k]
+            binary_order(y, tr, ntr, k, n_pos, order)
+            Cp = C
+            Cn = C
+            if balanced:
+                Cp = C * (ntr / (2.0 * n_pos))
+                Cn = C * (ntr / (2.0 * counts[k]))
+            rho, it = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
+                            alpha, G, G_bar, status, active, yv, Cv, coef)
+            for t in range(nte):
+                scores[t, k] = -decision(coef, order, ntr, Kt, t, rho)
+    argmax_predict(scores, nte, counts, n_classes, out)
 
 _pooled_scale_gamma = pooled_scale_gamma.py_func  # the plain source, callable from Python
 
@@ -643,9 +740,10 @@ def kernel_scratch_shapes(max_train, max_test):
 def solver_scratch_shapes(max_train, max_test, n_classes):
     """One problem's SMO scratch, as :func:`fit_predict_labelset` takes it: ``counts``
     (n_classes,), then ``order``, ``alpha``, ``G``, ``G_bar``, ``status``, ``active``,
-    ``yv``, ``Cv``, ``coef`` (max_train each) and ``best`` (max(max_test, 1),)."""
+    ``yv``, ``Cv``, ``coef`` (max_train each) and ``scores`` (max(max_test, 1),
+    n_classes)."""
     n = (max_train,)
-    return ((n_classes,), n, n, n, n, n, n, n, n, n, (max(max_test, 1),))
+    return ((n_classes,), n, n, n, n, n, n, n, n, n, (max(max_test, 1), n_classes))
 
 
 @cpu_jit()
@@ -675,8 +773,8 @@ def allocate_solver_scratch(max_train, max_test, n_classes):
 # ----------------------------------------------------------------------------- CPU batch
 
 @cpu_jit(parallel=True)
-def _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
-               C, gamma_fixed, eps, max_iter, shrinking, n_chunks, pred):
+def _svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
+               linear, one_vs_one, C, gamma_fixed, eps, max_iter, shrinking, n_chunks, pred):
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
@@ -688,19 +786,19 @@ def _rbf_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardiz
         xtr, xte, xsq = allocate_feature_scratch(nmax, mmax, d)
         Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
         (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef,
-         best) = allocate_solver_scratch(nmax, mmax, n_classes)
+         scores) = allocate_solver_scratch(nmax, mmax, n_classes)
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
             c = pair // n_slots
             s = pair - c * n_slots
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
-            prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, gamma_fixed,
-                         xtr, xte, xsq, Kq, QD, Kt)
+            prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, linear,
+                         gamma_fixed, xtr, xte, xsq, Kq, QD, Kt)
             for lab in range(n_sets):
-                fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
-                                     eps, max_iter, shrinking, Kq, QD, Kt, counts, order,
-                                     alpha, G, G_bar, status, active, yv, Cv, coef, best,
-                                     pred[c, lab, s])
+                fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced,
+                                     one_vs_one, C, eps, max_iter, shrinking, Kq, QD, Kt,
+                                     counts, order, alpha, G, G_bar, status, active, yv, Cv,
+                                     coef, scores, pred[c, lab, s])
 
 
 def check_rbf_params(C, gamma, tol, max_iter, shrinking) -> tuple[float, float, float, int, bool]:
@@ -787,14 +885,38 @@ def fit_predict_rbf_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
-    return run_pairs(_rbf_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                     bool(standardize), bool(class_weight_balanced), C, gamma, tol, max_iter,
-                     shrinking, chunked=True)
+    return run_pairs(_svm_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                     bool(standardize), bool(class_weight_balanced), False, False, C, gamma,
+                     tol, max_iter, shrinking, chunked=True)
 
 
 # ----------------------------------------------------------------------------- fixed features
 
 FEATURE_CHUNK = 1 << 14
+
+
+def fixed_gram(xp, X, feature_chunk: int = FEATURE_CHUNK):
+    """Gram matrix ``X @ X.T`` of one fixed feature matrix, float64, exactly symmetric.
+
+    Parameters
+    ----------
+    xp : module
+        ``numpy`` (BLAS) or ``cupy`` (cuBLAS).
+    X : array, shape (n_trials, n_features)
+        Trials x features, any float dtype (read in float64, ``feature_chunk`` columns at
+        a time).
+    feature_chunk : int
+
+    Returns
+    -------
+    G : array of float64, shape (n_trials, n_trials)
+    """
+    n, d = X.shape
+    G = xp.zeros((n, n), dtype=xp.float64)
+    for lo in range(0, d, feature_chunk):
+        part = X[:, lo:lo + feature_chunk].astype(xp.float64)
+        G += part @ part.T
+    return xp.ascontiguousarray(xp.triu(G) + xp.triu(G, 1).T)
 
 
 def fixed_distances(xp, X, feature_chunk: int = FEATURE_CHUNK):
@@ -820,51 +942,51 @@ def fixed_distances(xp, X, feature_chunk: int = FEATURE_CHUNK):
         Centred sum of squares of each trial's features, ``sum_j (x_ij - mu_i)**2``.
     """
     n, d = X.shape
-    G = xp.zeros((n, n), dtype=xp.float64)
+    G = fixed_gram(xp, X, feature_chunk)
     total = xp.zeros(n, dtype=xp.float64)
     for lo in range(0, d, feature_chunk):
-        part = X[:, lo:lo + feature_chunk].astype(xp.float64)
-        G += part @ part.T
-        total += part.sum(axis=1)
+        total += X[:, lo:lo + feature_chunk].astype(xp.float64).sum(axis=1)
     mu = total / d
     css = xp.zeros(n, dtype=xp.float64)
     for lo in range(0, d, feature_chunk):
         part = X[:, lo:lo + feature_chunk].astype(xp.float64) - mu[:, None]
         css += (part * part).sum(axis=1)
-    G = xp.triu(G) + xp.triu(G, 1).T
     sq = xp.diagonal(G).copy()
     D = (sq[:, None] + sq[None, :]) - 2.0 * G
     return xp.ascontiguousarray(D), mu, css
 
 
 @cpu_jit()
-def _rbf_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx, n_test,
-                     n_classes, balanced, C, gamma_fixed, eps, max_iter, shrinking, pred):
+def _svm_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx, n_test,
+                     n_classes, balanced, linear, one_vs_one, C, gamma_fixed, eps, max_iter,
+                     shrinking, pred):
     """Slots ``start..stop-1``: one sub-block kernel per slot, then every label set."""
     n_sets = Y.shape[0]
     nmax = train_idx.shape[1]
     mmax = max(test_idx.shape[1], 1)
     Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
     (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef,
-     best) = allocate_solver_scratch(nmax, mmax, n_classes)
+     scores) = allocate_solver_scratch(nmax, mmax, n_classes)
     for s in range(start, stop):
         ntr = np.int64(n_train[s])
         nte = np.int64(n_test[s])
-        prepare_fixed(D, mu, css, d, train_idx[s], ntr, test_idx[s], nte, gamma_fixed,
+        prepare_fixed(D, mu, css, d, train_idx[s], ntr, test_idx[s], nte, linear, gamma_fixed,
                       Kq, QD, Kt)
         for lab in range(n_sets):
-            fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced, C,
-                                 eps, max_iter, shrinking, Kq, QD, Kt, counts, order, alpha,
-                                 G, G_bar, status, active, yv, Cv, coef, best, pred[lab, s])
+            fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced,
+                                 one_vs_one, C, eps, max_iter, shrinking, Kq, QD, Kt, counts,
+                                 order, alpha, G, G_bar, status, active, yv, Cv, coef, scores,
+                                 pred[lab, s])
 
 
 def check_fixed_shape(shape) -> None:
     """Raise :class:`ShapeError` unless ``shape`` is 2-D (trials x features)."""
     if len(shape) != 2:
-        raise ShapeError(f"X must be 2-D (trials x features) for the fixed-feature RBF SVM, "
+        raise ShapeError(f"X must be 2-D (trials x features) for a fixed-feature SVM, "
                          f"got shape {tuple(shape)}.", field="X",
                          fix="pass one population feature matrix (trials x features); for "
-                             "per-cell features use fit_predict_rbf_svm.")
+                             "per-cell features use fit_predict_rbf_svm or "
+                             "fit_predict_linear_svm.")
 
 
 def check_fixed_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes):
@@ -926,15 +1048,34 @@ def fit_predict_rbf_svm_fixed(X, Y, train_idx, n_train, test_idx, n_test, n_clas
         X not 2-D, inconsistent shapes, out-of-range labels or indices, bad
         hyper-parameters, NaN or infinite features.
     """
+    C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    return solve_fixed(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                       bool(class_weight_balanced), False, False, C, gamma, tol, max_iter,
+                       shrinking)
+
+
+def solve_fixed(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, linear,
+                one_vs_one, C, gamma, tol, max_iter, shrinking):
+    """SMO on one fixed feature matrix (checked parameters): the RBF kernel from one
+    squared-distance matrix, or with ``linear`` the linear kernel from one Gram matrix;
+    every slot takes its sub-blocks. Arguments as :func:`fit_predict_rbf_svm_fixed`.
+
+    Returns
+    -------
+    pred : ndarray of int32, shape (n_labelsets, n_slots, max_test)
+    """
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_fixed_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
-    C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
     n_slots = train_idx.shape[0]
     pred = np.full((Y.shape[0], n_slots, test_idx.shape[1]), -1, dtype=np.int32)
     if pred.size == 0:
         return pred
-    D, mu, css = fixed_distances(np, X)
-    run_blocks(_rbf_fixed_block, n_slots, D, mu, css, X.shape[1], Y, train_idx, n_train,
-               test_idx, n_test, n_classes, bool(class_weight_balanced), C, gamma, tol,
+    if linear:
+        D = fixed_gram(np, X)
+        mu = css = np.zeros(X.shape[0])
+    else:
+        D, mu, css = fixed_distances(np, X)
+    run_blocks(_svm_fixed_block, n_slots, D, mu, css, X.shape[1], Y, train_idx, n_train,
+               test_idx, n_test, n_classes, balanced, linear, one_vs_one, C, gamma, tol,
                max_iter, shrinking, pred)
     return pred

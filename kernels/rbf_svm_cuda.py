@@ -1,4 +1,6 @@
-"""numba.cuda twin of :func:`gpudecode.kernels.rbf_svm.fit_predict_rbf_svm`.
+"""numba.cuda twin of :func:`gpudecode.kernels.rbf_svm.fit_predict_rbf_svm` (and, through
+:func:`solve_pairs_cuda` / :func:`solve_fixed_cuda`, of the linear-kernel SVM of
+:mod:`gpudecode.kernels.linear_svm_cuda`).
 
 Two kernels per chunk of (cell, slot) pairs, both running the CPU kernel's per-problem
 code compiled as CUDA device functions:
@@ -37,9 +39,11 @@ from ._gpu import (array_kind, device_batch, empty_result, gpu_methods, grid_1d,
                    simulator_enabled, usable_cuda)
 from .rbf_svm import (FEATURE_SCRATCH_DTYPES, KERNEL_SCRATCH_DTYPES, SOLVER_SCRATCH_DTYPES,
                       check_fixed_shape, check_rbf_params, feature_scratch_shapes,
-                      fixed_distances, kernel_scratch_shapes, rbf_core, solver_scratch_shapes)
+                      fixed_distances, fixed_gram, kernel_scratch_shapes, rbf_core,
+                      solver_scratch_shapes)
 
-__all__ = ["fit_predict_rbf_svm_cuda", "fit_predict_rbf_svm_fixed_cuda"]
+__all__ = ["fit_predict_rbf_svm_cuda", "fit_predict_rbf_svm_fixed_cuda", "solve_pairs_cuda",
+           "solve_fixed_cuda"]
 
 
 # numba.cuda and the device functions, bound on first use: the kernels must see them as
@@ -50,7 +54,7 @@ _fit_predict_labelset_dev = None
 _prepare_fixed_dev = None
 
 
-def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, gamma_fixed,
+def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, linear, gamma_fixed,
                     pair_lo, n_pairs, xtr_b, xte_b, xsq_b, Kq_b, QD_b, Kt_b):
     tid = cuda.grid(1)
     if tid >= n_pairs:
@@ -60,13 +64,13 @@ def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, gamma_
     c = pair // n_slots
     s = pair - c * n_slots
     _prepare_pair_dev(X, c, train_idx[s], n_train[s], test_idx[s], n_test[s], standardize,
-                      gamma_fixed, xtr_b[tid], xte_b[tid], xsq_b[tid], Kq_b[tid], QD_b[tid],
-                      Kt_b[tid])
+                      linear, gamma_fixed, xtr_b[tid], xte_b[tid], xsq_b[tid], Kq_b[tid],
+                      QD_b[tid], Kt_b[tid])
 
 
-def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, C, eps, max_iter,
-                  shrinking, pair_lo, n_pairs, Kq_b, QD_b, Kt_b, counts_b, order_b,
-                  alpha_b, G_b, Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, best_b,
+def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one, C, eps,
+                  max_iter, shrinking, pair_lo, n_pairs, Kq_b, QD_b, Kt_b, counts_b, order_b,
+                  alpha_b, G_b, Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, scores_b,
                   pred):
     tid = cuda.grid(1)
     n_sets = Y.shape[0]
@@ -79,10 +83,10 @@ def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, C, eps, ma
     c = pair // n_slots
     s = pair - c * n_slots
     _fit_predict_labelset_dev(Y[lab], train_idx[s], n_train[s], n_test[s], n_classes,
-                              balanced, C, eps, max_iter, shrinking, Kq_b[lp], QD_b[lp],
-                              Kt_b[lp], counts_b[tid], order_b[tid], alpha_b[tid], G_b[tid],
-                              Gbar_b[tid], status_b[tid], active_b[tid], yv_b[tid],
-                              Cv_b[tid], coef_b[tid], best_b[tid], pred[c, lab, s])
+                              balanced, one_vs_one, C, eps, max_iter, shrinking, Kq_b[lp],
+                              QD_b[lp], Kt_b[lp], counts_b[tid], order_b[tid], alpha_b[tid],
+                              G_b[tid], Gbar_b[tid], status_b[tid], active_b[tid], yv_b[tid],
+                              Cv_b[tid], coef_b[tid], scores_b[tid], pred[c, lab, s])
 
 
 def _gram_kernel(X, G):
@@ -129,14 +133,14 @@ def _distance_kernel(X, G, D, mu, css):
         css[i] = ss
 
 
-def _prepare_fixed_kernel(D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma_fixed,
-                          slot_lo, n_slots, Kq_b, QD_b, Kt_b):
+def _prepare_fixed_kernel(D, mu, css, d, train_idx, n_train, test_idx, n_test, linear,
+                          gamma_fixed, slot_lo, n_slots, Kq_b, QD_b, Kt_b):
     tid = cuda.grid(1)
     if tid >= n_slots:
         return
     s = slot_lo + tid
     _prepare_fixed_dev(D, mu, css, d, train_idx[s], n_train[s], test_idx[s], n_test[s],
-                       gamma_fixed, Kq_b[tid], QD_b[tid], Kt_b[tid])
+                       linear, gamma_fixed, Kq_b[tid], QD_b[tid], Kt_b[tid])
 
 
 @functools.cache
@@ -159,7 +163,8 @@ def _fixed_kernels():
 
 
 def _solve_in_chunks(prepare_chunk, unit_layouts, n_units, Y, train_idx, n_train, n_test,
-                     n_classes, balanced, C, tol, max_iter, shrinking, max_scratch_bytes, pred):
+                     n_classes, balanced, one_vs_one, C, tol, max_iter, shrinking,
+                     max_scratch_bytes, pred):
     """Fit every label set of ``n_units`` units (pairs or slots) into ``pred``, by chunks.
 
     Each unit owns the scratch of ``unit_layouts`` (``(shapes, dtypes)`` pairs, e.g. the
@@ -183,8 +188,9 @@ def _solve_in_chunks(prepare_chunk, unit_layouts, n_units, Y, train_idx, n_train
     for lo in range(0, n_units, chunk):
         n = min(chunk, n_units - lo)
         prepare_chunk(lo, n, *buffers)
-        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes, balanced, C, tol,
-                                   max_iter, shrinking, lo, n, *buffers[-3:], *solver_b, pred)
+        solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes, balanced,
+                                   one_vs_one, C, tol, max_iter, shrinking, lo, n,
+                                   *buffers[-3:], *solver_b, pred)
 
 
 def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
@@ -223,6 +229,18 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
         numba.cuda cannot run (no GPU and no simulator).
     """
     C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    return solve_pairs_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                            bool(standardize), bool(class_weight_balanced), False, False, C,
+                            gamma, tol, max_iter, shrinking, max_scratch_bytes)
+
+
+def solve_pairs_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize,
+                     balanced, linear, one_vs_one, C, gamma, tol, max_iter, shrinking,
+                     max_scratch_bytes=None):
+    """SMO for every (cell, slot) pair and label set on the GPU (checked parameters): the
+    twin of :func:`gpudecode.kernels.rbf_svm._svm_batch` (RBF or, with ``linear``, linear
+    kernel; one-vs-one multiclass with ``one_vs_one``). Arrays and result as
+    :func:`fit_predict_rbf_svm_cuda`."""
     cuda, on_host, arrays, n_classes = device_batch(X, Y, train_idx, n_train, test_idx,
                                                     n_test, n_classes)
     X, Y, train_idx, n_train, test_idx, n_test = arrays
@@ -239,25 +257,35 @@ def fit_predict_rbf_svm_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_class
     prepare = _kernels()[0]
 
     def prepare_chunk(lo, n, *buffers):  # xtr, xte, xsq, Kq, QD, Kt of the chunk's pairs
-        prepare[grid_1d(n)](X, train_idx, n_train, test_idx, n_test, bool(standardize), gamma,
-                            lo, n, *buffers)
+        prepare[grid_1d(n)](X, train_idx, n_train, test_idx, n_test, standardize, linear,
+                            gamma, lo, n, *buffers)
 
     _solve_in_chunks(prepare_chunk, [(feature_scratch_shapes(nmax, mmax, d),
                                       FEATURE_SCRATCH_DTYPES)], n_pairs, Y, train_idx, n_train,
-                     n_test, n_classes, bool(class_weight_balanced), C, tol, max_iter,
-                     shrinking, max_scratch_bytes, pred)
+                     n_test, n_classes, balanced, one_vs_one, C, tol, max_iter, shrinking,
+                     max_scratch_bytes, pred)
     return pred.copy_to_host() if on_host else pred
 
 
-def _device_distances(cuda, X, method: str):
+def _device_distances(cuda, X, method: str, linear: bool = False):
     """``D, mu, css`` (see :func:`gpudecode.kernels.rbf_svm.fixed_distances`) of ``X[0]``
-    on the device, with CuPy (cuBLAS) or the numba.cuda kernels."""
+    on the device, with CuPy (cuBLAS) or the numba.cuda kernels; with ``linear``, ``D`` is
+    the Gram matrix (:func:`gpudecode.kernels.rbf_svm.fixed_gram`) and ``mu``, ``css``
+    are zeros (unused)."""
     n = X.shape[1]
     if method == "cupy":
         import cupy
+        if linear:
+            zeros = cupy.zeros(n, dtype=np.float64)
+            return fixed_gram(cupy, cupy.asarray(X)[0]), zeros, zeros
         return fixed_distances(cupy, cupy.asarray(X)[0])
     gram, distance, _ = _fixed_kernels()
     G = cuda.device_array((n, n), dtype=np.float64)
+    if linear:
+        blocks, threads = grid_2d(n)
+        gram[blocks, threads](X, G)
+        zeros = cuda.to_device(np.zeros(n))
+        return G, zeros, zeros
     D = cuda.device_array((n, n), dtype=np.float64)
     mu = cuda.device_array(n, dtype=np.float64)
     css = cuda.device_array(n, dtype=np.float64)
@@ -323,6 +351,18 @@ def fit_predict_rbf_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n
         numba.cuda cannot run (no GPU and no simulator).
     """
     C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
+    return solve_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+                            bool(class_weight_balanced), False, False, C, gamma, tol, max_iter,
+                            shrinking, max_scratch_bytes, gpu_method)
+
+
+def solve_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, linear,
+                     one_vs_one, C, gamma, tol, max_iter, shrinking, max_scratch_bytes=None,
+                     gpu_method="auto"):
+    """SMO on one fixed feature matrix on the GPU (checked parameters): the twin of
+    :func:`gpudecode.kernels.rbf_svm.solve_fixed` (squared distances for the RBF kernel,
+    with ``linear`` the Gram matrix, of all trials; per slot its sub-blocks). Arguments and
+    result as :func:`fit_predict_rbf_svm_fixed_cuda`."""
     shape = np.shape(X)
     check_fixed_shape(shape)
     x_kind = array_kind(X)
@@ -340,14 +380,14 @@ def fit_predict_rbf_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n
         return empty_result(shape[1:], "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    D, mu, css = _device_distances(cuda, X3, method)
+    D, mu, css = _device_distances(cuda, X3, method, linear)
     prepare = _fixed_kernels()[2]
 
     def prepare_chunk(lo, n, *buffers):  # Kq, QD, Kt of the chunk's slots
-        prepare[grid_1d(n)](D, mu, css, d, train_idx, n_train, test_idx, n_test, gamma, lo, n,
-                            *buffers)
+        prepare[grid_1d(n)](D, mu, css, d, train_idx, n_train, test_idx, n_test, linear,
+                            gamma, lo, n, *buffers)
 
     _solve_in_chunks(prepare_chunk, [], n_slots, Y, train_idx, n_train, n_test, n_classes,
-                     bool(class_weight_balanced), C, tol, max_iter, shrinking,
-                     max_scratch_bytes, pred)
+                     balanced, one_vs_one, C, tol, max_iter, shrinking, max_scratch_bytes,
+                     pred)
     return pred.copy_to_host()[0] if on_host else pred[0]

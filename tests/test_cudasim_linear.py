@@ -1,5 +1,8 @@
 """numba.cuda linear SVM, logistic regression and LDA against their CPU twins (CUDA simulator).
 
+The linear SVM's twin is the RBF SVM's (libsvm's SMO, rbf_svm_cuda) on the linear kernel;
+logistic regression and LDA run one problem per thread.
+
 Run separately, with the variable set before numba is imported::
 
     NUMBA_ENABLE_CUDASIM=1 pytest tests/test_cudasim_linear.py
@@ -19,9 +22,14 @@ pytestmark = CUDA_MARKS
 from gpudecode.classifiers import BATCHED_CLASSIFIERS  # noqa: E402
 from gpudecode.errors import NonFiniteError, ParameterError  # noqa: E402
 from gpudecode.kernels.lda_cuda import fit_predict_lda_cuda  # noqa: E402
-from gpudecode.kernels.linear_svm import fit_predict_linear_svm  # noqa: E402
-from gpudecode.kernels.linear_svm import uses_gram as svm_gram  # noqa: E402
-from gpudecode.kernels.linear_svm_cuda import fit_predict_linear_svm_cuda  # noqa: E402
+from gpudecode.kernels.linear_svm import (  # noqa: E402
+    fit_predict_linear_svm,
+    fit_predict_linear_svm_fixed,
+)
+from gpudecode.kernels.linear_svm_cuda import (  # noqa: E402
+    fit_predict_linear_svm_cuda,
+    fit_predict_linear_svm_fixed_cuda,
+)
 from gpudecode.kernels.logistic import uses_gram as logistic_gram  # noqa: E402
 from gpudecode.kernels.logistic_cuda import fit_predict_logistic_cuda  # noqa: E402
 from gpudecode.splits import SplitPlan  # noqa: E402
@@ -64,12 +72,31 @@ def test_cuda_runs_where_requested():
 
 
 @pytest.mark.parametrize("n_trials, n_features", [(8, 5), (16, 4)])
-def test_linear_svm_binary_both_forms(n_trials, n_features):
+def test_linear_svm_binary(n_trials, n_features):
     X, plan = tiny(n_trials, n_features, 2, seed=n_trials)
-    m = plan.train_idx_.shape[1]
-    assert svm_gram(m, n_features) == (n_trials == 8)
     pred = assert_twins_equal("linear-svm", X, plan)
     assert set(np.unique(pred)) <= {-1, 0, 1}
+
+
+def test_linear_svm_four_classes_one_vs_one_in_small_chunks():
+    X, plan = tiny(24, 4, 4, seed=6)
+    args = args_of(X, plan)
+    want = fit_predict_linear_svm(*args, C=0.5, standardize=False, shrinking=False)
+    got = fit_predict_linear_svm_cuda(*args, C=0.5, standardize=False, shrinking=False,
+                                      max_scratch_bytes=1)  # one pair per chunk
+    np.testing.assert_array_equal(got, want)
+    assert set(np.unique(want[0, 0])) >= {0, 1, 2, 3}
+
+
+def test_linear_svm_fixed_features_device_arrays():
+    from numba import cuda
+    X, plan = tiny(16, 5, 3, seed=9)
+    args = args_of(X[0], plan)
+    want = fit_predict_linear_svm_fixed(*args, class_weight_balanced=True)
+    got = fit_predict_linear_svm_fixed_cuda(*[cuda.to_device(a) for a in args[:-1]],
+                                            args[-1], class_weight_balanced=True,
+                                            max_scratch_bytes=1)
+    np.testing.assert_array_equal(got.copy_to_host(), want)
 
 
 def test_linear_svm_three_classes_balanced():
@@ -110,12 +137,12 @@ def test_device_arrays_in_device_array_out():
     from numba import cuda
     X, plan = tiny(8, 5, 2, seed=7)
     host = fit_predict_linear_svm(*args_of(X, plan))
-    dev = fit_predict_linear_svm_cuda(cuda.to_device(X), cuda.to_device(plan.Y_),
-                                      plan.train_idx_, cuda.to_device(plan.n_train_),
-                                      cuda.to_device(plan.test_idx_), plan.n_test_,
+    dev = fit_predict_linear_svm_cuda(*[cuda.to_device(a) for a in args_of(X, plan)[:-1]],
                                       plan.n_classes)
     assert not isinstance(dev, np.ndarray)
     np.testing.assert_array_equal(dev.copy_to_host(), host)
+    with pytest.raises(ParameterError, match="mixes host"):
+        fit_predict_linear_svm_cuda(cuda.to_device(X), *args_of(X, plan)[1:])
     with pytest.raises(ParameterError) as err:
         fit_predict_lda_cuda(cuda.to_device(X), cuda.to_device(plan.Y_.astype(np.int64)),
                              *args_of(X, plan)[2:])

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from cuda_mode import CUDA_MARKS
 
-from gpudecode.kernels import _gpu, lda, linear_svm, logistic, rbf_svm, tree
+from gpudecode.kernels import _gpu, lda, logistic, rbf_svm, tree
 from gpudecode.splits import SplitPlan
 
 f8, i1 = np.float64, np.int8
@@ -32,15 +32,6 @@ def on_cuda(test):
 
 
 # (arguments of the declaration, hand-computed shapes in its order)
-LINEAR_SVM = [
-    # m=6 rows <= d+1=10: Gram form; polishing cap = min(6, 10) = 6;
-    # fs = ys, ub, alpha, beta, qd (5 x 6) + w, u (2 x 10) + rhs (6) = 56; iscr = 6 + 6
-    ((6, 2, 9, 2, True),
-     [(6, 9), (2, 9), (2, 9), (6, 6), (6, 6), (56,), (12,), (2,), (2, 2)]),
-    # m=12 > d+1=4: primal form, Gram 1 x 1; cap = 4; fs = 60 + 8 + 4 = 72; no test rows -> 1
-    ((12, 0, 3, 3, False),
-     [(12, 3), (1, 3), (2, 3), (1, 1), (4, 4), (72,), (16,), (3,), (1, 3)]),
-]
 LOGISTIC = [
     # Gram form: Newton system m x m; fs = 10 x 6 + 3 x 10 = 90
     ((6, 2, 9, 2, True),
@@ -59,8 +50,10 @@ LDA = [
 ]
 RBF_FEATURES = [((6, 2, 9), [(6, 9), (2, 9), (6,)]), ((6, 0, 9), [(6, 9), (1, 9), (6,)])]
 RBF_KERNELS = [((6, 2), [(6, 6), (6,), (6, 2)]), ((6, 0), [(6, 6), (6,), (6, 1)])]
-RBF_SOLVER = [((6, 2, 3), [(3,)] + [(6,)] * 9 + [(2,)]),
-              ((6, 0, 2), [(2,)] + [(6,)] * 9 + [(1,)])]
+# (rbf_svm's solver serves the linear-svm kernel too): counts, 9 vectors of max_train,
+# scores (max_test or 1, n_classes): one-vs-one votes or one-vs-rest scores per class
+RBF_SOLVER = [((6, 2, 3), [(3,)] + [(6,)] * 9 + [(2, 3)]),
+              ((6, 0, 2), [(2,)] + [(6,)] * 9 + [(1, 2)])]
 TREE_CELLS = [((10, 3), [(10,), (10,), (3, 10), (3, 10)])]
 TREE_PAIRS = [((10, 3, 7), [(10,), (3, 7), (3, 7)])]
 # max_tree_nodes(3, 7) = min(2**4 - 1, 2 * 7 - 1) = 13 nodes; node stack holds m + 1 entries
@@ -70,8 +63,6 @@ TREE_PROBLEMS = [((3, 7, 2, 13),
 
 # name: (declaration, CPU allocation, declared dtypes, hand-computed cases)
 LAYOUTS = {
-    "linear_svm": (linear_svm.scratch_shapes, linear_svm.allocate_scratch,
-                   linear_svm.SCRATCH_DTYPES, LINEAR_SVM),
     "logistic": (logistic.scratch_shapes, logistic.allocate_scratch,
                  logistic.SCRATCH_DTYPES, LOGISTIC),
     "lda": (lda.scratch_shapes, lda.allocate_scratch, lda.SCRATCH_DTYPES, LDA),
@@ -91,12 +82,11 @@ LAYOUTS = {
 
 # CPU batch drivers and the allocations they must make through the declarations
 DRIVERS = [
-    (linear_svm._batch, {"allocate_scratch"}),
     (logistic._batch, {"allocate_scratch"}),
     (lda._batch, {"allocate_scratch"}),
-    (rbf_svm._rbf_batch, {"allocate_feature_scratch", "allocate_kernel_scratch",
+    (rbf_svm._svm_batch, {"allocate_feature_scratch", "allocate_kernel_scratch",
                           "allocate_solver_scratch"}),
-    (rbf_svm._rbf_fixed_block, {"allocate_kernel_scratch", "allocate_solver_scratch"}),
+    (rbf_svm._svm_fixed_block, {"allocate_kernel_scratch", "allocate_solver_scratch"}),
     (tree._tree_batch, {"allocate_cell_scratch", "allocate_pair_scratch",
                         "allocate_problem_scratch"}),
 ]
@@ -170,11 +160,9 @@ def cpu_layout(allocate, *args):
 
 
 @on_cuda
-@pytest.mark.parametrize("name, n_features", [("linear_svm", 3), ("linear_svm", 12),
-                                              ("logistic", 3), ("logistic", 12),
-                                              ("lda", 3)])
+@pytest.mark.parametrize("name, n_features", [("logistic", 3), ("logistic", 12), ("lda", 3)])
 def test_per_thread_twin_allocates_the_cpu_layout(name, n_features, recorded):
-    cpu = {"linear_svm": linear_svm, "logistic": logistic, "lda": lda}[name]
+    cpu = {"logistic": logistic, "lda": lda}[name]
     gpu = importlib.import_module(f"gpudecode.kernels.{name}_cuda")
     batch = tiny_batch(n_features=n_features)
     X, Y, train_idx, _, test_idx, _, n_classes = batch
@@ -190,21 +178,23 @@ def test_per_thread_twin_allocates_the_cpu_layout(name, n_features, recorded):
 
 
 @on_cuda
-def test_rbf_svm_twins_allocate_the_cpu_layout(recorded):
-    from gpudecode.kernels.rbf_svm_cuda import (fit_predict_rbf_svm_cuda,
-                                                fit_predict_rbf_svm_fixed_cuda)
-    batch = tiny_batch(n_cells=2)
+@pytest.mark.parametrize("kernel", ["rbf_svm", "linear_svm"])
+def test_svm_twins_allocate_the_cpu_layout(kernel, recorded):
+    gpu = importlib.import_module(f"gpudecode.kernels.{kernel}_cuda")
+    fit, fit_fixed = (getattr(gpu, f"fit_predict_{kernel}_cuda"),
+                      getattr(gpu, f"fit_predict_{kernel}_fixed_cuda"))
+    batch = tiny_batch(n_cells=2, n_classes=3)
     X, Y, train_idx, _, test_idx, _, n_classes = batch
     m, mt, d = train_idx.shape[1], test_idx.shape[1], X.shape[2]
     n_sets = Y.shape[0]
-    fit_predict_rbf_svm_cuda(*batch, max_scratch_bytes=1)  # one pair per chunk
+    fit(*batch, max_scratch_bytes=1)  # one pair per chunk
     features, kernels, solver = recorded
     assert features[:2] == cpu_layout(rbf_svm.allocate_feature_scratch, m, mt, d)
     assert kernels[:2] == cpu_layout(rbf_svm.allocate_kernel_scratch, m, mt)
     assert solver[:2] == cpu_layout(rbf_svm.allocate_solver_scratch, m, mt, n_classes)
     assert [c[2:] for c in recorded] == [(1, True), (1, True), (n_sets, True)]
     recorded.clear()
-    fit_predict_rbf_svm_fixed_cuda(X[0], *batch[1:])
+    fit_fixed(X[0], *batch[1:])
     kernels, solver = recorded
     assert kernels[:2] == cpu_layout(rbf_svm.allocate_kernel_scratch, m, mt)
     assert solver[:2] == cpu_layout(rbf_svm.allocate_solver_scratch, m, mt, n_classes)
