@@ -1,0 +1,248 @@
+"""The batched random forest against scikit-learn's ``RandomForestClassifier``.
+
+The kernel draws its own random numbers, so a forest cannot equal scikit-learn's fit for
+fit: its test accuracy over seeds is compared with scikit-learn's on identical splits (same
+settings). Where no randomness is left (no bootstrap, every feature per split) the trees
+are scikit-learn's, and a one-tree forest is scikit-learn's tree fit with the bootstrap
+counts as sample weights. Planted signal is found, permuted labels and noise cells stay at
+chance, and the draws do not depend on how problems are chunked.
+"""
+
+import numba
+import numpy as np
+import pytest
+from scipy.stats import mannwhitneyu
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.tree import DecisionTreeClassifier
+
+from gpudecode.classifiers import get_classifier
+from gpudecode.errors import ParameterError
+from gpudecode.kernels import forest, tree
+from gpudecode.splits import SplitPlan
+
+from batched_oracle import batch_args, simulate
+
+
+def test_settings_are_scikit_learns_defaults():
+    c = get_classifier("random-forest", batched=True)
+    est = c.make_estimator(seed=3)
+    assert c.kernel() is forest.fit_predict_forest
+    kernel_defaults = {"n_estimators": 100, "max_depth": None, "max_features": "sqrt",
+                       "bootstrap": True}
+    got = est.get_params()
+    assert {k: got[k] for k in kernel_defaults} == kernel_defaults
+    assert c.params == {"n_estimators": 100}
+
+
+def _test_slots(plan):
+    s = plan.test_slots
+    return plan.train_idx_[s], plan.n_train_[s], plan.test_idx_[s], plan.n_test_[s]
+
+
+def _accuracy(pred, y, te, nte):
+    """Mean test accuracy over slots per cell; pred (n_cells, n_slots, max_test)."""
+    valid = np.arange(te.shape[1])[None, :] < nte[:, None]
+    truth = y[np.where(valid, te, 0)]
+    return ((pred == truth) & valid).sum((-1, -2)) / valid.sum()
+
+
+def _sklearn_accuracy(X, y, tr, ntr, te, nte, **kw):
+    acc = np.zeros(X.shape[0])
+    for c in range(X.shape[0]):
+        hits = 0
+        for s in range(tr.shape[0]):
+            a, b = tr[s, :ntr[s]], te[s, :nte[s]]
+            model = RandomForestClassifier(n_jobs=1, **kw).fit(X[c, a], y[a])
+            hits += (model.predict(X[c, b]) == y[b]).sum()
+        acc[c] = hits / nte.sum()
+    return acc
+
+
+@pytest.mark.parametrize("n_classes, balanced, n_estimators", [(2, False, 100), (3, True, 30)])
+def test_accuracy_over_seeds_matches_scikit_learn(n_classes, balanced, n_estimators):
+    """20 seeds on identical splits: per cell, the kernel's and scikit-learn's mean test
+    accuracies agree within the seed spread and a Mann-Whitney U test does not reject."""
+    minority = 0.25 if balanced else None
+    X, y = simulate(3, 64, 10, n_classes, seed=5, strengths=[1.2, 0.6], minority=minority)
+    plan = SplitPlan(n_shuffles=4, test_size=0.25, n_folds=2, seed=1).fit(y)
+    tr, ntr, te, nte = _test_slots(plan)
+    weight = "balanced" if balanced else None
+    ours, theirs = [], []
+    for seed in range(20):
+        pred = forest.fit_predict_forest(X, y[None], tr, ntr, te, nte, n_classes,
+                                         class_weight_balanced=balanced,
+                                         n_estimators=n_estimators, random_state=seed)
+        ours.append(_accuracy(pred[:, 0], y, te, nte))
+        theirs.append(_sklearn_accuracy(X, y, tr, ntr, te, nte, n_estimators=n_estimators,
+                                        class_weight=weight, random_state=seed))
+    ours, theirs = np.array(ours), np.array(theirs)      # (seeds, cells)
+    assert ours[:, 0].mean() > 1.0 / n_classes + 0.1     # not two chance-level models
+    for c in range(X.shape[0]):
+        a, b = ours[:, c], theirs[:, c]
+        spread = np.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size)
+        assert abs(a.mean() - b.mean()) <= 4 * spread + 0.01, (c, a.mean(), b.mean())
+        if np.ptp(np.r_[a, b]) > 0:
+            assert mannwhitneyu(a, b).pvalue > 0.01, (c, a, b)
+        # the seed matters as much for ours as for scikit-learn's
+        assert 0.25 <= (a.std() + 1e-3) / (b.std() + 1e-3) <= 4.0, (c, a.std(), b.std())
+
+
+def _agreement(rows):
+    """Fraction of equal predictions over a list of (a, b) prediction arrays."""
+    return np.mean(np.concatenate([a == b for a, b in rows]))
+
+
+@pytest.mark.parametrize("balanced", [False, True])
+def test_without_randomness_the_trees_are_scikit_learns(balanced):
+    """No bootstrap, every feature per split: a one-tree forest is scikit-learn's fully
+    grown tree up to ties between equally good splits, which deep trees meet at small nodes
+    and both break by a random feature order: it agrees with scikit-learn's tree as often
+    as two seeds of scikit-learn's tree agree with each other."""
+    X, y = simulate(3, 48, 8, 3, seed=2, strengths=[1.5, 0.7], minority=0.3)
+    plan = SplitPlan(n_shuffles=4, test_size=0.25, n_folds=3, seed=0).fit(y)
+    args = batch_args(X, plan, 3)
+    pred = forest.fit_predict_forest(*args, class_weight_balanced=balanced, n_estimators=1,
+                                     max_features=None, bootstrap=False)[:, 0]
+    ours, seeds = [], []
+    for c in range(X.shape[0]):
+        for s in range(plan.n_slots):
+            a = plan.train_idx_[s, :plan.n_train_[s]]
+            b = plan.test_idx_[s, :plan.n_test_[s]]
+            sk = [DecisionTreeClassifier(class_weight="balanced" if balanced else None,
+                                         random_state=r).fit(X[c, a], y[a]).predict(X[c, b])
+                  for r in (s, s + 1000)]
+            ours.append((pred[c, s, :b.size], sk[0]))
+            seeds.append((sk[1], sk[0]))
+    assert _agreement(ours) >= min(0.97, _agreement(seeds) - 0.03)
+
+
+def _bootstrap_counts(X, c, tr, n, y, seed, tree_index):
+    """The kernel's bootstrap counts of one tree, from its own (compiled) functions."""
+    sort_i, sort_f, cell_order, cell_vals = tree.allocate_cell_scratch(X.shape[1], X.shape[2])
+    pos_of, order, vals = tree.allocate_pair_scratch(X.shape[1], X.shape[2], n)
+    tree.presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
+    tree.presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals)
+    key = forest.problem_key(seed, y, tr, n, order)
+    kt = forest.combine.py_func(key, tree_index)
+    draws = [forest.combine.py_func(kt, i) % n for i in range(n)]
+    return np.bincount(draws, minlength=n)
+
+
+def test_a_bootstrap_tree_is_scikit_learns_tree_weighted_by_draw_counts():
+    """Rows drawn k times weigh k, as scikit-learn's forest passes bootstrap counts as
+    sample weights: a one-tree forest with every feature per split agrees with
+    DecisionTreeClassifier fit with those weights as often as two seeds of that tree agree
+    (ties), and clearly more often than with the drawn rows unweighted."""
+    X, y = simulate(2, 60, 6, 2, seed=8, strengths=[1.0])
+    y = y.astype(np.int32)
+    rng = np.random.default_rng(0)
+    ours, seeds, unweighted = [], [], []
+    for rep in range(20):
+        perm = rng.permutation(60).astype(np.int32)
+        tr, te = np.sort(perm[:45]), np.sort(perm[45:])
+        for c in range(2):
+            counts = _bootstrap_counts(X, c, tr, 45, y, 11, 0)
+            assert counts.sum() == 45 and (counts == 0).sum() > 5   # a real bootstrap
+            pred = forest.fit_predict_forest(X[c:c + 1], y[None], tr[None], [45], te[None],
+                                             [15], 2, n_estimators=1, max_features=None,
+                                             random_state=11)[0, 0, 0]
+            sk = [DecisionTreeClassifier(random_state=r).fit(X[c, tr], y[tr],
+                                                             sample_weight=counts)
+                  .predict(X[c, te]) for r in (rep, rep + 1000)]
+            drawn = tr[counts > 0]
+            plain = DecisionTreeClassifier(random_state=rep).fit(X[c, drawn], y[drawn])
+            ours.append((pred, sk[0]))
+            seeds.append((sk[1], sk[0]))
+            unweighted.append((pred, plain.predict(X[c, te])))
+    assert _agreement(ours) >= _agreement(seeds) - 0.03
+    assert _agreement(ours) >= _agreement(unweighted) + 0.03
+
+
+def test_planted_signal_found_and_nulls_at_chance():
+    X, y = simulate(9, 80, 12, 2, seed=4, strengths=[2.5])      # cells 1..8: noise
+    plan = SplitPlan(n_shuffles=6, test_size=0.25, n_folds=2, n_permutations=20,
+                     seed=2).fit(y)
+    tr, ntr, te, nte = _test_slots(plan)
+    pred = forest.fit_predict_forest(X, plan.Y_, tr, ntr, te, nte, 2, n_estimators=50)
+    acc = np.array([[_accuracy(pred[c, lab][None], plan.Y_[lab], te, nte)[0]
+                     for lab in range(plan.Y_.shape[0])] for c in range(X.shape[0])])
+    assert acc[0, 0] > 0.75                                     # the planted cell
+    assert abs(acc[1:, 0].mean() - 0.5) < 0.08 and acc[1:, 0].max() < 0.75  # noise cells
+    null = acc[:, 1:]                                           # permuted labels
+    assert abs(null.mean() - 0.5) < 0.03 and null.max() < 0.75
+    assert acc[0, 0] > null[0].max()                            # p = 1 / 21
+
+
+def test_chunking_order_and_threads_do_not_change_predictions():
+    X, y = simulate(4, 40, 5, 3, seed=3, strengths=[1.0, 0.5])
+    plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=3,
+                     seed=0).fit(y)
+    args = batch_args(X, plan, 3)
+    kw = dict(n_estimators=12, class_weight_balanced=True)
+    whole = forest.fit_predict_forest(*args, **kw)
+    X_, Y_, tr, ntr, te, nte, k = args
+    units = np.concatenate([forest.fit_predict_forest(X_[i:i + 1], *args[1:], **kw)
+                            for i in range(4)])
+    sets = np.concatenate([forest.fit_predict_forest(X_, Y_[a:b], *args[2:], **kw)
+                           for a, b in ((0, 1), (1, 3), (3, 4))], axis=1)
+    backwards = forest.fit_predict_forest(X_[::-1], Y_[::-1], *args[2:], **kw)[::-1, ::-1]
+    slots = np.concatenate([forest.fit_predict_forest(X_, Y_, tr[s:s + 1], ntr[s:s + 1],
+                                                      te[s:s + 1], nte[s:s + 1], k, **kw)
+                            for s in range(tr.shape[0])], axis=2)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one_thread = forest.fit_predict_forest(*args, **kw)
+    finally:
+        numba.set_num_threads(before)
+    for other in (units, sets, backwards, slots, one_thread):
+        np.testing.assert_array_equal(other, whole)
+    assert not np.array_equal(whole, forest.fit_predict_forest(*args, **kw, random_state=1))
+
+
+def test_padding_and_single_class_training_sets():
+    X, y = simulate(1, 30, 4, 2, seed=1, strengths=[1.0])
+    plan = SplitPlan(n_shuffles=2, test_size=0.2, n_folds=3, seed=0).fit(y)
+    Y = np.stack([y, np.ones_like(y)])
+    pred = forest.fit_predict_forest(X, Y, plan.train_idx_, plan.n_train_, plan.test_idx_,
+                                     plan.n_test_, 2, n_estimators=5)
+    valid = plan.test_idx_ >= 0
+    assert np.all(pred[..., ~valid] == -1) and np.all(pred[:, 0][:, valid] >= 0)
+    assert np.all(pred[:, 1][:, valid] == 1)
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"n_estimators": 0}, "n_estimators"), ({"n_estimators": 2.5}, "n_estimators"),
+    ({"max_depth": 0}, "max_depth"), ({"max_features": "cube"}, "max_features"),
+    ({"max_features": 7}, "max_features"), ({"max_features": 1.5}, "max_features"),
+    ({"bootstrap": "yes"}, "bootstrap"), ({"random_state": -1}, "random_state"),
+])
+def test_bad_parameters_are_typed_errors(kw, field):
+    X, y = simulate(1, 20, 6, 2, seed=0, strengths=[1.0])
+    plan = SplitPlan(n_shuffles=1, test_size=0.25, n_folds=2, seed=0).fit(y)
+    with pytest.raises(ParameterError) as info:
+        forest.fit_predict_forest(*batch_args(X, plan, 2), **kw)
+    assert info.value.field == field and info.value.fix
+
+
+def test_max_features_resolves_as_scikit_learn():
+    assert [forest.resolve_max_features("sqrt", d) for d in (1, 3, 4, 49, 53)] == \
+        [1, 1, 2, 7, 7]
+    assert forest.resolve_max_features("log2", 53) == 5
+    assert forest.resolve_max_features(None, 9) == 9
+    assert forest.resolve_max_features(0.5, 9) == 4 and forest.resolve_max_features(3, 9) == 3
+
+
+def test_scratch_layout_declared_once():
+    """The per-tree scratch is the tree kernel's problem scratch plus bootstrap counts, node
+    class fractions and test leaves; the CPU allocation is exactly the declaration."""
+    # d=3 features, 7 training rows, 4 test rows, 2 classes, 13 nodes
+    shapes = forest.tree_scratch_shapes(3, 7, 4, 2, 13)
+    want = list(tree.problem_scratch_shapes(3, 7, 2, 13)) + [(7,), (13, 2), (4,)]
+    assert [tuple(s) for s in shapes] == [tuple(s) for s in want]
+    arrays = forest.allocate_tree_scratch(3, 7, 4, 2, 13)
+    assert [a.shape for a in arrays] == [tuple(s) for s in want]
+    assert [a.dtype for a in arrays] == [np.dtype(t) for t in forest.TREE_SCRATCH_DTYPES]
+    votes = forest.allocate_vote_scratch(4, 3)
+    assert [a.shape for a in votes] == [tuple(s) for s in forest.vote_scratch_shapes(4, 3)]
+    assert votes[0].dtype == np.int64 and not votes[0].any()
