@@ -1,5 +1,6 @@
 """Democracy (per-cell votes -> stacker): leak-free on pure noise where a leaky stacker is not,
-planted signal found, votes equal to scikit-learn's per-cell LinearSVC on the same inner folds."""
+planted signal found, votes equal to scikit-learn's per-cell SVC(kernel="linear") on the same
+inner folds."""
 
 import os
 import warnings
@@ -10,7 +11,7 @@ from batched_oracle import oracle
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
+from sklearn.svm import SVC
 
 from gpudecode import Backend, SplitPlan
 from gpudecode.democracy import (
@@ -43,7 +44,7 @@ def _epochs(seed, n_classes=2, planted=0.0, n_tuned=5):
 
 
 def _svc():
-    return make_pipeline(StandardScaler(), LinearSVC(loss="hinge", C=1.0, max_iter=10000))
+    return make_pipeline(StandardScaler(), SVC(kernel="linear", C=1.0))
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_votes_match_scikit_learn_per_cell_models_on_the_same_inner_folds():
     X = window_features(ep, 4, 1, CPU)
     y = plan.Y_[0]
     ours = predict_cells(X, plan, "linear-svm", label_sets=slice(0, 1), backend=CPU)[:, 0]
-    theirs = oracle(X, y, plan, lambda: LinearSVC(loss="hinge", C=1.0, max_iter=10000))
+    theirs = oracle(X, y, plan, lambda: SVC(kernel="linear", C=1.0))
 
     def by_hand(pred, s):
         slot = plan.test_slots[s]
