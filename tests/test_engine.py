@@ -178,7 +178,8 @@ def test_engine_choice_follows_the_registry():
             "batched" if clf.batched else "pipeline")
         assert choose_engine(clf, 10, None, standardize=False) == (
             "batched-gram" if clf.gram_function else "batched" if clf.batched else "pipeline")
-        assert choose_engine(name, 10, 5, standardize=True) == "pipeline"
+        assert choose_engine(name, 10, 5, standardize=True) == (
+            "batched-select" if clf.batched else "pipeline")
         limit = clf.max_batched_features
         if clf.batched and limit is not None:
             assert choose_engine(name, limit, None, standardize=True) == "batched"
