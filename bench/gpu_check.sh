@@ -3,7 +3,7 @@
 #   1. a venv with gpudecode[gpu,test] installed the README way; says what it found
 #      (nvidia-smi, CuPy's device, numba.cuda, cuML) and stops if CUDA is not usable;
 #   2. every numba.cuda twin against its CPU kernel on the GPU (after compiling the CPU kernels)
-#      (GPUDECODE_REAL_CUDA=1 pytest -m cudasim tests/test_cudasim_*.py);
+#      (GPUDECODE_REAL_CUDA=1 pytest -m cudasim tests: every test marked cudasim);
 #   3. fits/s on the real-session shape (49 cells, 120 trials, 53 window features,
 #      20 shuffles x (test + 5 folds), linear-svm/logistic/tree, 100 permutations), GPU and CPU;
 #   4. the demo, whole process, GPU and CPU.
@@ -29,7 +29,7 @@ usage: bench/gpu_check.sh [options]
   --extras LIST   extras to install (default gpu,test; CPU mode: test)
   --budget S      time budget for the whole run in seconds (default 465)
   --steps LIST    steps to run, comma-separated (default: install,probe,compile,tests,fits,demo)
-  --tests PATHS   test files for the tests step (default: tests/test_cudasim_*.py)
+  --tests PATHS   test files or ids for the tests step (default: tests, i.e. every cudasim test)
   --quick         tiny sizes for the fits and demo steps (default in CPU mode)
 Output folder: $OUT if set, else ./gpu-check-<UTC date-time>.
 Exit status: 0 every step ran, 1 a step failed or timed out, 2 usage,
@@ -212,7 +212,7 @@ if want tests; then
     if [ -n "$TEST_PATHS" ]; then
         read -r -a tests <<<"$TEST_PATHS"
     else
-        tests=(tests/test_cudasim_*.py)
+        tests=(tests)  # every test marked cudasim, wherever it is
     fi
     if [ "$MODE" = cpu ]; then
         cuda_var=NUMBA_ENABLE_CUDASIM
