@@ -126,7 +126,6 @@ def test_null_session_finds_nothing(null_run):
 @pytest.mark.parametrize("kwargs, match", [
     ({"time_window": 4.0, "time_unit": "s"}, "longer than the epoch"),
     ({"time_window": 200}, "longer than the epoch"),
-    ({"classifiers": "random-forest"}, "no batched kernel"),
     ({"classifiers": "svm-deluxe"}, "not a known classifier"),
     ({"time_unit": "ms"}, "time unit"),
     ({"time_window": 2.5}, "whole number"),
