@@ -1,0 +1,55 @@
+"""The random forest's numba.cuda twin against its CPU kernel, in the CUDA simulator.
+
+Run separately, with the variable set before numba is imported::
+
+    NUMBA_ENABLE_CUDASIM=1 pytest -m cudasim tests/test_cudasim_forest.py
+
+(or on a real GPU with ``GPUDECODE_REAL_CUDA=1``, see tests/cuda_mode.py). Both draw the same
+random numbers (counter-based keys) and add votes as exact integers, so predictions must be
+identical, also when the twin cuts pairs and trees into small chunks. The registry loop of
+test_cudasim_classifiers.py runs the forest with its default settings.
+"""
+
+import numpy as np
+import pytest
+
+from cuda_mode import CUDA_MARKS
+
+pytestmark = CUDA_MARKS
+
+from gpudecode.kernels.forest import (TREE_SCRATCH_DTYPES, fit_predict_forest,  # noqa: E402
+                                      tree_scratch_shapes)
+from gpudecode.kernels.forest_cuda import fit_predict_forest_cuda  # noqa: E402
+from gpudecode.kernels.tree import max_tree_nodes  # noqa: E402
+from gpudecode.kernels._gpu import layout_bytes  # noqa: E402
+
+from twin_batches import tiny_batch  # noqa: E402
+
+
+@pytest.mark.parametrize("n_classes, balanced, kw", [
+    (2, False, {"n_estimators": 7}),
+    (3, True, {"n_estimators": 5, "max_features": None, "bootstrap": False}),
+    (3, False, {"n_estimators": 6, "max_depth": 2, "random_state": 9}),
+])
+def test_gpu_twin_equals_cpu_kernel_in_small_chunks(n_classes, balanced, kw):
+    batch = tiny_batch(n_classes, seed=n_classes)
+    want = fit_predict_forest(*batch, n_classes, class_weight_balanced=balanced, **kw)
+    whole = fit_predict_forest_cuda(*batch, n_classes, class_weight_balanced=balanced, **kw)
+    # room for about 3 trees' scratch at once: trees and pairs run in many chunks
+    per_tree = layout_bytes(tree_scratch_shapes(3, 11, 4, n_classes, max_tree_nodes(30, 11)),
+                            TREE_SCRATCH_DTYPES)
+    small = fit_predict_forest_cuda(*batch, n_classes, class_weight_balanced=balanced,
+                                    max_scratch_bytes=6 * per_tree, **kw)
+    np.testing.assert_array_equal(whole, want)
+    np.testing.assert_array_equal(small, want)
+    assert np.all(want[:, :, 2, 2:] == -1) and np.all(want[:, :, 0, :4] >= 0)
+
+
+def test_device_float64_input_is_refused():
+    from numba import cuda
+
+    from gpudecode.errors import ParameterError
+    X, *rest = tiny_batch(2)
+    with pytest.raises(ParameterError, match="float32"):
+        fit_predict_forest_cuda(cuda.to_device(X.astype(np.float64)),
+                                *[cuda.to_device(a) for a in rest], 2, n_estimators=2)
