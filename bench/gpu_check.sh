@@ -12,7 +12,7 @@
 # ready to paste into bench/RESULTS.md. See bench/README.md.
 #
 # Usage: bench/gpu_check.sh [--cpu] [--python PY] [--venv DIR] [--extras LIST] [--budget S]
-#                           [--steps LIST] [--tests PATHS] [--quick]
+#                           [--steps LIST] [--tests PATHS] [--quick] [--offline]
 set -uo pipefail
 # One block, so bash reads the whole script before running it (an edit or a pull during a run
 # cannot change what runs).
@@ -25,6 +25,10 @@ usage: bench/gpu_check.sh [options]
                   in numba's CUDA simulator, the 'gpu' legs on the CPU, at tiny sizes (--quick);
                   checks the script itself, measures nothing
   --python PY     use this Python (gpudecode and pytest installed) instead of creating a venv
+  --offline       no package index (a GPU machine that reaches nothing): install this checkout
+                  into --python PY (default python3) with --no-deps --no-index; the
+                  dependencies (numpy, numba, numba-cuda, CuPy, scikit-learn, h5py, typer, rich,
+                  matplotlib, pytest) must already be there
   --venv DIR      where to create the venv (default ~/.cache/gpudecode/gpu-check-venv; reused)
   --extras LIST   extras to install (default gpu,test; CPU mode: test)
   --budget S      time budget for the whole run in seconds (default 465)
@@ -47,6 +51,7 @@ BUDGET_S=465
 STEPS="install,probe,compile,tests,fits,demo"
 TEST_PATHS=""
 QUICK=0
+OFFLINE=0
 ARGS=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -58,6 +63,7 @@ while [ $# -gt 0 ]; do
         --steps) STEPS="${2:?--steps needs a list}"; shift ;;
         --tests) TEST_PATHS="${2:?--tests needs paths}"; shift ;;
         --quick) QUICK=1 ;;
+        --offline) OFFLINE=1 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -150,7 +156,12 @@ meta commit "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown
 say "mode $MODE, budget ${BUDGET_S} s, output in $OUT_DIR"
 
 # --------------------------------------------------------------------- 1. install, probe
-if [ -n "$PY" ] && want install; then
+if [ "$OFFLINE" = 1 ] && want install; then
+    PY="${PY:-$(command -v python3)}"
+    # No index: this checkout only, against the packages the environment already has.
+    run_step install 120 "$PY" -m pip install --progress-bar off --no-deps --no-index \
+        --no-build-isolation .
+elif [ -n "$PY" ] && want install; then
     say "[install] skipped: using $PY (--python)"
 elif want install; then
     base="${PYTHON3:-python3}"
