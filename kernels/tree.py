@@ -454,6 +454,12 @@ def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, w
         imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
         improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
                                              - wn_left / wn_node * imp_l)
+        n_left = best_pos
+        n_right = nn - best_pos
+        if children_split:  # a child that will be a leaf needs no sorted features
+            children_split = ((n_left >= min_leaf + min_leaf and n_left >= 2 and imp_l > EPS)
+                              or (n_right >= min_leaf + min_leaf and n_right >= 2
+                                  and imp_r > EPS))
         n_part = d if children_split else 1
         for f in range(n_part):  # stable partition of every feature's segment
             a = start
