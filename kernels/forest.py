@@ -14,7 +14,9 @@ forest does, and predicts the class of largest mean per-tree class probability:
   non-constant ones were scanned (scikit-learn's ``node_split_best``, the tree kernel's
   :func:`~gpudecode.kernels.tree.node_split`); ``max_depth=None`` grows until leaves are pure;
 - ``class_weight="balanced"`` weights are computed from the training rows (not the
-  bootstrap), as scikit-learn's ``"balanced"`` does;
+  bootstrap) and used as scikit-learn 1.9 uses them: with the bootstrap they set how likely
+  each row is drawn (every present class equally likely) and the trees are unweighted;
+  without it they weigh the trees' gini counts;
 - a tree's leaf holds its weighted class fractions; the forest predicts the argmax of their
   sum over trees (lowest class on ties). Each fraction is added as an integer number of
   ``2**-32`` units, so the sum is exact and independent of the order trees finish in (the
@@ -92,35 +94,75 @@ def problem_key(seed, y, tr, n, order):
 # ----------------------------------------------------------------------------- one tree
 
 @device
-def prepare_labels(y, tr, n, n_classes, balanced, counts, ylab, wcls):
-    """Training labels and class weights (balanced: from the training rows, not the
-    bootstrap, as scikit-learn's ``"balanced"``); returns whether weights are used."""
+def prepare_labels(y, tr, n, n_classes, balanced, bootstrap, counts, ylab, wcls, wdraw):
+    """Training labels and class weights, as scikit-learn's forest uses them.
+
+    ``"balanced"`` weights ``n / (n_present * count_k)`` come from the training rows. With
+    ``bootstrap`` they set how likely each row is drawn (``wdraw[k]``: class ``k``'s share,
+    ``count_k * weight_k``) and the trees are unweighted; without, they weigh the trees'
+    gini counts (``wcls``). Returns ``(weighted_trees, weighted_draws)``.
+    """
     n_present = count_classes(y, tr, n, n_classes, counts)
-    weighted = balanced and n_present > 1
+    balance = balanced and n_present > 1
     for k in range(n_classes):
-        wcls[k] = 1.0
-        if weighted and counts[k] > 0:
-            wcls[k] = n / (n_present * float(counts[k]))
+        w = 1.0
+        if balance and counts[k] > 0:
+            w = n / (n_present * float(counts[k]))
+        wcls[k] = 1.0 if bootstrap else w
+        wdraw[k] = counts[k] * w
     for r in range(n):
         ylab[r] = y[tr[r]]
-    return weighted
+    return balance and not bootstrap, balance and bootstrap
 
 
 @device
-def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, max_depth, max_features,
-                     bootstrap, key, tree, order, vals, ylab, wcls, bcnt, ordp, valsp,
+def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_depth,
+                     max_features, bootstrap, key, tree, order, vals, counts, ylab, wcls,
+                     wdraw, bcnt, ordp, valsp,
                      samples, side, tmp_i, tmp_f, features, const_features, rng, sum_left,
                      sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
                      node_left, node_right, node_val, leaf_of):
     """Grow tree ``tree`` of a problem on its bootstrap sample; ``leaf_of[t]`` = the leaf
-    of test row ``t`` (its class fractions in ``node_val[leaf]``)."""
+    of test row ``t`` (its class fractions in ``node_val[leaf]``).
+
+    ``weighted_draws``: rows are drawn with probability proportional to ``wdraw`` of their
+    class (a class by its share, then a row of it uniformly), else uniformly."""
     d = X.shape[2]
     kt = combine(key, tree)
     for r in range(n):
         bcnt[r] = 0 if bootstrap else 1
-    if bootstrap:
+    if bootstrap and not weighted_draws:
         for i in range(n):
             bcnt[combine(kt, i) % int(n)] += 1
+    if bootstrap and weighted_draws:
+        total = 0.0
+        m = 0
+        for k in range(n_classes):  # rows grouped by class: tmp_i[cnt_left[k]:...]
+            total += wdraw[k]
+            cnt_left[k] = m
+            m += counts[k]
+        for k in range(n_classes):
+            cnt_total[k] = cnt_left[k]
+        for r in range(n):
+            k = ylab[r]
+            tmp_i[cnt_total[k]] = r
+            cnt_total[k] += 1
+        for i in range(n):
+            h = combine(kt, i)
+            u = float(h) * (1.0 / PROB_SCALE) * total
+            pick = -1
+            cum = 0.0
+            for k in range(n_classes):
+                if counts[k] > 0:
+                    cum += wdraw[k]
+                    if pick < 0 and u < cum:
+                        pick = k
+            if pick < 0:  # u at the top end by rounding: the last present class
+                for k in range(n_classes):
+                    if counts[k] > 0:
+                        pick = k
+            j = combine(h, 0x5BD1E995) % int(counts[pick])
+            bcnt[tmp_i[cnt_left[pick] + j]] += 1
     for f in range(d):  # the pair's sorted rows, each repeated by its draw count
         m = 0
         for i in range(n):
@@ -266,7 +308,7 @@ def forest_core(target: str):
 # One tree's growing scratch is the tree kernel's problem scratch (node_cls unused) plus the
 # bootstrap counts and the nodes' class fractions; one problem's votes are int64.
 
-TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.float64, np.int32)
+TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.float64, np.int32, np.float64)
 """dtypes of the arrays :func:`tree_scratch_shapes` sizes, in its order."""
 
 VOTE_SCRATCH_DTYPES = (np.int64,)
@@ -277,9 +319,9 @@ VOTE_SCRATCH_DTYPES = (np.int64,)
 def tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes):
     """One tree's scratch: :func:`gpudecode.kernels.tree.problem_scratch_shapes`, then
     ``bcnt`` (max_train,), ``node_val`` (n_nodes, n_classes), ``leaf_of`` (max_test,)
-    (``max_test`` at least 1)."""
+    (``max_test`` at least 1), ``wdraw`` (n_classes,)."""
     return problem_scratch_shapes(n_features, max_train, n_classes, n_nodes) + (
-        (max_train,), (n_nodes, n_classes), (max_test,))
+        (max_train,), (n_nodes, n_classes), (max_test,), (n_classes,))
 
 
 @cpu_jit()
@@ -306,7 +348,7 @@ def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes):
             np.empty(sh[16], dtype=i32), np.empty(sh[17]), np.empty(sh[18], dtype=i32),
             np.empty(sh[19]), np.empty(sh[20], dtype=i32), np.empty(sh[21], dtype=i32),
             np.empty(sh[22], dtype=i32), np.empty(sh[23], dtype=i32), np.empty(sh[24]),
-            np.empty(sh[25], dtype=i32))
+            np.empty(sh[25], dtype=i32), np.empty(sh[26]))
 
 
 @cpu_jit()
@@ -331,7 +373,7 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
         (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
          const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
          node_feat, node_thr, node_left, node_right, node_cls, bcnt,
-         node_val, leaf_of) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1),
+         node_val, leaf_of, wdraw) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1),
                                                     n_classes, n_nodes_max)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
         last_c = -1
@@ -345,13 +387,14 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                 last_c = c
             presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
             for lab in range(n_sets):
-                weighted = prepare_labels(Y[lab], train_idx[s], ntr, n_classes, balanced,
-                                          counts, ylab, wcls)
+                weighted, weighted_draws = prepare_labels(
+                    Y[lab], train_idx[s], ntr, n_classes, balanced, bootstrap, counts, ylab,
+                    wcls, wdraw)
                 key = problem_key(seed, Y[lab], train_idx[s], ntr, order)
                 for t in range(n_trees):
                     grow_forest_tree(X, c, test_idx[s], nte, ntr, n_classes, weighted,
-                                     max_depth, max_features, bootstrap, key, t, order, vals,
-                                     ylab, wcls, bcnt, ordp, valsp, samples, side, tmp_i,
+                                     weighted_draws, max_depth, max_features, bootstrap, key,
+                                     t, order, vals, counts, ylab, wcls, wdraw, bcnt, ordp, valsp, samples, side, tmp_i,
                                      tmp_f, features, const_features, rng, sum_left,
                                      sum_total, cnt_left, cnt_total, stack_i, stack_f,
                                      node_feat, node_thr, node_left, node_right, node_val,

@@ -245,10 +245,11 @@ def test_max_features_resolves_as_scikit_learn():
 
 def test_scratch_layout_declared_once():
     """The per-tree scratch is the tree kernel's problem scratch plus bootstrap counts, node
-    class fractions and test leaves; the CPU allocation is exactly the declaration."""
+    class fractions, test leaves and class draw weights; the CPU allocation is exactly the
+    declaration."""
     # d=3 features, 7 training rows, 4 test rows, 2 classes, 13 nodes
     shapes = forest.tree_scratch_shapes(3, 7, 4, 2, 13)
-    want = list(tree.problem_scratch_shapes(3, 7, 2, 13)) + [(7,), (13, 2), (4,)]
+    want = list(tree.problem_scratch_shapes(3, 7, 2, 13)) + [(7,), (13, 2), (4,), (2,)]
     assert [tuple(s) for s in shapes] == [tuple(s) for s in want]
     arrays = forest.allocate_tree_scratch(3, 7, 4, 2, 13)
     assert [a.shape for a in arrays] == [tuple(s) for s in want]
