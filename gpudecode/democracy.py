@@ -11,9 +11,13 @@ shuffle ``s`` of the split plan:
   per-cell predictions of the test slot (per-cell models fit on the whole training part).
 
 The per-cell models of every cell x label set x slot (test and CV) are solved by the engine's
-batched kernels (:func:`gpudecode.engine.predict_batched`, chunked to memory); the stacker is one small estimator from
-:func:`gpudecode.estimators.make_pipeline` per (label set, shuffle). Permuted label sets rerun
-the whole two-level procedure, so the null includes the per-cell fits.
+batched kernels (:func:`gpudecode.engine.predict_batched`, chunked to memory). The stackers of
+every (label set, shuffle) are batched likewise (:func:`predict_stackers`): each problem's
+encoded votes are its own feature matrix, solved by the stacker's batched kernel on unscaled
+features, one fit per problem (:func:`gpudecode.engine.predict_blocks`); a stacker without a
+kernel is one estimator from :func:`gpudecode.estimators.make_pipeline` per problem.
+Permuted label sets rerun the whole two-level procedure, so the null includes the per-cell
+fits.
 """
 
 from __future__ import annotations
@@ -33,7 +37,16 @@ except Exception:
 
 from .backend import Backend
 from .classifiers import get_classifier, parse_classifiers
-from .engine import LabelJob, Scores, chunk_budget_bytes, job_chunk, label_jobs, predict_batched
+from .engine import (
+    LabelJob,
+    Scores,
+    choose_engine,
+    chunk_budget_bytes,
+    job_chunk,
+    label_jobs,
+    predict_batched,
+    predict_blocks,
+)
 from .errors import ParameterError
 from .estimators import make_pipeline
 from .features import window_features
@@ -41,7 +54,8 @@ from .population import PopulationResults
 from .splits import SplitPlan, check_scoring, fitted_plan, score_predictions
 from .trials import Epochs
 
-__all__ = ["decode_democracy", "encode_votes", "predict_cells", "stacker_rows"]
+__all__ = ["decode_democracy", "encode_votes", "predict_cells", "predict_stackers",
+           "stacker_engine", "stacker_rows"]
 
 
 def predict_cells(X: np.ndarray, plan: SplitPlan, base: str = "linear-svm", *,
@@ -239,31 +253,31 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
             votes[units] = pred
             if units.stop == n_cells:       # every cell's votes on these label sets
                 t1 = time.perf_counter()
+                stacked = predict_stackers(votes, plan, labels, names, backend=backend,
+                                           seed=seed, class_weight=class_weight, params=extra)
                 for i, lab in enumerate(range(labels.start, labels.stop)):
-                    stacked = _stack_labelset(votes[:, i], plan.Y_[lab], plan, names,
-                                              gpu=backend.is_gpu, seed=seed,
-                                              class_weight=class_weight, params=extra)
-                    _record_stackers(scores, plan, lab, stacked)
+                    _record_stackers(scores, plan, lab, stacked[:, i])
                     if progress is not None:
                         progress(lab + 1, L)
                 timing["stack_s"] += time.perf_counter() - t1
             t1 = time.perf_counter()
     scores = scores.unit(0)
+    n_stack_features = int(n_cells * (1 if plan.n_classes == 2 else plan.n_classes))
+    engines = [stacker_engine(name, n_stack_features) for name in names]
     timing["total_s"] = time.perf_counter() - t0
     timing["n_base_problems"] = int(n_cells * L * plan.n_slots)
     timing["n_stacker_fits"] = int(len(names) * L * S)
     return PopulationResults(
         **scores.arrays(), analysis="democracy", classifiers=names, classes=plan.classes_,
-        p_value=scores.p_values(metric), engines=["stacked"] * len(names), timing=timing,
+        p_value=scores.p_values(metric), engines=engines, timing=timing,
         params={"classifiers": names, "stackers": names, "base": base,
                 "base_params": base_params, "window": window_frames, "step": step_frames,
                 "standardize_base": True, "class_weight": class_weight, "metric": metric,
                 "seed": seed, "n_cells": int(n_cells), "n_features_per_cell": int(n_feat),
-                "n_stacker_features": int(n_cells * (1 if plan.n_classes == 2
-                                                     else plan.n_classes)),
+                "n_stacker_features": n_stack_features,
                 "n_shuffles": S, "n_folds": k, "n_permutations": L - 1,
                 "test_size": plan.test_size, "plan_seed": plan.seed,
-                "engines": dict.fromkeys(names, "stacked"),
+                "engines": dict(zip(names, engines)),
                 "classifier_params": {n: extra.get(n, {}) for n in names},
                 "chunking": {"cells": int(chunk[0]), "label_sets": int(chunk[1])}})
 
@@ -276,6 +290,83 @@ def _record_stackers(scores: Scores, plan: SplitPlan, labelset: int, stacked: np
     for row in range(stacked.shape[0]):
         scores.record(plan, row, slice(0, 1), slice(labelset, labelset + 1), plan.test_slots,
                       acc[row:row + 1], bal[row:row + 1])
+
+
+def stacker_engine(name: str, n_features: int) -> str:
+    """How a stacker is fit: ``stacked-batched`` (its batched kernel on unscaled votes, one
+    fit per problem) where :func:`gpudecode.engine.choose_engine` gives it a kernel for
+    ``n_features`` vote columns, ``stacked`` (one scikit-learn or cuML fit per problem)
+    otherwise."""
+    engine = choose_engine(name, n_features, None, standardize=False)
+    return "stacked" if engine == "pipeline" else "stacked-batched"
+
+
+def predict_stackers(votes: np.ndarray, plan: SplitPlan, label_sets: slice, names: list[str],
+                     *, backend: Backend, seed: int = 0, class_weight: str | None = None,
+                     params: dict | None = None) -> np.ndarray:
+    """Fit every stacker on every (label set, shuffle) and predict its test trials.
+
+    Parameters
+    ----------
+    votes : ndarray of int, shape (n_cells, n_labelsets, n_slots, max_test)
+        Per-cell predictions of the label sets ``label_sets`` on every slot
+        (:func:`predict_cells`).
+    plan : SplitPlan
+    label_sets : slice
+        Rows of ``plan.Y_`` the votes are for (explicit start and stop).
+    names : list of str
+        Stacker classifier names.
+    backend : Backend
+    seed : int
+        Seed of randomised stackers.
+    class_weight : {None, "balanced"}
+    params : dict, optional
+        Hyper-parameters by stacker name.
+
+    Returns
+    -------
+    ndarray of int32, shape (n_stackers, n_labelsets, n_shuffles, max_test)
+        The stackers' test predictions; -1 at padding.
+    """
+    params = params or {}
+    n_sets = votes.shape[1]
+    S, width = plan.n_shuffles, plan.test_idx_.shape[1]
+    out = np.full((len(names), n_sets, S, width), -1, dtype=np.int32)
+    A, B, train, test = [], [], [], []
+    for i in range(n_sets):
+        for s in range(S):
+            votes_tr, votes_te, tr, ts = stacker_rows(votes[:, i], plan, s)
+            A.append(encode_votes(votes_tr, plan.n_classes))
+            B.append(encode_votes(votes_te, plan.n_classes))
+            train.append(tr)
+            test.append(ts)
+    n_train = np.array([t.size for t in train])
+    n_test = np.array([t.size for t in test])
+    n_rows = int((n_train + n_test).max())
+    n_feat = A[0].shape[1]
+    rows = np.zeros((n_sets * S, n_rows, n_feat), dtype=np.float32)
+    labels = np.zeros((n_sets * S, n_rows), dtype=np.int32)
+    for p in range(n_sets * S):
+        y = plan.Y_[label_sets.start + p // S]
+        rows[p, :n_train[p]] = A[p]
+        rows[p, n_train[p]:n_train[p] + n_test[p]] = B[p]
+        labels[p, :n_train[p] + n_test[p]] = y[np.concatenate([train[p], test[p]])]
+    for j, name in enumerate(names):
+        if stacker_engine(name, n_feat) == "stacked-batched":
+            # predict_blocks passes random_state on only to kernels that take one.
+            pred = predict_blocks(rows, labels, n_train, n_test, plan.n_classes,
+                                  get_classifier(name), backend=backend,
+                                  class_weight=class_weight, standardize=False,
+                                  params={"random_state": seed, **params.get(name, {})},
+                                  test_width=width, first_problem=label_sets.start * S)
+            out[j] = pred.reshape(n_sets, S, width)
+        else:
+            for i in range(n_sets):
+                y = plan.Y_[label_sets.start + i]
+                out[j, i] = _stack_labelset(votes[:, i], y, plan, [name], gpu=backend.is_gpu,
+                                            seed=seed, class_weight=class_weight,
+                                            params=params)[0]
+    return out
 
 
 def _stack_labelset(pred: np.ndarray, y: np.ndarray, plan: SplitPlan, names: list[str], *,

@@ -22,6 +22,7 @@ and :meth:`Scores.p_values`.
 
 from __future__ import annotations
 
+import inspect
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -378,7 +379,8 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
 def predict_blocks(rows: np.ndarray, labels: np.ndarray, n_train: np.ndarray,
                    n_test: np.ndarray, n_classes: int, classifier: Classifier, *,
                    backend: Backend, class_weight: str | None = None, standardize: bool = True,
-                   params: dict | None = None, test_width: int | None = None) -> np.ndarray:
+                   params: dict | None = None, test_width: int | None = None,
+                   first_problem: int = 0) -> np.ndarray:
     """Batched-kernel predictions of a list of problems, each with its own features and labels.
 
     Problem ``p`` trains on ``rows[p, :n_train[p]]`` with ``labels[p, :n_train[p]]`` and
@@ -405,6 +407,11 @@ def predict_blocks(rows: np.ndarray, labels: np.ndarray, n_train: np.ndarray,
         Hyper-parameters over the classifier's defaults.
     test_width : int, optional
         Width of the result (default ``max(n_test)``).
+    first_problem : int
+        Index of ``rows[0]`` among all problems of the caller. A randomised kernel (one
+        taking ``random_state``, passed on from ``params`` as every scikit-learn fit of the
+        pipeline gets the same seed) draws for each problem by its index there, not by how
+        the caller chunks the problems.
 
     Returns
     -------
@@ -420,24 +427,33 @@ def predict_blocks(rows: np.ndarray, labels: np.ndarray, n_train: np.ndarray,
         return out
     kernel = classifier.kernel(gpu=backend.is_gpu)
     kw = {**classifier.params, **(params or {})}
+    seeded = "random_state" in inspect.signature(kernel).parameters
+    if not seeded:
+        kw.pop("random_state", None)
     limit = MAX_BLOCK_TRIALS_GPU if backend.is_gpu else MAX_BLOCK_TRIALS_CPU
     group = max(1, limit // max(1, n_rows))
     max_train = int(n_train.max())
     max_test = max(1, int(n_test.max()))
     col_tr, col_te = np.arange(max_train), np.arange(max_test)
-    for g0 in range(0, n_problems, group):
-        g1 = min(n_problems, g0 + group)
-        ntr, nte = n_train[g0:g1], n_test[g0:g1]
-        first = (np.arange(g1 - g0) * n_rows)[:, None]
+    # A randomised kernel draws per (unit, slot, label set): problem q of the caller runs at
+    # block (slot) q % group whatever the chunking, so its draws do not depend on it; a call
+    # starting mid-group first repeats its first problem in the blocks before it (dropped).
+    lead = first_problem % group if seeded else 0
+    order = np.concatenate([np.zeros(lead, dtype=np.intp), np.arange(n_problems)])
+    for g0 in range(0, order.size, group):
+        members = order[g0:g0 + group]
+        ntr, nte = n_train[members], n_test[members]
+        first = (np.arange(members.size) * n_rows)[:, None]
         tr = np.where(col_tr < ntr[:, None], first + col_tr, -1).astype(np.int32)
         te = np.where(col_te < nte[:, None], first + ntr[:, None] + col_te, -1).astype(np.int32)
-        X = np.ascontiguousarray(rows[g0:g1], dtype=np.float32).reshape(1, -1, rows.shape[2])
-        Y = np.ascontiguousarray(labels[g0:g1], dtype=np.int32).reshape(1, -1)
+        X = np.ascontiguousarray(rows[members], dtype=np.float32).reshape(1, -1, rows.shape[2])
+        Y = np.ascontiguousarray(labels[members], dtype=np.int32).reshape(1, -1)
         pred = kernel(X, Y, tr, ntr, te, nte, n_classes, standardize=standardize,
                       class_weight_balanced=class_weight == "balanced", **kw)
         pred = backend.to_host(pred)[0, 0]
         k = min(width, pred.shape[1])
-        out[g0:g1, :k] = pred[:, :k]
+        skip = lead if g0 == 0 else 0
+        out[members[skip:], :k] = pred[skip:, :k]
     return out
 
 
@@ -476,7 +492,7 @@ def _solve_selected(scores: Scores, row: int, X: np.ndarray, plan: SplitPlan,
                 rows.reshape(n_sets * len(slots), n_rows, k), y.reshape(n_sets * len(slots), -1),
                 np.tile(ntr, n_sets), np.tile(nte, n_sets), plan.n_classes, classifier,
                 backend=backend, class_weight=class_weight, standardize=standardize,
-                params=params, test_width=width)
+                params=params, test_width=width, first_problem=la * plan.n_slots)
             pred = pred.reshape(1, n_sets, len(slots), width)
             acc, bal = score_predictions(pred, plan.Y_[labels], te, plan.n_classes)
             scores.record(plan, row, slice(0, 1), labels, slots, acc, bal)
@@ -603,9 +619,11 @@ def solve_matrix(X: np.ndarray, plan: SplitPlan, names: list[str], *, backend: B
             _solve_gram(scores, row, X, plan, clf, gpu=backend.is_gpu,
                         class_weight=class_weight, params={**clf.params, **extra.get(name, {})})
         elif engine == "batched-select":
+            # random_state: the seed every scikit-learn fit of the pipeline got.
             _solve_selected(scores, row, X, plan, clf, int(select_k), backend=backend,
                             standardize=standardize, class_weight=class_weight,
-                            params=extra.get(name, {}), progress=step)
+                            params={"random_state": seed, **extra.get(name, {})},
+                            progress=step)
         elif engine == "batched":
             one = solve_batched(X[None], plan, [clf], backend=backend,
                                 class_weight=class_weight, standardize=standardize,

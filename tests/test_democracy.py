@@ -9,15 +9,20 @@ import numpy as np
 import pytest
 from batched_oracle import oracle
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from gpudecode import Backend, SplitPlan
+from gpudecode.classifiers import get_classifier
 from gpudecode.democracy import (
     decode_democracy,
     encode_votes,
     predict_cells,
+    predict_stackers,
+    stacker_engine,
     stacker_rows,
 )
 from gpudecode.errors import ParameterError
@@ -57,7 +62,7 @@ def noise():
 
 def test_pure_noise_gives_chance_level_democracy(noise):
     res = noise[2]
-    assert res.analysis == "democracy" and res.engines == ["stacked"]
+    assert res.analysis == "democracy" and res.engines == ["stacked-batched"]
     assert res.test_accuracy.shape == (1, 6) and res.null_accuracy.shape == (1, 19)
     assert np.isnan(res.cv_accuracy).all() and res.cv_accuracy.shape == (1, 6, 4)
     assert abs(res.test_accuracy.mean() - 0.5) <= 0.1
@@ -135,10 +140,11 @@ def test_votes_match_scikit_learn_per_cell_models_on_the_same_inner_folds():
     assert A.shape == (tr.size, 3 * N_CELLS)
     assert (A == A_sk).mean() >= 0.95 and (B == B_sk).mean() >= 0.95
 
-    res = decode_democracy(ep, plan, "random-forest", backend=CPU, params=FOREST, seed=0)
-    forest = RandomForestClassifier(10, random_state=0, n_jobs=1)
-    pred_sk = forest.fit(A_sk, y[tr]).predict(B_sk)
-    pred = forest.fit(A, y[tr]).predict(B)
+    # The stacker (logistic: one-vs-rest as its kernel) on those votes, fit by scikit-learn.
+    res = decode_democracy(ep, plan, "logistic", backend=CPU, seed=0)
+    stacker = OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=1000))
+    pred_sk = stacker.fit(A_sk, y[tr]).predict(B_sk)
+    pred = stacker.fit(A, y[tr]).predict(B)
     assert (pred == pred_sk).mean() >= 0.95
     assert res.test_accuracy[0, 0] == pytest.approx((pred == y[te]).mean())
     assert abs(res.test_accuracy[0, 0] - (pred_sk == y[te]).mean()) <= 0.05
@@ -175,3 +181,56 @@ def test_gpu_backend_equals_cpu_in_the_cuda_simulator():
     assert gpu.is_gpu
     for key in ("test_accuracy", "test_balanced", "null_accuracy", "p_value"):
         np.testing.assert_allclose(getattr(a, key), getattr(b, key))
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_batched_stackers_predict_like_one_scikit_learn_stacker_per_problem(n_classes):
+    """predict_stackers (each stacker's kernel, every label set x shuffle in one batch) vs
+    the per-problem stacker it replaces (make_pipeline's estimator on the same encoded
+    votes, one-vs-rest where the kernel is): >= 99% of the predictions agree."""
+    ep = _epochs(seed=9, n_classes=n_classes, planted=0.6)
+    plan = SplitPlan(n_shuffles=4, n_folds=4, n_permutations=9, seed=4).fit(ep.labels)
+    X = window_features(ep, 4, 1, CPU)
+    votes = predict_cells(X, plan, "linear-svm", backend=CPU)
+    names = ["logistic", "lda", "tree", "linear-svm", "rbf-svm"]
+    ours = predict_stackers(votes, plan, slice(0, plan.Y_.shape[0]), names, backend=CPU)
+    n_feat = N_CELLS * (1 if n_classes == 2 else n_classes)
+    for j, name in enumerate(names):
+        assert stacker_engine(name, n_feat) == "stacked-batched"
+        clf = get_classifier(name)
+        got, want = [], []
+        for lab, y in enumerate(plan.Y_):
+            for s in range(plan.n_shuffles):
+                votes_tr, votes_te, tr, te = stacker_rows(votes[:, lab], plan, s)
+                est = clf.make_estimator(seed=0)
+                if clf.one_vs_rest and n_classes > 2:
+                    est = OneVsRestClassifier(est)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    est.fit(encode_votes(votes_tr, n_classes), y[tr])
+                    want.append(est.predict(encode_votes(votes_te, n_classes)))
+                got.append(ours[j, lab, s, :te.size])
+                assert (ours[j, lab, s, te.size:] == -1).all()
+        agree = np.mean(np.concatenate(got) == np.concatenate(want))
+        assert agree >= 0.99, (name, agree)
+
+
+def test_random_forest_stacker_accuracy_like_scikit_learn_over_seeds():
+    """The forest stacker cannot match fit for fit: its accuracy over seeds vs
+    RandomForestClassifier's on the same votes."""
+    ep = _epochs(seed=5, planted=0.6)
+    plan = SplitPlan(n_shuffles=6, n_folds=4, seed=1).fit(ep.labels)
+    X = window_features(ep, 4, 1, CPU)
+    votes = predict_cells(X, plan, "linear-svm", label_sets=slice(0, 1), backend=CPU)
+    y = plan.Y_[0]
+    ours, theirs = [], []
+    for seed in range(8):
+        pred = predict_stackers(votes, plan, slice(0, 1), ["random-forest"], backend=CPU,
+                                seed=seed, params=FOREST)[0, 0]
+        for s in range(plan.n_shuffles):
+            votes_tr, votes_te, tr, te = stacker_rows(votes[:, 0], plan, s)
+            ours.append(np.mean(pred[s, :te.size] == y[te]))
+            forest = RandomForestClassifier(10, random_state=seed, n_jobs=1)
+            forest.fit(encode_votes(votes_tr, 2), y[tr])
+            theirs.append(np.mean(forest.predict(encode_votes(votes_te, 2)) == y[te]))
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.05, (np.mean(ours), np.mean(theirs))

@@ -25,11 +25,11 @@ CPU = Backend.from_device("cpu")
 KERNELS = ("logistic", "lda", "linear-svm", "rbf-svm", "tree")
 
 
-def make_pipeline(name, *, standardize, select_k, n_classes=2):
+def make_pipeline(name, *, standardize, select_k, n_classes=2, seed=0):
     """``[StandardScaler] -> SelectKBest(f_classif) -> estimator``, the estimator one-vs-rest
     for more than two classes where the kernel is (as tests/test_classifiers.py)."""
     clf = get_classifier(name)
-    est = clf.make_estimator(seed=0)
+    est = clf.make_estimator(seed=seed)
     if clf.one_vs_rest and n_classes > 2:
         est = OneVsRestClassifier(est)
     steps = [StandardScaler()] if standardize else []
@@ -130,7 +130,8 @@ def test_kernels_on_selected_features_predict_like_the_sklearn_pipeline(standard
 
 def _pipeline_scores(X, plan, name, k, standardize):
     """Observed test accuracy per shuffle and the null (mean over shuffles per permutation)
-    with a fresh scikit-learn pipeline per (label set, test slot)."""
+    with a fresh scikit-learn pipeline per (label set, test slot), seeded with the plan's
+    seed as decode_features seeds its models."""
     acc = np.empty((plan.Y_.shape[0], plan.n_shuffles))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -138,7 +139,7 @@ def _pipeline_scores(X, plan, name, k, standardize):
             for i, s in enumerate(plan.test_slots):
                 train = plan.train_idx_[s, :plan.n_train_[s]]
                 test = plan.test_idx_[s, :plan.n_test_[s]]
-                pipe = make_pipeline(name, standardize=standardize, select_k=k)
+                pipe = make_pipeline(name, standardize=standardize, select_k=k, seed=plan.seed)
                 acc[lab, i] = np.mean(pipe.fit(X[train], yl[train]).predict(X[test]) == yl[test])
     return acc[0], acc[1:].mean(1)
 
