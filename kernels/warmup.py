@@ -56,6 +56,12 @@ def _tree():
     fit_predict_tree(*_batch(), random_state=0)
 
 
+def _forest():
+    from .forest import fit_predict_forest
+    fit_predict_forest(*_batch(), n_estimators=2, random_state=0)
+    fit_predict_forest(*_batch(3), class_weight_balanced=True, n_estimators=2, random_state=0)
+
+
 def _features():
     from .correlation import correlate_chunk, n_pairs
     from .windowing import sliding_mean
@@ -65,11 +71,11 @@ def _features():
         correlate_chunk(x, np.empty((3, n_pairs(4)), dtype=np.float32), ledoit_wolf=ledoit_wolf)
 
 
-GROUPS = {"svm": _svm, "tree": _tree,
+GROUPS = {"svm": _svm, "tree": _tree, "forest": _forest,
           "logistic": _logistic, "lda": _lda, "features": _features}
 """Kernel groups, slowest to compile first."""
 
-COMPILE_S = {"svm": 16, "tree": 14, "logistic": 8, "lda": 6,
+COMPILE_S = {"svm": 16, "tree": 14, "forest": 20, "logistic": 8, "lda": 6,
              "features": 4}
 """Seconds each group takes to compile on one core (2-core machine), for balancing."""
 
