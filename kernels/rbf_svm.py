@@ -675,7 +675,7 @@ def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, one_vs_one, C, ep
                 if balanced:
                     Cp = C * (ntr / (n_present * 1.0 * counts[ki]))
                     Cn = C * (ntr / (n_present * 1.0 * counts[kj]))
-                rho, it = solve(Kq, QD, order, n, counts[ki], Cp, Cn, eps, max_iter,
+                rho, _ = solve(Kq, QD, order, n, counts[ki], Cp, Cn, eps, max_iter,
                                 shrinking, alpha, G, G_bar, status, active, yv, Cv, coef)
                 for t in range(nte):
                     if decision(coef, order, n, Kt, t, rho) > 0.0:
@@ -693,7 +693,7 @@ def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, one_vs_one, C, ep
             if balanced:
                 Cp = C * (ntr / (2.0 * n_pos))
                 Cn = C * (ntr / (2.0 * counts[k]))
-            rho, it = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
+            rho, _ = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
                             alpha, G, G_bar, status, active, yv, Cv, coef)
             for t in range(nte):
                 scores[t, k] = -decision(coef, order, ntr, Kt, t, rho)
