@@ -42,8 +42,8 @@ class PopulationResults(DecodingResults):
         Mean test accuracy over shuffles for each permuted label set.
     p_value : ndarray, shape (n_classifiers,)
     engines : list of str
-        Which engine solved each classifier (``batched``, ``batched-gram``, ``pipeline``,
-        ``stacked``).
+        Which engine solved each classifier (``batched``, ``batched-gram``,
+        ``batched-select``, ``pipeline``; democracy: ``stacked-batched``, ``stacked``).
     """
 
     analysis: str
