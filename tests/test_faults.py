@@ -35,7 +35,8 @@ from result_folders import FAST, cli_decode_args, decode_into, outcome_spec, sma
 
 # A child that kills itself with SIGKILL when a chosen function is called for the n-th time
 # (counting only calls whose first argument contains plan["arg"], if given), before or after
-# the call runs; then runs the command line.
+# the call runs; then runs the command line. The function is replaced in its module and in
+# every gpudecode module that imported it by name.
 KILLER = r"""
 import importlib, json, os, signal, sys
 plan = json.loads(sys.argv[1])
@@ -59,8 +60,12 @@ def wrapped(*args, **kwargs):
     if hit and plan["when"] == "after":
         os.kill(os.getpid(), signal.SIGKILL)
     return result
-setattr(module, plan["attr"], wrapped)
 from gpudecode.cli import main
+# every module that imported the function by name gets the wrapper too
+for name, mod in list(sys.modules.items()):
+    if (name == plan["module"] or name.startswith("gpudecode")) and \
+            getattr(mod, plan["attr"], None) is real:
+        setattr(mod, plan["attr"], wrapped)
 sys.exit(main(sys.argv[2:]))
 """
 
