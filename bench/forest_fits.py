@@ -7,14 +7,16 @@ Run: python bench/forest_fits.py (scikit-learn timed on the 20 test slots, extra
 import sys
 import time
 from pathlib import Path
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from sklearn.ensemble import RandomForestClassifier
-from batched_oracle import simulate
-from gpudecode.splits import SplitPlan
-from gpudecode.backend import Backend
-from gpudecode.engine import solve_batched
-from gpudecode.classifiers import get_classifier
 import numba
+from batched_oracle import simulate
+from sklearn.ensemble import RandomForestClassifier
+
+from gpudecode.backend import Backend
+from gpudecode.classifiers import get_classifier
+from gpudecode.engine import solve_batched
+from gpudecode.splits import SplitPlan
 
 X, y = simulate(1, 120, 49, 2, seed=0, strengths=[0.8])
 plan = SplitPlan(n_shuffles=20, test_size=0.25, n_folds=5, n_permutations=100, seed=0).fit(y)

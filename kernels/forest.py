@@ -45,13 +45,13 @@ from numba import prange
 
 from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
-from .tree import (EPS, INF, allocate_cell_scratch, allocate_pair_scratch,
-                   check_distinct_rows, max_tree_nodes, node_split, presort_cell,
-                   presort_pair, problem_scratch_shapes, PROBLEM_SCRATCH_DTYPES)
+from .tree import (EPS, INF, PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch,
+                   allocate_pair_scratch, check_distinct_rows, max_tree_nodes, node_split,
+                   presort_cell, presort_pair, problem_scratch_shapes)
 
-__all__ = ["fit_predict_forest", "check_forest_params", "forest_core", "tree_scratch_shapes",
-           "vote_scratch_shapes", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES",
-           "resolve_max_features", "PROB_SCALE"]
+__all__ = ["PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES", "check_forest_params",
+           "fit_predict_forest", "forest_core", "resolve_max_features", "tree_scratch_shapes",
+           "vote_scratch_shapes"]
 
 MASK32 = 0xFFFFFFFF
 PROB_SCALE = 4294967296.0  # 2**32 vote units per unit of class probability
@@ -372,7 +372,7 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
         pos_of, order, vals = allocate_pair_scratch(X.shape[1], d, nmax)
         (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
          const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
-         node_feat, node_thr, node_left, node_right, node_cls, bcnt,
+         node_feat, node_thr, node_left, node_right, _node_cls, bcnt,
          node_val, leaf_of, wdraw) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1),
                                                     n_classes, n_nodes_max)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]

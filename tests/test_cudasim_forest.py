@@ -12,18 +12,20 @@ test_cudasim_classifiers.py runs the forest with its default settings.
 
 import numpy as np
 import pytest
-
 from cuda_mode import CUDA_MARKS
 
 pytestmark = CUDA_MARKS
 
-from gpudecode.kernels.forest import (TREE_SCRATCH_DTYPES, fit_predict_forest,  # noqa: E402
-                                      tree_scratch_shapes)
-from gpudecode.kernels.forest_cuda import fit_predict_forest_cuda  # noqa: E402
-from gpudecode.kernels.tree import max_tree_nodes  # noqa: E402
-from gpudecode.kernels._gpu import layout_bytes  # noqa: E402
+from twin_batches import tiny_batch
 
-from twin_batches import tiny_batch  # noqa: E402
+from gpudecode.kernels._gpu import layout_bytes
+from gpudecode.kernels.forest import (
+    TREE_SCRATCH_DTYPES,
+    fit_predict_forest,
+    tree_scratch_shapes,
+)
+from gpudecode.kernels.forest_cuda import fit_predict_forest_cuda
+from gpudecode.kernels.tree import max_tree_nodes
 
 
 @pytest.mark.parametrize("n_classes, balanced, kw", [

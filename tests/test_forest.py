@@ -13,6 +13,7 @@ import inspect
 import numba
 import numpy as np
 import pytest
+from batched_oracle import batch_args, simulate
 from scipy.stats import mannwhitneyu
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.ensemble import _forest as sklearn_forest
@@ -22,8 +23,6 @@ from gpudecode.classifiers import get_classifier
 from gpudecode.errors import ParameterError
 from gpudecode.kernels import forest, tree
 from gpudecode.splits import SplitPlan
-
-from batched_oracle import batch_args, simulate
 
 
 def test_settings_are_scikit_learns_defaults():
@@ -200,7 +199,7 @@ def test_chunking_order_and_threads_do_not_change_predictions():
     plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=3,
                      seed=0).fit(y)
     args = batch_args(X, plan, 3)
-    kw = dict(n_estimators=12, class_weight_balanced=True)
+    kw = {"n_estimators": 12, "class_weight_balanced": True}
     whole = forest.fit_predict_forest(*args, **kw)
     X_, Y_, tr, ntr, te, nte, k = args
     units = np.concatenate([forest.fit_predict_forest(X_[i:i + 1], *args[1:], **kw)
