@@ -16,16 +16,6 @@ import numpy as np
 __all__ = ["anova_f", "selected_features", "top_k"]
 
 
-def _array_module(backend):
-    if backend is not None and backend.is_gpu:
-        try:
-            import cupy
-            return cupy
-        except Exception:
-            pass
-    return np
-
-
 def anova_f(X: np.ndarray, Y: np.ndarray, train_idx: np.ndarray, n_train: np.ndarray, *,
             n_classes: int | None = None, backend=None) -> np.ndarray:
     """ANOVA F of every feature on each slot's training trials, for every label set.
@@ -53,7 +43,7 @@ def anova_f(X: np.ndarray, Y: np.ndarray, train_idx: np.ndarray, n_train: np.nda
     ndarray of float64, shape (n_slots, n_labelsets, n_features)
         On the host.
     """
-    xp = _array_module(backend)
+    xp = np if backend is None else backend.xp      # CuPy on a GPU backend
     Y = np.asarray(Y)
     n_classes = int(Y.max()) + 1 if n_classes is None else int(n_classes)
     Xd = xp.asarray(np.asarray(X, dtype=np.float64))
@@ -78,7 +68,7 @@ def anova_f(X: np.ndarray, Y: np.ndarray, train_idx: np.ndarray, n_train: np.nda
             f = (ssbn / (present - 1)) / (sswn / (ntr - present))
             constant = x.max(0) == x.min(0)
             out[s] = xp.where(constant, xp.nan, f)
-    return out if xp is np else xp.asnumpy(out)
+    return out if backend is None else backend.to_host(out)
 
 
 def top_k(F: np.ndarray, k: int) -> np.ndarray:

@@ -5,7 +5,6 @@ of the kernels on each problem's own features (engine.predict_blocks)."""
 import warnings
 
 import numpy as np
-
 from cuda_mode import CUDA_MARKS, gpu_backend
 
 pytestmark = CUDA_MARKS
