@@ -59,3 +59,14 @@ def test_one_cell_with_every_analysis_names_the_analyses_that_need_more(tmp_path
                      "--analysis single-cell,summed,time-resolved")
     assert "has no features" not in line
     assert not (tmp_path / "res").exists()
+
+
+@pytest.mark.parametrize("population, expected", [
+    ("rbf-svm,linear-svm,random-forest", ["rbf-svm", "linear-svm"]),
+    ("random-forest", ["linear-svm"]),
+    ("logistic,random-forest,tree", ["logistic", "tree"]),
+])
+def test_time_resolved_runs_the_batched_population_classifiers_but_the_forest(population,
+                                                                              expected):
+    config = DecodeConfig(population_classifiers=population)
+    assert config.time_resolved_classifiers == expected
