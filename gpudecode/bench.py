@@ -39,8 +39,8 @@ __all__ = [
 ]
 
 
-# The classifiers whose batched kernel the study loop can compare with scikit-learn.
-SKLEARN_EQUIVALENTS = tuple(BATCHED_CLASSIFIERS)
+# The classifiers whose batched kernel the study loop can compare with scikit-learn, fit for fit.
+SKLEARN_EQUIVALENTS = tuple(n for n, c in BATCHED_CLASSIFIERS.items() if c.fit_for_fit)
 
 
 def study_session(n_cells: int = 109, n_trials: int = 36, n_frames: int = 64, seed: int = 0):

@@ -118,6 +118,10 @@ class Classifier:
         ``OneVsRestClassifier(estimator)``; otherwise it is multi-class like the estimator.
         (``SVC`` is one-vs-one itself, like the ``linear-svm`` kernel; neither
         ``LogisticRegression`` nor ``SVC`` is one-vs-rest.)
+    fit_for_fit : bool
+        The kernel predicts what its scikit-learn estimator predicts on the same rows (>= 99%
+        agreement, tested); False for randomised models (the random forest draws its own
+        bootstraps and features: it matches scikit-learn in distribution over seeds).
     """
 
     name: str
@@ -130,6 +134,7 @@ class Classifier:
     max_batched_features: int | None = None
     gram_function: str | None = None
     one_vs_rest: bool = False
+    fit_for_fit: bool = True
 
     @property
     def batched(self) -> bool:
@@ -232,7 +237,7 @@ CLASSIFIERS: dict[str, Classifier] = {c.name: c for c in (
                           random_state=True),
         cuml=Estimator("cuml.ensemble.RandomForestClassifier", class_weight=False,
                        random_state=True),
-        kernel_module="forest", kernel_function="fit_predict_forest"),
+        kernel_module="forest", kernel_function="fit_predict_forest", fit_for_fit=False),
 )}
 
 BATCHED_CLASSIFIERS: dict[str, Classifier] = {n: c for n, c in CLASSIFIERS.items() if c.batched}

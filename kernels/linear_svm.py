@@ -22,7 +22,7 @@ training rows, majority vote, lowest class on ties; ``class_weight_balanced`` gi
 from __future__ import annotations
 
 from ._prep import check_batch, run_pairs
-from .rbf_svm import _svm_batch, check_rbf_params, solve_fixed
+from .rbf_svm import svm_batch, check_rbf_params, solve_fixed
 
 __all__ = ["fit_predict_linear_svm", "fit_predict_linear_svm_fixed", "check_linear_params"]
 
@@ -89,7 +89,7 @@ def fit_predict_linear_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     C, tol, max_iter, shrinking = check_linear_params(C, tol, max_iter, shrinking)
-    return run_pairs(_svm_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+    return run_pairs(svm_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                      bool(standardize), bool(class_weight_balanced), True, True, C, 1.0,
                      tol, max_iter, shrinking, chunked=True)
 

@@ -773,7 +773,7 @@ def allocate_solver_scratch(max_train, max_test, n_classes):
 # ----------------------------------------------------------------------------- CPU batch
 
 @cpu_jit(parallel=True)
-def _svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
+def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize, balanced,
                linear, one_vs_one, C, gamma_fixed, eps, max_iter, shrinking, n_chunks, pred):
     d = X.shape[2]
     n_sets = Y.shape[0]
@@ -885,7 +885,7 @@ def fit_predict_rbf_svm(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *
     X, Y, train_idx, n_train, test_idx, n_test, n_classes = check_batch(
         X, Y, train_idx, n_train, test_idx, n_test, n_classes)
     C, gamma, tol, max_iter, shrinking = check_rbf_params(C, gamma, tol, max_iter, shrinking)
-    return run_pairs(_svm_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
+    return run_pairs(svm_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                      bool(standardize), bool(class_weight_balanced), False, False, C, gamma,
                      tol, max_iter, shrinking, chunked=True)
 

@@ -238,7 +238,7 @@ def solve_pairs_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, stan
                      balanced, linear, one_vs_one, C, gamma, tol, max_iter, shrinking,
                      max_scratch_bytes=None):
     """SMO for every (cell, slot) pair and label set on the GPU (checked parameters): the
-    twin of :func:`gpudecode.kernels.rbf_svm._svm_batch` (RBF or, with ``linear``, linear
+    twin of :func:`gpudecode.kernels.rbf_svm.svm_batch` (RBF or, with ``linear``, linear
     kernel; one-vs-one multiclass with ``one_vs_one``). Arrays and result as
     :func:`fit_predict_rbf_svm_cuda`."""
     cuda, on_host, arrays, n_classes = device_batch(X, Y, train_idx, n_train, test_idx,

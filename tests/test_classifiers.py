@@ -154,7 +154,7 @@ def _sklearn_maker(c, n_classes, class_weight=None):
 
 # The random forest draws its own random numbers: compared with scikit-learn's in
 # distribution over seeds in test_forest.py, not fit for fit.
-FIT_FOR_FIT = [n for n in BATCHED if n != "random-forest"]
+FIT_FOR_FIT = [n for n in BATCHED if CLASSIFIERS[n].fit_for_fit]
 
 
 @pytest.mark.parametrize("name", FIT_FOR_FIT)

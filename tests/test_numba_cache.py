@@ -33,7 +33,7 @@ def _cpu_dispatchers():
 
 def test_every_cpu_kernel_is_cached_on_disk_and_releases_the_gil():
     kernels = _cpu_dispatchers()
-    assert {"logistic._batch", "lda._batch", "rbf_svm._svm_batch",
+    assert {"logistic._batch", "lda._batch", "rbf_svm.svm_batch",
             "rbf_svm._svm_fixed_block", "tree._tree_batch", "windowing._sliding_mean_kernel",
             "correlation._pair_dots_kernel", "_prep.gather_rows"} <= set(kernels)
     for name, dispatcher in kernels.items():

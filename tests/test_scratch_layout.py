@@ -84,7 +84,7 @@ LAYOUTS = {
 DRIVERS = [
     (logistic._batch, {"allocate_scratch"}),
     (lda._batch, {"allocate_scratch"}),
-    (rbf_svm._svm_batch, {"allocate_feature_scratch", "allocate_kernel_scratch",
+    (rbf_svm.svm_batch, {"allocate_feature_scratch", "allocate_kernel_scratch",
                           "allocate_solver_scratch"}),
     (rbf_svm._svm_fixed_block, {"allocate_kernel_scratch", "allocate_solver_scratch"}),
     (tree._tree_batch, {"allocate_cell_scratch", "allocate_pair_scratch",
