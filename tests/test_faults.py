@@ -340,18 +340,38 @@ def test_cohort_killed_while_writing_tables_then_rerun(cohort_data, tmp_path):
     assert not (out / LOCK_NAME).exists()
 
 
+# A cohort run whose first session waits for a file to appear (it holds the folder's lock
+# meanwhile), however fast the decoding is.
+HOLDER = r"""
+import os, sys, time
+import gpudecode.cohort as cohort
+real = cohort.decode_session
+def held(*args, **kwargs):
+    deadline = time.time() + 120
+    while not os.path.exists(sys.argv[1]) and time.time() < deadline:
+        time.sleep(0.05)
+    return real(*args, **kwargs)
+cohort.decode_session = held
+from gpudecode.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 def test_two_cohort_runs_at_once_the_second_says_who_holds_the_folder(cohort_data, tmp_path):
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "gpudecode.cli", *_cohort_argv(cohort_data / "manifest.csv",
-                                                                 out)]
-    first = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True, cwd=tmp_path)
+    release = tmp_path / "release"
+    args = _cohort_argv(cohort_data / "manifest.csv", out)
+    first = subprocess.Popen([sys.executable, "-c", HOLDER, str(release), *args],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             cwd=tmp_path)
     try:
         deadline = time.time() + 120
         while not (out / LOCK_NAME).exists() and first.poll() is None and time.time() < deadline:
             time.sleep(0.05)
         assert first.poll() is None, first.stderr.read()
-        second = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        second = subprocess.run([sys.executable, "-m", "gpudecode.cli", *args],
+                                capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        release.touch()
         _assert_one_error_line(second.returncode, second.stderr,
                                "in use by another gpudecode run", f"pid {first.pid}")
         assert first.wait(timeout=300) == 0, first.stderr.read()
