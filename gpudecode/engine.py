@@ -625,9 +625,13 @@ def solve_matrix(X: np.ndarray, plan: SplitPlan, names: list[str], *, backend: B
                             params={"random_state": seed, **extra.get(name, {})},
                             progress=step)
         elif engine == "batched":
+            kernel_params = extra.get(name, {})
+            if "random_state" in inspect.signature(clf.kernel()).parameters:
+                # the seed the other engines give a randomised model (forest, tree ties)
+                kernel_params = {"random_state": seed, **kernel_params}
             one = solve_batched(X[None], plan, [clf], backend=backend,
                                 class_weight=class_weight, standardize=standardize,
-                                params={name: extra.get(name, {})}, progress=step)
+                                params={name: kernel_params}, progress=step)
             for key, value in one.arrays().items():
                 getattr(scores, key)[row] = value[0]
         else:

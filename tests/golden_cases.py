@@ -8,7 +8,8 @@ these slices moved): linear-svm is SVC(kernel="linear") (libsvm SMO; was libline
 LinearSVC(loss="hinge")) in every analysis; the random forest is a batched kernel (its own
 bootstraps); in-fold selection (select_k) runs on the batched kernels with float64 F-scores
 (correlation features: every classifier); democracy's base (linear-svm) and its stackers
-(batched) changed.
+(batched) changed. Then once more: the batched population engine gives the tree and the
+forest the run's seed as the other engines do (summed tree and random-forest slices only).
 """
 
 from __future__ import annotations

@@ -149,3 +149,17 @@ def test_bad_inputs(ensemble_session):
         decode_features(C, plan, "linear-svm", select_k=0, backend=CPU)
     with pytest.raises(ParameterError, match="--summed-window"):
         summed_features(ep, (5.0, 6.0))
+
+
+def test_the_seed_reaches_the_batched_forest(ensemble_session):
+    """The batched engine gives a randomised kernel the seed the other engines give it."""
+    ep, plan, _, _ = ensemble_session
+    X = summed_features(ep)
+    small = SplitPlan(n_shuffles=4, n_folds=0, n_permutations=5, seed=0).fit(ep.labels)
+    params = {"random-forest": {"n_estimators": 5}}
+    runs = [decode_features(X, small, "random-forest", backend=CPU, seed=seed, params=params)
+            for seed in (1, 1, 2)]
+    assert runs[0].engines == ["batched"]
+    same = [np.array_equal(runs[0].null_accuracy, r.null_accuracy) and
+            np.array_equal(runs[0].test_accuracy, r.test_accuracy) for r in runs[1:]]
+    assert same == [True, False]        # same seed: same forests; another seed: other draws
