@@ -9,7 +9,9 @@ ordered as libsvm orders them (rows of the lower class label first, each group i
 training order), the kernel matrix is rounded to float32 as libsvm caches it (``Qfloat``;
 its diagonal ``QD`` and the prediction's kernel values stay float64), and the stopping
 tolerance is ``tol`` on the maximal KKT violation, so the solver takes the same path as
-scikit-learn's and the predictions agree fit for fit. Kernels: RBF
+scikit-learn's and the predictions agree fit for fit. Each binary problem copies its
+``Q = y_a y_b K`` into solver-slot order once (kept in that order through shrinking's
+swaps), so the iterations read contiguous rows. Kernels: RBF
 ``exp(-gamma |x - y|^2)`` (``|x|^2 + |y|^2 - 2 x.y`` for training, as libsvm), linear
 ``x . y``.
 
@@ -249,9 +251,21 @@ def fixed_linear_kernels(G, tr, ntr, te, nte, Kq, QD, Kt):
 
 
 @device
-def q(Kq, order, active, yv, a, b):
-    """Q entry between solver slots ``a`` and ``b``: ``y_a y_b K`` (K as cached in float32)."""
-    return yv[a] * yv[b] * float(Kq[order[active[a]], order[active[b]]])
+def slot_matrix(Kq, QD, order, n, n_pos, Qs, QDs):
+    """One binary problem's ``Q`` in solver-slot order, before any swap.
+
+    ``Qs[a, b] = y_a y_b Kq[order[a], order[b]]`` (float32, exact: ``y = +-1``, the first
+    ``n_pos`` slots +1) and ``QDs[a] = QD[order[a]]``, for ``a, b < n``; :func:`swap_index`
+    keeps them in slot order, so the solver reads contiguous rows.
+    """
+    for a in range(n):
+        pa = order[a]
+        QDs[a] = QD[pa]
+        for b in range(n):
+            v = float(Kq[pa, order[b]])
+            if (a < n_pos) != (b < n_pos):
+                v = -v
+            Qs[a, b] = v
 
 
 @device
@@ -264,8 +278,9 @@ def status_of(alpha_v, C_v):
 
 
 @device
-def swap_index(a, b, yv, G, status, alpha, active, G_bar, Cv):
-    """libsvm's ``Solver::swap_index``: exchange solver slots ``a`` and ``b``."""
+def swap_index(a, b, n, yv, G, status, alpha, active, G_bar, Cv, Qs, QDs):
+    """libsvm's ``Solver::swap_index``: exchange solver slots ``a`` and ``b`` (with rows and
+    columns ``a``, ``b`` of ``Qs[:n, :n]``)."""
     yv[a], yv[b] = yv[b], yv[a]
     G[a], G[b] = G[b], G[a]
     status[a], status[b] = status[b], status[a]
@@ -273,10 +288,15 @@ def swap_index(a, b, yv, G, status, alpha, active, G_bar, Cv):
     active[a], active[b] = active[b], active[a]
     G_bar[a], G_bar[b] = G_bar[b], G_bar[a]
     Cv[a], Cv[b] = Cv[b], Cv[a]
+    QDs[a], QDs[b] = QDs[b], QDs[a]
+    for k in range(n):
+        Qs[a, k], Qs[b, k] = Qs[b, k], Qs[a, k]
+    for k in range(n):
+        Qs[k, a], Qs[k, b] = Qs[k, b], Qs[k, a]
 
 
 @device
-def reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha):
+def reconstruct(n, active_size, Qs, G, G_bar, status, alpha):
     if active_size == n:
         return
     for j in range(active_size, n):
@@ -289,13 +309,13 @@ def reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha):
         for i in range(active_size, n):
             for j in range(active_size):
                 if status[j] == FREE:
-                    G[i] += alpha[j] * q(Kq, order, active, yv, i, j)
+                    G[i] += alpha[j] * float(Qs[i, j])
     else:
         for i in range(active_size):
             if status[i] == FREE:
                 ai = alpha[i]
                 for j in range(active_size, n):
-                    G[j] += ai * q(Kq, order, active, yv, i, j)
+                    G[j] += ai * float(Qs[i, j])
 
 
 @device
@@ -312,69 +332,72 @@ def be_shrunk(i, gmax1, gmax2, yv, G, status):
 
 
 @device
-def select(active_size, Kq, QD, order, active, yv, G, status, eps):
-    """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``."""
+def update_g_bar(n, Qs, i, c, G_bar):
+    """``G_bar[:n] += c Q[i, :n]`` (``c = +-C_i`` when slot ``i`` enters or leaves its
+    upper bound)."""
+    for k in range(n):
+        G_bar[k] += c * float(Qs[i, k])
+
+
+@device
+def select(active_size, Qs, QDs, yv, G, status, eps, obj):
+    """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``.
+
+    libsvm's loops, regrouped with the same arithmetic (``y = +-1``, so ``y G`` and
+    ``y (2 y_i Q_ij)`` are exact): the first pass finds ``i`` and the maximal violation
+    of the ``j`` side, the second writes each slot's objective to ``obj`` (NaN where
+    ``j`` is not eligible) without branching, the third takes its last minimum.
+    """
     gmax = -INF
     gmax2 = -INF
     gi = -1
-    gj = -1
-    obj_min = INF
     for t in range(active_size):
+        g = yv[t] * G[t]
+        st = status[t]
         if yv[t] > 0:
-            if status[t] != UPPER and -G[t] >= gmax:
-                gmax = -G[t]
-                gi = t
+            free_i = st != UPPER
+            free_j = st != LOWER
         else:
-            if status[t] != LOWER and G[t] >= gmax:
-                gmax = G[t]
-                gi = t
+            free_i = st != LOWER
+            free_j = st != UPPER
+        if free_i and -g >= gmax:
+            gmax = -g
+            gi = t
+        if free_j and g >= gmax2:
+            gmax2 = g
     yi = 0.0
     qdi = 0.0
-    pi = 0
+    ri = 0
     if gi >= 0:
-        pi = order[active[gi]]
+        ri = gi
         yi = yv[gi]
-        qdi = QD[pi]
+        qdi = QDs[gi]
+    two_yi = 2.0 * yi
     for j in range(active_size):
-        if yv[j] > 0:
-            if status[j] != LOWER:
-                grad_diff = gmax + G[j]
-                if G[j] >= gmax2:
-                    gmax2 = G[j]
-                if grad_diff > 0.0:
-                    pj = order[active[j]]
-                    qij = yi * yv[j] * float(Kq[pi, pj])
-                    quad = qdi + QD[pj] - 2.0 * yi * qij
-                    if quad > 0.0:
-                        obj = -(grad_diff * grad_diff) / quad
-                    else:
-                        obj = -(grad_diff * grad_diff) / TAU
-                    if obj <= obj_min:
-                        gj = j
-                        obj_min = obj
-        else:
-            if status[j] != UPPER:
-                grad_diff = gmax - G[j]
-                if -G[j] >= gmax2:
-                    gmax2 = -G[j]
-                if grad_diff > 0.0:
-                    pj = order[active[j]]
-                    qij = yi * yv[j] * float(Kq[pi, pj])
-                    quad = qdi + QD[pj] + 2.0 * yi * qij
-                    if quad > 0.0:
-                        obj = -(grad_diff * grad_diff) / quad
-                    else:
-                        obj = -(grad_diff * grad_diff) / TAU
-                    if obj <= obj_min:
-                        gj = j
-                        obj_min = obj
+        yj = yv[j]
+        g = yj * G[j]
+        grad_diff = gmax + g
+        quad = (qdi + QDs[j]) - yj * (two_yi * float(Qs[ri, j]))
+        if not quad > 0.0:
+            quad = TAU
+        v = -(grad_diff * grad_diff) / quad
+        bound = LOWER if yj > 0 else UPPER
+        if status[j] == bound or not grad_diff > 0.0:
+            v = math.nan
+        obj[j] = v
+    gj = -1
+    obj_min = INF
+    for j in range(active_size):
+        if obj[j] <= obj_min:
+            gj = j
+            obj_min = obj[j]
     if gmax + gmax2 < eps or gj == -1:
         return -1, -1
     return gi, gj
 
 
 @device
-def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
+def do_shrinking(n, active_size, unshrink, eps, Qs, QDs, active, yv, G, G_bar,
                  status, alpha, Cv):
     gmax1 = -INF
     gmax2 = -INF
@@ -391,7 +414,7 @@ def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
                 gmax1 = G[i]
     if (not unshrink) and gmax1 + gmax2 <= eps * 10.0:
         unshrink = True
-        reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
+        reconstruct(n, active_size, Qs, G, G_bar, status, alpha)
         active_size = n
     i = 0
     while i < active_size:
@@ -399,7 +422,8 @@ def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
             active_size -= 1
             while active_size > i:
                 if not be_shrunk(active_size, gmax1, gmax2, yv, G, status):
-                    swap_index(i, active_size, yv, G, status, alpha, active, G_bar, Cv)
+                    swap_index(i, active_size, n, yv, G, status, alpha, active, G_bar, Cv, Qs,
+                               QDs)
                     break
                 active_size -= 1
         i += 1
@@ -408,11 +432,13 @@ def do_shrinking(n, active_size, unshrink, eps, Kq, order, active, yv, G, G_bar,
 
 @device
 def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
-          alpha, G, G_bar, status, active, yv, Cv, coef):
+          alpha, G, G_bar, status, active, yv, Cv, coef, Qs, QDs, obj):
     """libsvm ``Solver::Solve`` for C-SVC on ``order[:n]`` (first ``n_pos`` rows y=+1).
 
     Writes ``coef[g] = y_g alpha_g`` for the rows in ``order`` and returns
     ``(rho, n_iter)``; the decision function is ``sum_g coef[g] K(x_order[g], x) - rho``.
+    The iterations read ``Q`` from ``Qs``, ``QDs`` (filled here, see :func:`slot_matrix`);
+    ``obj`` is :func:`select`'s work vector.
     """
     for i in range(n):
         active[i] = i
@@ -426,6 +452,7 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
         else:
             yv[i] = -1.0
             Cv[i] = Cn
+    slot_matrix(Kq, QD, order, n, n_pos, Qs, QDs)
     active_size = n
     unshrink = False
     it = 0
@@ -438,28 +465,26 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
         if counter == 0:
             counter = period
             if shrinking:
-                active_size, unshrink = do_shrinking(n, active_size, unshrink, eps, Kq,
-                                                     order, active, yv, G, G_bar,
+                active_size, unshrink = do_shrinking(n, active_size, unshrink, eps, Qs,
+                                                     QDs, active, yv, G, G_bar,
                                                      status, alpha, Cv)
-        i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
+        i, j = select(active_size, Qs, QDs, yv, G, status, eps, obj)
         if i < 0:
-            reconstruct(n, active_size, Kq, order, active, yv, G, G_bar, status, alpha)
+            reconstruct(n, active_size, Qs, G, G_bar, status, alpha)
             active_size = n
-            i, j = select(active_size, Kq, QD, order, active, yv, G, status, eps)
+            i, j = select(active_size, Qs, QDs, yv, G, status, eps, obj)
             if i < 0:
                 break
             counter = 1
         it += 1
 
-        pi = order[active[i]]
-        pj = order[active[j]]
         Ci = Cv[i]
         Cj = Cv[j]
-        qij = yv[i] * yv[j] * float(Kq[pi, pj])
+        qij = float(Qs[i, j])
         old_ai = alpha[i]
         old_aj = alpha[j]
         if yv[i] != yv[j]:
-            quad = QD[pi] + QD[pj] + 2.0 * qij
+            quad = QDs[i] + QDs[j] + 2.0 * qij
             if quad <= 0.0:
                 quad = TAU
             delta = (-G[i] - G[j]) / quad
@@ -483,7 +508,7 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
                     alpha[j] = Cj
                     alpha[i] = Cj + diff
         else:
-            quad = QD[pi] + QD[pj] - 2.0 * qij
+            quad = QDs[i] + QDs[j] - 2.0 * qij
             if quad <= 0.0:
                 quad = TAU
             delta = (G[i] - G[j]) / quad
@@ -510,25 +535,16 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
         dai = alpha[i] - old_ai
         daj = alpha[j] - old_aj
         for k in range(active_size):
-            G[k] += q(Kq, order, active, yv, i, k) * dai \
-                + q(Kq, order, active, yv, j, k) * daj
+            G[k] += float(Qs[i, k]) * dai + float(Qs[j, k]) * daj
 
         ui = status[i] == UPPER
         uj = status[j] == UPPER
         status[i] = status_of(alpha[i], Ci)
         status[j] = status_of(alpha[j], Cj)
         if ui != (status[i] == UPPER):
-            for k in range(n):
-                if ui:
-                    G_bar[k] -= Ci * q(Kq, order, active, yv, i, k)
-                else:
-                    G_bar[k] += Ci * q(Kq, order, active, yv, i, k)
+            update_g_bar(n, Qs, i, -Ci if ui else Ci, G_bar)
         if uj != (status[j] == UPPER):
-            for k in range(n):
-                if uj:
-                    G_bar[k] -= Cj * q(Kq, order, active, yv, j, k)
-                else:
-                    G_bar[k] += Cj * q(Kq, order, active, yv, j, k)
+            update_g_bar(n, Qs, j, -Cj if uj else Cj, G_bar)
 
     # libsvm's calculate_rho over the active set
     nr_free = 0
@@ -632,7 +648,7 @@ def decision(coef, order, n, Kt, t, rho):
 @device
 def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, one_vs_one, C, eps,
                          max_iter, shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar,
-                         status, active, yv, Cv, coef, scores, out):
+                         status, active, yv, Cv, coef, scores, Qs, QDs, obj, out):
     """Fit one label set on a prepared pair and write its predictions to ``out``.
 
     Two classes present: one binary SVM, the lower class is libsvm's +1. More, with
@@ -676,7 +692,8 @@ def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, one_vs_one, C, ep
                     Cp = C * (ntr / (n_present * 1.0 * counts[ki]))
                     Cn = C * (ntr / (n_present * 1.0 * counts[kj]))
                 rho, _ = solve(Kq, QD, order, n, counts[ki], Cp, Cn, eps, max_iter,
-                                shrinking, alpha, G, G_bar, status, active, yv, Cv, coef)
+                                shrinking, alpha, G, G_bar, status, active, yv, Cv, coef,
+                                Qs, QDs, obj)
                 for t in range(nte):
                     if decision(coef, order, n, Kt, t, rho) > 0.0:
                         scores[t, ki] += 1.0
@@ -694,7 +711,7 @@ def fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, one_vs_one, C, ep
                 Cp = C * (ntr / (2.0 * n_pos))
                 Cn = C * (ntr / (2.0 * counts[k]))
             rho, _ = solve(Kq, QD, order, ntr, n_pos, Cp, Cn, eps, max_iter, shrinking,
-                            alpha, G, G_bar, status, active, yv, Cv, coef)
+                            alpha, G, G_bar, status, active, yv, Cv, coef, Qs, QDs, obj)
             for t in range(nte):
                 scores[t, k] = -decision(coef, order, ntr, Kt, t, rho)
     argmax_predict(scores, nte, counts, n_classes, out)
@@ -718,7 +735,8 @@ KERNEL_SCRATCH_DTYPES = (np.float32, np.float64, np.float64)
 """dtypes of the arrays :func:`kernel_scratch_shapes` sizes, in its order."""
 
 SOLVER_SCRATCH_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float64, np.int8,
-                         np.int64, np.float64, np.float64, np.float64, np.float64)
+                         np.int64, np.float64, np.float64, np.float64, np.float64, np.float32,
+                         np.float64, np.float64)
 """dtypes of the arrays :func:`solver_scratch_shapes` sizes, in its order."""
 
 
@@ -740,10 +758,13 @@ def kernel_scratch_shapes(max_train, max_test):
 def solver_scratch_shapes(max_train, max_test, n_classes):
     """One problem's SMO scratch, as :func:`fit_predict_labelset` takes it: ``counts``
     (n_classes,), then ``order``, ``alpha``, ``G``, ``G_bar``, ``status``, ``active``,
-    ``yv``, ``Cv``, ``coef`` (max_train each) and ``scores`` (max(max_test, 1),
-    n_classes)."""
+    ``yv``, ``Cv``, ``coef`` (max_train each), ``scores`` (max(max_test, 1),
+    n_classes), then a binary problem's ``Q`` in solver-slot order, ``Qs`` (max_train
+    square, float32), its diagonal ``QDs`` and :func:`select`'s objectives ``obj``
+    (max_train each), see :func:`slot_matrix`."""
     n = (max_train,)
-    return ((n_classes,), n, n, n, n, n, n, n, n, n, (max(max_test, 1), n_classes))
+    return ((n_classes,), n, n, n, n, n, n, n, n, n, (max(max_test, 1), n_classes),
+            (max_train, max_train), n, n)
 
 
 @cpu_jit()
@@ -767,7 +788,8 @@ def allocate_solver_scratch(max_train, max_test, n_classes):
     return (np.empty(sh[0], dtype=np.int64), np.empty(sh[1], dtype=np.int64),
             np.empty(sh[2]), np.empty(sh[3]), np.empty(sh[4]),
             np.empty(sh[5], dtype=np.int8), np.empty(sh[6], dtype=np.int64),
-            np.empty(sh[7]), np.empty(sh[8]), np.empty(sh[9]), np.empty(sh[10]))
+            np.empty(sh[7]), np.empty(sh[8]), np.empty(sh[9]), np.empty(sh[10]),
+            np.empty(sh[11], dtype=np.float32), np.empty(sh[12]), np.empty(sh[13]))
 
 
 # ----------------------------------------------------------------------------- CPU batch
@@ -785,8 +807,8 @@ def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize
         # one set of scratch per chunk of (cell, slot) pairs
         xtr, xte, xsq = allocate_feature_scratch(nmax, mmax, d)
         Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
-        (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef,
-         scores) = allocate_solver_scratch(nmax, mmax, n_classes)
+        (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef, scores, Qs, QDs,
+         obj) = allocate_solver_scratch(nmax, mmax, n_classes)
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
             c = pair // n_slots
             s = pair - c * n_slots
@@ -798,7 +820,7 @@ def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize
                 fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced,
                                      one_vs_one, C, eps, max_iter, shrinking, Kq, QD, Kt,
                                      counts, order, alpha, G, G_bar, status, active, yv, Cv,
-                                     coef, scores, pred[c, lab, s])
+                                     coef, scores, Qs, QDs, obj, pred[c, lab, s])
 
 
 def check_rbf_params(C, gamma, tol, max_iter, shrinking) -> tuple[float, float, float, int, bool]:
@@ -965,8 +987,8 @@ def _svm_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx
     nmax = train_idx.shape[1]
     mmax = max(test_idx.shape[1], 1)
     Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
-    (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef,
-     scores) = allocate_solver_scratch(nmax, mmax, n_classes)
+    (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef, scores, Qs, QDs,
+     obj) = allocate_solver_scratch(nmax, mmax, n_classes)
     for s in range(start, stop):
         ntr = np.int64(n_train[s])
         nte = np.int64(n_test[s])
@@ -976,7 +998,7 @@ def _svm_fixed_block(start, stop, D, mu, css, d, Y, train_idx, n_train, test_idx
             fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced,
                                  one_vs_one, C, eps, max_iter, shrinking, Kq, QD, Kt, counts,
                                  order, alpha, G, G_bar, status, active, yv, Cv, coef, scores,
-                                 pred[lab, s])
+                                 Qs, QDs, obj, pred[lab, s])
 
 
 def check_fixed_shape(shape) -> None:

@@ -9,7 +9,8 @@ code compiled as CUDA device functions:
    matrices (float32 training Gram matrix, its diagonal, float64 train x test kernel) in
    global-memory buffers indexed by the pair;
 2. one thread per (pair, label set) problem runs libsvm's SMO on the pair's Gram matrix
-   and writes the predictions; its O(n_train) scratch (alpha, gradient, ...) lives in
+   and writes the predictions; its scratch (alpha, gradient, ... and the binary
+   problem's ``Q`` in solver-slot order, n_train x n_train float32) lives in
    global-memory buffers indexed by the problem.
 
 Pairs are processed in chunks sized so that the buffers stay under ``max_scratch_bytes``
@@ -71,7 +72,7 @@ def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, linear
 def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one, C, eps,
                   max_iter, shrinking, pair_lo, n_pairs, Kq_b, QD_b, Kt_b, counts_b, order_b,
                   alpha_b, G_b, Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, scores_b,
-                  pred):
+                  Qs_b, QDs_b, obj_b, pred):
     tid = cuda.grid(1)
     n_sets = Y.shape[0]
     if tid >= n_pairs * n_sets:
@@ -86,7 +87,8 @@ def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one
                               balanced, one_vs_one, C, eps, max_iter, shrinking, Kq_b[lp],
                               QD_b[lp], Kt_b[lp], counts_b[tid], order_b[tid], alpha_b[tid],
                               G_b[tid], Gbar_b[tid], status_b[tid], active_b[tid], yv_b[tid],
-                              Cv_b[tid], coef_b[tid], scores_b[tid], pred[c, lab, s])
+                              Cv_b[tid], coef_b[tid], scores_b[tid], Qs_b[tid], QDs_b[tid],
+                              obj_b[tid], pred[c, lab, s])
 
 
 def _gram_kernel(X, G):

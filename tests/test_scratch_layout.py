@@ -51,9 +51,10 @@ LDA = [
 RBF_FEATURES = [((6, 2, 9), [(6, 9), (2, 9), (6,)]), ((6, 0, 9), [(6, 9), (1, 9), (6,)])]
 RBF_KERNELS = [((6, 2), [(6, 6), (6,), (6, 2)]), ((6, 0), [(6, 6), (6,), (6, 1)])]
 # (rbf_svm's solver serves the linear-svm kernel too): counts, 9 vectors of max_train,
-# scores (max_test or 1, n_classes): one-vs-one votes or one-vs-rest scores per class
-RBF_SOLVER = [((6, 2, 3), [(3,)] + [(6,)] * 9 + [(2, 3)]),
-              ((6, 0, 2), [(2,)] + [(6,)] * 9 + [(1, 2)])]
+# scores (max_test or 1, n_classes): one-vs-one votes or one-vs-rest scores per class,
+# then Q in solver-slot order (max_train square), its diagonal and WSS3's objectives
+RBF_SOLVER = [((6, 2, 3), [(3,)] + [(6,)] * 9 + [(2, 3), (6, 6), (6,), (6,)]),
+              ((6, 0, 2), [(2,)] + [(6,)] * 9 + [(1, 2), (6, 6), (6,), (6,)])]
 TREE_CELLS = [((10, 3), [(10,), (10,), (3, 10), (3, 10)])]
 TREE_PAIRS = [((10, 3, 7), [(10,), (3, 7), (3, 7)])]
 # max_tree_nodes(3, 7) = min(2**4 - 1, 2 * 7 - 1) = 13 nodes; node stack holds m + 1 entries
