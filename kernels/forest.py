@@ -32,7 +32,9 @@ distribution (accuracy over seeds), not fit for fit.
 
 Reuse: as in the tree kernel, each cell's trials are sorted by every feature once and each
 (cell, slot) pair's training rows take that order by filtering; every tree of every label
-set of the pair expands it by the bootstrap counts (no sort per tree).
+set of the pair expands it by the bootstrap counts (no sort per tree). Each tree is then
+grown by the tree kernel's :func:`~gpudecode.kernels.tree.grow_tree`, with ``max_features``
+features per split and its own feature-order seed.
 """
 
 from __future__ import annotations
@@ -45,9 +47,9 @@ from numba import prange
 
 from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
-from .tree import (EPS, INF, PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch,
-                   allocate_pair_scratch, check_distinct_rows, max_tree_nodes, node_split,
-                   presort_cell, presort_pair, problem_scratch_shapes)
+from .tree import (PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch, allocate_pair_scratch,
+                   allocate_problem_scratch, check_distinct_rows, find_leaf, grow_tree, max_tree_nodes, presort_cell,
+                   presort_pair, problem_scratch_shapes)
 
 __all__ = ["PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES", "check_forest_params",
            "fit_predict_forest", "forest_core", "resolve_max_features", "tree_scratch_shapes",
@@ -116,19 +118,13 @@ def prepare_labels(y, tr, n, n_classes, balanced, bootstrap, counts, ylab, wcls,
 
 
 @device
-def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_depth,
-                     max_features, bootstrap, key, tree, order, vals, counts, ylab, wcls,
-                     wdraw, bcnt, ordp, valsp,
-                     samples, side, tmp_i, tmp_f, features, const_features, rng, sum_left,
-                     sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
-                     node_left, node_right, node_val, leaf_of):
-    """Grow tree ``tree`` of a problem on its bootstrap sample; ``leaf_of[t]`` = the leaf
-    of test row ``t`` (its class fractions in ``node_val[leaf]``).
+def draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
+                   tmp_i, cnt_left, cnt_total):
+    """``bcnt[r]``: how often row ``r`` enters the tree of key ``kt`` (1 without bootstrap).
 
     ``weighted_draws``: rows are drawn with probability proportional to ``wdraw`` of their
-    class (a class by its share, then a row of it uniformly), else uniformly."""
-    d = X.shape[2]
-    kt = combine(key, tree)
+    class (a class by its share, then a row of it uniformly), else uniformly. ``tmp_i``,
+    ``cnt_left``, ``cnt_total`` are scratch."""
     for r in range(n):
         bcnt[r] = 0 if bootstrap else 1
     if bootstrap and not weighted_draws:
@@ -163,7 +159,21 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
                         pick = k
             j = combine(h, 0x5BD1E995) % int(counts[pick])
             bcnt[tmp_i[cnt_left[pick] + j]] += 1
-    for f in range(d):  # the pair's sorted rows, each repeated by its draw count
+
+
+@device
+def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_depth,
+                     max_features, bootstrap, key, tree, order, vals, counts, ylab, wcls,
+                     wdraw, bcnt, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+                     const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
+                     stack_f, node_feat, node_thr, node_left, node_right, node_val, leaf_of):
+    """Grow tree ``tree`` of a problem on its bootstrap sample with the tree kernel's
+    :func:`~gpudecode.kernels.tree.grow_tree`; ``leaf_of[t]`` = the leaf of test row ``t``
+    (its class fractions in ``node_val[leaf]``)."""
+    kt = combine(key, tree)
+    draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
+                   tmp_i, cnt_left, cnt_total)
+    for f in range(X.shape[2]):  # the pair's sorted rows, each repeated by its draw count
         m = 0
         for i in range(n):
             r = order[f, i]
@@ -172,99 +182,14 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
                 ordp[f, m] = r
                 valsp[f, m] = v
                 m += 1
-        features[f] = f
-    wn_root = 0.0
     for i in range(n):
         samples[i] = ordp[0, i]
-        wn_root += wcls[ylab[samples[i]]]
-    rng[0] = combine(kt, -1)
-
-    # stack record: start, end, depth, parent, is_left, n_constant; impurity
-    stack_i[0, 0] = 0
-    stack_i[0, 1] = n
-    stack_i[0, 2] = 0
-    stack_i[0, 3] = -1
-    stack_i[0, 4] = 0
-    stack_i[0, 5] = 0
-    stack_f[0] = INF
-    top = 1
-    n_nodes = 0
-    while top > 0:
-        top -= 1
-        start = stack_i[top, 0]
-        end = stack_i[top, 1]
-        depth = stack_i[top, 2]
-        parent = stack_i[top, 3]
-        is_left = stack_i[top, 4]
-        n_known = stack_i[top, 5]
-        impurity = stack_f[top]
-        node = n_nodes
-        n_nodes += 1
-        if parent >= 0:
-            if is_left:
-                node_left[parent] = node
-            else:
-                node_right[parent] = node
-        node_left[node] = -1
-        node_right[node] = -1
-
-        nn = end - start
-        for k in range(n_classes):
-            sum_total[k] = 0.0
-            cnt_total[k] = 0
-        wn_node = 0.0
-        for r in range(start, end):
-            pos = samples[r] if weighted else ordp[0, r]
-            k = ylab[pos]
-            sum_total[k] += wcls[k]
-            cnt_total[k] += 1
-            wn_node += wcls[k]
-        for k in range(n_classes):
-            node_val[node, k] = sum_total[k] / wn_node
-
-        is_leaf = depth >= max_depth or nn < 2
-        if node == 0:
-            sq = 0.0
-            for k in range(n_classes):
-                sq += sum_total[k] * sum_total[k]
-            impurity = 1.0 - sq / (wn_node * wn_node)
-        is_leaf = is_leaf or impurity <= EPS
-        if is_leaf:
-            continue
-        pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
-            X, c, te, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
-            ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
-            wn_root, impurity, 1, True, rng, features, const_features, n_known,
-            depth + 1 < max_depth, max_features)
-        if pos >= nn or improvement + EPS < 0.0:
-            continue
-        node_feat[node] = feat
-        node_thr[node] = thr
-        stack_i[top, 0] = start + pos
-        stack_i[top, 1] = end
-        stack_i[top, 2] = depth + 1
-        stack_i[top, 3] = node
-        stack_i[top, 4] = 0
-        stack_i[top, 5] = n_const
-        stack_f[top] = imp_r
-        top += 1
-        stack_i[top, 0] = start
-        stack_i[top, 1] = start + pos
-        stack_i[top, 2] = depth + 1
-        stack_i[top, 3] = node
-        stack_i[top, 4] = 1
-        stack_i[top, 5] = n_const
-        stack_f[top] = imp_l
-        top += 1
-
+    grow_tree(n, n_classes, weighted, max_depth, 2, 1, combine(kt, -1), max_features, ylab,
+              wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features, rng,
+              sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
+              node_left, node_right, node_val)
     for t in range(nte):
-        node = 0
-        while node_left[node] >= 0:
-            if float(X[c, te[t], node_feat[node]]) <= node_thr[node]:
-                node = node_left[node]
-            else:
-                node = node_right[node]
-        leaf_of[t] = node
+        leaf_of[t] = find_leaf(X, c, te[t], node_feat, node_thr, node_left, node_right)
 
 
 @device(inline=True)
@@ -305,10 +230,10 @@ def forest_core(target: str):
 
 
 # ----------------------------------------------------------------------------- scratch
-# One tree's growing scratch is the tree kernel's problem scratch (node_cls unused) plus the
-# bootstrap counts and the nodes' class fractions; one problem's votes are int64.
+# One tree's growing scratch is the tree kernel's problem scratch plus the bootstrap counts,
+# the test rows' leaves and the class draw weights; one problem's votes are int64.
 
-TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.float64, np.int32, np.float64)
+TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.int32, np.float64)
 """dtypes of the arrays :func:`tree_scratch_shapes` sizes, in its order."""
 
 VOTE_SCRATCH_DTYPES = (np.int64,)
@@ -317,11 +242,11 @@ VOTE_SCRATCH_DTYPES = (np.int64,)
 
 @cpu_jit()
 def tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes):
-    """One tree's scratch: :func:`gpudecode.kernels.tree.problem_scratch_shapes`, then
-    ``bcnt`` (max_train,), ``node_val`` (n_nodes, n_classes), ``leaf_of`` (max_test,)
-    (``max_test`` at least 1), ``wdraw`` (n_classes,)."""
+    """One tree's scratch: :func:`gpudecode.kernels.tree.problem_scratch_shapes` (its last,
+    ``node_val`` (n_nodes, n_classes), the leaves' class fractions), then ``bcnt``
+    (max_train,), ``leaf_of`` (max_test,) (``max_test`` at least 1), ``wdraw`` (n_classes,)."""
     return problem_scratch_shapes(n_features, max_train, n_classes, n_nodes) + (
-        (max_train,), (n_nodes, n_classes), (max_test,), (n_classes,))
+        (max_train,), (max_test,), (n_classes,))
 
 
 @cpu_jit()
@@ -335,20 +260,9 @@ def vote_scratch_shapes(max_test, n_classes):
 def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes):
     """The CPU kernel's per-tree scratch, as :func:`tree_scratch_shapes` declares it."""
     sh = tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes)
-    i32 = np.int32
-    i64 = np.int64
-    f32 = np.float32
-    return (np.empty(sh[0], dtype=i64), np.empty(sh[1], dtype=i32), np.empty(sh[2]),
-            np.empty(sh[3], dtype=i32), np.empty(sh[4], dtype=f32),
-            np.empty(sh[5], dtype=i32), np.empty(sh[6], dtype=np.int8),
-            np.empty(sh[7], dtype=i32), np.empty(sh[8], dtype=f32),
-            np.empty(sh[9], dtype=i32), np.empty(sh[10], dtype=i32),
-            np.empty(sh[11], dtype=i64), np.empty(sh[12]), np.empty(sh[13]),
-            np.empty(sh[14], dtype=i64), np.empty(sh[15], dtype=i64),
-            np.empty(sh[16], dtype=i32), np.empty(sh[17]), np.empty(sh[18], dtype=i32),
-            np.empty(sh[19]), np.empty(sh[20], dtype=i32), np.empty(sh[21], dtype=i32),
-            np.empty(sh[22], dtype=i32), np.empty(sh[23], dtype=i32), np.empty(sh[24]),
-            np.empty(sh[25], dtype=i32), np.empty(sh[26]))
+    return allocate_problem_scratch(n_features, max_train, n_classes, n_nodes) + (
+        np.empty(sh[23], dtype=np.int32), np.empty(sh[24], dtype=np.int32),
+        np.empty(sh[25]))
 
 
 @cpu_jit()
@@ -372,9 +286,9 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
         pos_of, order, vals = allocate_pair_scratch(X.shape[1], d, nmax)
         (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
          const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
-         node_feat, node_thr, node_left, node_right, _node_cls, bcnt,
-         node_val, leaf_of, wdraw) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1),
-                                                    n_classes, n_nodes_max)
+         node_feat, node_thr, node_left, node_right, node_val, bcnt, leaf_of,
+         wdraw) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1), n_classes,
+                                        n_nodes_max)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
         last_c = -1
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
@@ -394,11 +308,11 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                 for t in range(n_trees):
                     grow_forest_tree(X, c, test_idx[s], nte, ntr, n_classes, weighted,
                                      weighted_draws, max_depth, max_features, bootstrap, key,
-                                     t, order, vals, counts, ylab, wcls, wdraw, bcnt, ordp, valsp, samples, side, tmp_i,
-                                     tmp_f, features, const_features, rng, sum_left,
-                                     sum_total, cnt_left, cnt_total, stack_i, stack_f,
-                                     node_feat, node_thr, node_left, node_right, node_val,
-                                     leaf_of)
+                                     t, order, vals, counts, ylab, wcls, wdraw, bcnt, ordp,
+                                     valsp, samples, side, tmp_i, tmp_f, features,
+                                     const_features, rng, sum_left, sum_total, cnt_left,
+                                     cnt_total, stack_i, stack_f, node_feat, node_thr,
+                                     node_left, node_right, node_val, leaf_of)
                     add_votes(node_val, leaf_of, nte, n_classes, acc)
                 vote(acc, nte, n_classes, pred[c, lab, s])
 

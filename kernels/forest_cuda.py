@@ -4,7 +4,8 @@ Per chunk of (cell, slot) pairs, running the CPU kernel's per-problem code compi
 CUDA device functions:
 
 1. one thread per cell sorts the cell's trials by every feature;
-2. one thread per (cell, slot) pair filters that order down to the pair's training rows;
+2. one thread per (cell, slot) pair filters that order down to the pair's training rows
+   (1 and 2: the tree twin's :func:`~gpudecode.kernels.tree_cuda.presort_chunk`);
 3. one thread per tree (pair x label set x tree) grows its tree on its bootstrap sample and
    adds its test rows' leaf class fractions to the problem's votes with integer atomics
    (exact, so the sum does not depend on the order threads finish in: equal to the CPU's);
@@ -21,20 +22,17 @@ import functools
 
 import numpy as np
 
-from ..errors import ParameterError
 from ._gpu import (device_batch, empty_result, grid_1d, layout_bytes, scratch_arrays,
                    scratch_budget, usable_cuda)
 from .forest import (TREE_SCRATCH_DTYPES, VOTE_SCRATCH_DTYPES, check_forest_params,
                      forest_core, tree_scratch_shapes, vote_scratch_shapes)
-from .tree import (CELL_SCRATCH_DTYPES, PAIR_SCRATCH_DTYPES, cell_scratch_shapes,
-                   check_distinct_rows, max_tree_nodes, pair_scratch_shapes, tree_core)
+from .tree import max_tree_nodes
+from .tree_cuda import float32_tree_features, presort_chunk, presort_pair_bytes, presort_scratch
 
 __all__ = ["fit_predict_forest_cuda"]
 
 # numba.cuda and the device functions, bound on first use (module globals of the kernels).
 cuda = None
-_presort_cell_dev = None
-_presort_pair_dev = None
 _prepare_labels_dev = None
 _problem_key_dev = None
 _grow_dev = None
@@ -42,34 +40,12 @@ _leaf_votes_dev = None
 _vote_dev = None
 
 
-def _cell_kernel(X, cell_lo, n_cells, sort_i_b, sort_f_b, cell_order_b, cell_vals_b):
-    tid = cuda.grid(1)
-    if tid >= n_cells:
-        return
-    _presort_cell_dev(X, cell_lo + tid, sort_i_b[tid], sort_f_b[tid], cell_order_b[tid],
-                      cell_vals_b[tid])
-
-
-def _presort_kernel(train_idx, n_train, pair_lo, n_pairs, cell_lo, cell_order_b, cell_vals_b,
-                    pos_of_b, order_b, vals_b):
-    tid = cuda.grid(1)
-    if tid >= n_pairs:
-        return
-    n_slots = train_idx.shape[0]
-    pair = pair_lo + tid
-    c = pair // n_slots
-    s = pair - c * n_slots
-    _presort_pair_dev(train_idx[s], n_train[s], cell_order_b[c - cell_lo],
-                      cell_vals_b[c - cell_lo], pos_of_b[tid], order_b[tid], vals_b[tid])
-
-
 def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
                  max_features, n_trees, bootstrap, seed, pair_lo, task_lo, n_tasks, order_b,
                  vals_b, counts_b, ylab_b, wcls_b, ordp_b, valsp_b, samples_b, side_b,
                  tmp_i_b, tmp_f_b, features_b, const_b, rng_b, sum_left_b, sum_total_b,
                  cnt_left_b, cnt_total_b, stack_i_b, stack_f_b, node_feat_b, node_thr_b,
-                 node_left_b, node_right_b, node_cls_b, bcnt_b, node_val_b, leaf_of_b, wdraw_b,
-                 acc_b):
+                 node_left_b, node_right_b, node_val_b, bcnt_b, leaf_of_b, wdraw_b, acc_b):
     tid = cuda.grid(1)
     if tid >= n_tasks:
         return
@@ -93,8 +69,9 @@ def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
     leaf_of = leaf_of_b[tid]
     _grow_dev(X, c, test_idx[s], nte, ntr, n_classes, weighted, weighted_draws, max_depth,
               max_features, bootstrap, key, tree, order_b[lp], vals_b[lp], counts_b[tid],
-              ylab_b[tid], wcls_b[tid], wdraw_b[tid], bcnt_b[tid], ordp_b[tid], valsp_b[tid], samples_b[tid], side_b[tid],
-              tmp_i_b[tid], tmp_f_b[tid], features_b[tid], const_b[tid], rng_b[tid],
+              ylab_b[tid], wcls_b[tid], wdraw_b[tid], bcnt_b[tid], ordp_b[tid], valsp_b[tid],
+              samples_b[tid], side_b[tid], tmp_i_b[tid], tmp_f_b[tid], features_b[tid],
+              const_b[tid], rng_b[tid],
               sum_left_b[tid], sum_total_b[tid], cnt_left_b[tid], cnt_total_b[tid],
               stack_i_b[tid], stack_f_b[tid], node_feat_b[tid], node_thr_b[tid],
               node_left_b[tid], node_right_b[tid], node_val, leaf_of)
@@ -118,20 +95,15 @@ def _vote_kernel(n_test, n_classes, pair_lo, n_problems, n_sets, acc_b, pred):
 
 @functools.cache
 def _kernels():
-    global cuda, _presort_cell_dev, _presort_pair_dev, _prepare_labels_dev, _problem_key_dev
-    global _grow_dev, _leaf_votes_dev, _vote_dev
+    global cuda, _prepare_labels_dev, _problem_key_dev, _grow_dev, _leaf_votes_dev, _vote_dev
     cuda = usable_cuda()
-    tree = tree_core("cuda")
     forest = forest_core("cuda")
-    _presort_cell_dev = tree.presort_cell
-    _presort_pair_dev = tree.presort_pair
     _prepare_labels_dev = forest.prepare_labels
     _problem_key_dev = forest.problem_key
     _grow_dev = forest.grow_forest_tree
     _leaf_votes_dev = forest.leaf_votes
     _vote_dev = forest.vote
-    return (cuda.jit(_cell_kernel), cuda.jit(_presort_kernel), cuda.jit(_tree_kernel),
-            cuda.jit(_vote_kernel))
+    return cuda.jit(_tree_kernel), cuda.jit(_vote_kernel)
 
 
 def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
@@ -174,15 +146,7 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
     X, Y, train_idx, n_train, test_idx, n_test = arrays
     n_trees, depth, n_feat, bootstrap, seed = check_forest_params(
         n_estimators, max_depth, max_features, bootstrap, random_state, X.shape[2])
-    if on_host:
-        check_distinct_rows(train_idx.copy_to_host(), n_train.copy_to_host())
-    if np.dtype(X.dtype) != np.float32:
-        if on_host:
-            X = cuda.to_device(np.ascontiguousarray(X.copy_to_host(), dtype=np.float32))
-        else:
-            raise ParameterError(f"device array X has dtype {X.dtype}; the forest kernel "
-                                 "reads float32.", field="X",
-                                 fix="convert with X.astype('float32') before the call.")
+    X = float32_tree_features(cuda, on_host, X, train_idx, n_train, "forest")
     n_cells, n_trials, d = X.shape
     n_sets = Y.shape[0]
     n_slots, nmax = train_idx.shape
@@ -193,12 +157,9 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
         return empty_result(shape, "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    cells = cell_scratch_shapes(n_trials, d)
-    pairs = pair_scratch_shapes(n_trials, d, nmax)
     trees = tree_scratch_shapes(d, nmax, max(mmax, 1), n_classes, max_tree_nodes(depth, nmax))
     votes = vote_scratch_shapes(max(mmax, 1), n_classes)
-    per_pair = (layout_bytes(pairs, PAIR_SCRATCH_DTYPES)
-                + 2 * layout_bytes(cells, CELL_SCRATCH_DTYPES)
+    per_pair = (presort_pair_bytes(n_trials, d, nmax)
                 + n_sets * layout_bytes(votes, VOTE_SCRATCH_DTYPES))
     budget = scratch_budget(max_scratch_bytes)
     chunk = int(max(1, min(n_pairs, (budget // 2) // max(per_pair, 1))))
@@ -206,19 +167,14 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
     task_chunk = int(max(1, min(per_chunk_tasks,
                                 (budget // 2) // max(layout_bytes(trees, TREE_SCRATCH_DTYPES),
                                                      1))))
-    presort_cells, presort_pairs, grow, vote = _kernels()
-    max_cells = min(n_cells, chunk // n_slots + 2)
-    cell_b = scratch_arrays(cells, CELL_SCRATCH_DTYPES, max_cells)
-    pos_of_b, order_b, vals_b = scratch_arrays(pairs, PAIR_SCRATCH_DTYPES, chunk)
+    grow, vote = _kernels()
+    cell_b, pair_b = presort_scratch(n_trials, d, nmax, n_cells, n_slots, chunk)
+    _, order_b, vals_b = pair_b
     tree_b = scratch_arrays(trees, TREE_SCRATCH_DTYPES, task_chunk)
     acc_b = cuda.to_device(np.zeros((chunk * n_sets,) + votes[0], dtype=np.int64))
     for lo in range(0, n_pairs, chunk):
         n = min(chunk, n_pairs - lo)
-        cell_lo = lo // n_slots
-        n_cells_chunk = (lo + n - 1) // n_slots - cell_lo + 1
-        presort_cells[grid_1d(n_cells_chunk)](X, cell_lo, n_cells_chunk, *cell_b)
-        presort_pairs[grid_1d(n)](train_idx, n_train, lo, n, cell_lo, cell_b[2], cell_b[3],
-                                  pos_of_b, order_b, vals_b)
+        presort_chunk(X, train_idx, n_train, lo, n, cell_b, pair_b)
         n_tasks = n * n_sets * n_trees
         for t0 in range(0, n_tasks, task_chunk):
             m = min(task_chunk, n_tasks - t0)

@@ -52,9 +52,9 @@ from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
 
 __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
-           "sklearn_tree_seed", "max_tree_nodes", "cell_scratch_shapes", "pair_scratch_shapes",
-           "problem_scratch_shapes", "CELL_SCRATCH_DTYPES", "PAIR_SCRATCH_DTYPES",
-           "PROBLEM_SCRATCH_DTYPES"]
+           "sklearn_tree_seed", "max_tree_nodes", "grow_tree", "find_leaf",
+           "cell_scratch_shapes", "pair_scratch_shapes", "problem_scratch_shapes",
+           "CELL_SCRATCH_DTYPES", "PAIR_SCRATCH_DTYPES", "PROBLEM_SCRATCH_DTYPES"]
 
 EPS = float(np.finfo(np.float64).eps)
 INF = float("inf")
@@ -351,10 +351,10 @@ def visit_feature(f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_c
 
 
 @device
-def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
-               ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
-               wn_root, impurity, min_leaf, use_rng, rng, features, const_features,
-               n_known, children_split, max_features):
+def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
+               n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
+               impurity, min_leaf, use_rng, rng, features, const_features, n_known,
+               children_split, max_features):
     """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
 
     With ``use_rng`` features are drawn in scikit-learn's random order until
@@ -367,7 +367,7 @@ def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, w
     samples (``<= threshold``) then right ones, each still sorted; when the children
     cannot be split (``children_split`` False) only feature 0's segment is reordered.
     """
-    d = X.shape[2]
+    d = ordp.shape[0]
     nn = end - start
     best_proxy = -INF
     best_pos = nn
@@ -481,30 +481,25 @@ def node_split(X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, w
 
 
 @device
-def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth,
-                         min_split, min_leaf, seed, order, vals, counts, ylab, wcls,
-                         ordp, valsp, samples, side, tmp_i, tmp_f, features,
-                         const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
-                         stack_i, stack_f, node_feat, node_thr, node_left, node_right,
-                         node_cls, out):
-    """Grow one label set's tree on a presorted pair and write its test predictions."""
-    d = X.shape[2]
-    n_present = count_classes(y, tr, n, n_classes, counts)
-    weighted = balanced and n_present > 1
-    for k in range(n_classes):
-        wcls[k] = 1.0
-        if weighted and counts[k] > 0:
-            wcls[k] = n / (n_present * float(counts[k]))
-    wn_root = 0.0
-    for r in range(n):
-        ylab[r] = y[tr[r]]
-        samples[r] = r
-        wn_root += wcls[ylab[r]]
-    for f in range(d):
+def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_features,
+              ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
+              rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
+              node_thr, node_left, node_right, node_val):
+    """Grow one tree depth first, as scikit-learn's ``DepthFirstTreeBuilder``.
+
+    The caller prepares the ``n`` samples: ``ylab`` (labels by row position), ``wcls``
+    (class weights), ``ordp``/``valsp`` (d, n) every feature's row positions and values in
+    ascending order, ``samples`` (n,) the row positions in scikit-learn's sample order.
+    ``seed >= 0`` seeds the ``rand_r`` feature draws (visiting features in random order until
+    ``max_features`` non-constant ones were scanned); ``seed < 0`` visits every feature in
+    index order. Fills ``node_feat``, ``node_thr``, ``node_left``/``node_right`` (-1 at a
+    leaf) and ``node_val`` (n_nodes, n_classes): each node's weighted class fractions.
+    """
+    for f in range(ordp.shape[0]):
         features[f] = f
-        for r in range(n):
-            ordp[f, r] = order[f, r]
-            valsp[f, r] = vals[f, r]
+    wn_root = 0.0
+    for i in range(n):
+        wn_root += wcls[ylab[samples[i]]]
     use_rng = seed >= 0
     rng[0] = seed
 
@@ -548,14 +543,8 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
             sum_total[k] += wcls[k]
             cnt_total[k] += 1
             wn_node += wcls[k]
-        best_k = 0
-        best_v = sum_total[0] / wn_node
-        for k in range(1, n_classes):
-            v = sum_total[k] / wn_node
-            if v > best_v:
-                best_v = v
-                best_k = k
-        node_cls[node] = best_k
+        for k in range(n_classes):
+            node_val[node, k] = sum_total[k] / wn_node
 
         is_leaf = depth >= max_depth or nn < min_split or nn < 2 * min_leaf
         if node == 0:
@@ -567,10 +556,10 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
         if is_leaf:
             continue
         pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
-            X, c, tr, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
-            ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node,
-            wn_root, impurity, min_leaf, use_rng, rng, features, const_features, n_known,
-            depth + 1 < max_depth, d)
+            ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
+            n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root, impurity,
+            min_leaf, use_rng, rng, features, const_features, n_known,
+            depth + 1 < max_depth, max_features)
         if pos >= nn or improvement + EPS < 0.0:
             continue
         node_feat[node] = feat
@@ -592,17 +581,64 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
         stack_f[top] = imp_l
         top += 1
 
+
+@device(inline=True)
+def find_leaf(X, c, row, node_feat, node_thr, node_left, node_right):
+    """The leaf of a grown tree that trial ``row`` of cell ``c`` falls in."""
+    node = 0
+    while node_left[node] >= 0:
+        if float(X[c, row, node_feat[node]]) <= node_thr[node]:
+            node = node_left[node]
+        else:
+            node = node_right[node]
+    return node
+
+
+@device(inline=True)
+def leaf_class(node_val, node, n_classes):
+    """The class of largest fraction in ``node`` (the lowest on ties)."""
+    best_k = 0
+    best_v = node_val[node, 0]
+    for k in range(1, n_classes):
+        if node_val[node, k] > best_v:
+            best_v = node_val[node, k]
+            best_k = k
+    return best_k
+
+
+@device
+def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth,
+                         min_split, min_leaf, seed, order, vals, counts, ylab, wcls,
+                         ordp, valsp, samples, side, tmp_i, tmp_f, features,
+                         const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
+                         stack_i, stack_f, node_feat, node_thr, node_left, node_right,
+                         node_val, out):
+    """Grow one label set's tree on a presorted pair and write its test predictions
+    (``out``: class per test row, -1 on the padding)."""
+    n_present = count_classes(y, tr, n, n_classes, counts)
+    weighted = balanced and n_present > 1
+    for k in range(n_classes):
+        wcls[k] = 1.0
+        if weighted and counts[k] > 0:
+            wcls[k] = n / (n_present * float(counts[k]))
+    for r in range(n):
+        ylab[r] = y[tr[r]]
+        samples[r] = r
+    for f in range(X.shape[2]):
+        for r in range(n):
+            ordp[f, r] = order[f, r]
+            valsp[f, r] = vals[f, r]
+    grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, X.shape[2], ylab,
+              wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features, rng,
+              sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
+              node_left, node_right, node_val)
     for t in range(out.shape[0]):
         if t >= nte:
             out[t] = -1
             continue
-        node = 0
-        while node_left[node] >= 0:
-            if float(X[c, te[t], node_feat[node]]) <= node_thr[node]:
-                node = node_left[node]
-            else:
-                node = node_right[node]
-        out[t] = node_cls[node]
+        out[t] = leaf_class(node_val, find_leaf(X, c, te[t], node_feat, node_thr, node_left,
+                                                node_right), n_classes)
+
 
 def tree_core(target: str) -> SimpleNamespace:
     """The per-problem tree functions compiled for ``"cpu"`` or ``"cuda"`` (device)."""
@@ -622,7 +658,7 @@ PAIR_SCRATCH_DTYPES = (np.int32, np.int32, np.float32)
 PROBLEM_SCRATCH_DTYPES = (
     np.int64, np.int32, np.float64, np.int32, np.float32, np.int32, np.int8, np.int32,
     np.float32, np.int32, np.int32, np.int64, np.float64, np.float64, np.int64, np.int64,
-    np.int32, np.float64, np.int32, np.float64, np.int32, np.int32, np.int32)
+    np.int32, np.float64, np.int32, np.float64, np.int32, np.int32, np.float64)
 """dtypes of the arrays :func:`problem_scratch_shapes` sizes, in its order."""
 
 
@@ -645,15 +681,15 @@ def problem_scratch_shapes(n_features, max_train, n_classes, n_nodes):
     """One problem's tree-growing scratch, as :func:`fit_predict_labelset` takes it after
     ``order, vals``: counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f,
     features, const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
-    stack_f, node_feat, node_thr, node_left, node_right, node_cls (``n_nodes``:
-    :func:`max_tree_nodes`)."""
+    stack_f, node_feat, node_thr, node_left, node_right (``n_nodes``: :func:`max_tree_nodes`),
+    node_val (n_nodes, n_classes)."""
     k = (n_classes,)
     n = (max_train,)
     dn = (n_features, max_train)
     f = (n_features,)
     nodes = (n_nodes,)
     return (k, n, k, dn, dn, n, n, n, n, f, f, (1,), k, k, k, k, (max_train + 1, 6),
-            (max_train + 1,), nodes, nodes, nodes, nodes, nodes)
+            (max_train + 1,), nodes, nodes, nodes, nodes, (n_nodes, n_classes))
 
 
 @cpu_jit()
@@ -688,7 +724,7 @@ def allocate_problem_scratch(n_features, max_train, n_classes, n_nodes):
             np.empty(sh[14], dtype=i64), np.empty(sh[15], dtype=i64),
             np.empty(sh[16], dtype=i32), np.empty(sh[17]), np.empty(sh[18], dtype=i32),
             np.empty(sh[19]), np.empty(sh[20], dtype=i32), np.empty(sh[21], dtype=i32),
-            np.empty(sh[22], dtype=i32))
+            np.empty(sh[22]))
 
 
 # ----------------------------------------------------------------------------- CPU batch
@@ -707,7 +743,7 @@ def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced,
         pos_of, order, vals = allocate_pair_scratch(X.shape[1], d, nmax)
         (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
          const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
-         node_feat, node_thr, node_left, node_right, node_cls) = allocate_problem_scratch(
+         node_feat, node_thr, node_left, node_right, node_val) = allocate_problem_scratch(
             d, nmax, n_classes, n_nodes_max)
         last_c = -1
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
@@ -726,7 +762,7 @@ def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced,
                                      samples, side, tmp_i, tmp_f, features, const_features,
                                      rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
                                      stack_f, node_feat, node_thr, node_left, node_right,
-                                     node_cls, pred[c, lab, s])
+                                     node_val, pred[c, lab, s])
 
 
 def _as_count(value, field: str, low: int, example: str) -> int:

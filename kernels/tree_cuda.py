@@ -11,6 +11,9 @@ code compiled as CUDA device functions:
    stack, node arrays, feature permutation, class sums) lives in global-memory buffers
    indexed by the problem.
 
+The presort (kernels 1 and 2, :func:`presort_chunk`, :func:`presort_scratch`) serves the
+random forest's twin too.
+
 Pairs are processed in chunks sized so that the buffers stay under ``max_scratch_bytes``
 (default: a quarter of the free device memory, at most 1 GiB). ``numba.cuda`` is imported
 only when a kernel is first needed.
@@ -29,7 +32,8 @@ from .tree import (CELL_SCRATCH_DTYPES, PAIR_SCRATCH_DTYPES, PROBLEM_SCRATCH_DTY
                    cell_scratch_shapes, check_distinct_rows, check_tree_params, max_tree_nodes,
                    pair_scratch_shapes, problem_scratch_shapes, tree_core)
 
-__all__ = ["fit_predict_tree_cuda"]
+__all__ = ["fit_predict_tree_cuda", "presort_kernels", "presort_pair_bytes",
+           "presort_scratch", "presort_chunk", "float32_tree_features"]
 
 
 # numba.cuda and the device functions, bound on first use: the kernels must see them as
@@ -66,7 +70,7 @@ def _grow_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
                  counts_b, ylab_b, wcls_b, ordp_b, valsp_b, samples_b, side_b, tmp_i_b,
                  tmp_f_b, features_b, const_b, rng_b, sum_left_b, sum_total_b, cnt_left_b,
                  cnt_total_b, stack_i_b, stack_f_b, node_feat_b, node_thr_b, node_left_b,
-                 node_right_b, node_cls_b, pred):
+                 node_right_b, node_val_b, pred):
     tid = cuda.grid(1)
     n_sets = Y.shape[0]
     if tid >= n_pairs * n_sets:
@@ -85,19 +89,79 @@ def _grow_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
                               const_b[tid], rng_b[tid], sum_left_b[tid], sum_total_b[tid],
                               cnt_left_b[tid], cnt_total_b[tid], stack_i_b[tid],
                               stack_f_b[tid], node_feat_b[tid], node_thr_b[tid],
-                              node_left_b[tid], node_right_b[tid], node_cls_b[tid],
+                              node_left_b[tid], node_right_b[tid], node_val_b[tid],
                               pred[c, lab, s])
 
 
 @functools.cache
-def _kernels():
-    global cuda, _presort_cell_dev, _presort_pair_dev, _fit_predict_labelset_dev
+def presort_kernels():
+    """The compiled presort kernels ``(cells, pairs)`` (numba.cuda bound on first use);
+    the random forest's twin launches them too, through :func:`presort_chunk`."""
+    global cuda, _presort_cell_dev, _presort_pair_dev
     cuda = usable_cuda()
     core = tree_core("cuda")
     _presort_cell_dev = core.presort_cell
     _presort_pair_dev = core.presort_pair
-    _fit_predict_labelset_dev = core.fit_predict_labelset
-    return cuda.jit(_cell_kernel), cuda.jit(_presort_kernel), cuda.jit(_grow_kernel)
+    return cuda.jit(_cell_kernel), cuda.jit(_presort_kernel)
+
+
+@functools.cache
+def _grow():
+    global _fit_predict_labelset_dev
+    presort_kernels()
+    _fit_predict_labelset_dev = tree_core("cuda").fit_predict_labelset
+    return cuda.jit(_grow_kernel)
+
+
+def presort_pair_bytes(n_trials, n_features, max_train):
+    """Presort scratch bytes per (cell, slot) pair of a chunk: the pair's sorted rows and
+    room for the two cells more that a chunk of pairs can touch."""
+    return (layout_bytes(pair_scratch_shapes(n_trials, n_features, max_train),
+                         PAIR_SCRATCH_DTYPES)
+            + 2 * layout_bytes(cell_scratch_shapes(n_trials, n_features), CELL_SCRATCH_DTYPES))
+
+
+def presort_scratch(n_trials, n_features, max_train, n_cells, n_slots, chunk):
+    """Device buffers of the presort for chunks of ``chunk`` pairs: the cells' sorted trials
+    (cells a chunk can touch x :func:`~gpudecode.kernels.tree.cell_scratch_shapes`) and the
+    pairs' sorted rows (chunk x :func:`~gpudecode.kernels.tree.pair_scratch_shapes`)."""
+    max_cells = min(n_cells, chunk // n_slots + 2)  # cells a chunk of pairs can touch
+    return (scratch_arrays(cell_scratch_shapes(n_trials, n_features), CELL_SCRATCH_DTYPES,
+                           max_cells),
+            scratch_arrays(pair_scratch_shapes(n_trials, n_features, max_train),
+                           PAIR_SCRATCH_DTYPES, chunk))
+
+
+def presort_chunk(X, train_idx, n_train, pair_lo, n_pairs, cell_b, pair_b):
+    """Sort the cells of pairs ``pair_lo .. pair_lo + n_pairs - 1`` by every feature and
+    filter each pair's training rows from them into ``pair_b`` (``pos_of, order, vals``)."""
+    presort_cells, presort_pairs = presort_kernels()
+    n_slots = train_idx.shape[0]
+    cell_lo = pair_lo // n_slots
+    n_cells = (pair_lo + n_pairs - 1) // n_slots - cell_lo + 1
+    presort_cells[grid_1d(n_cells)](X, cell_lo, n_cells, *cell_b)
+    presort_pairs[grid_1d(n_pairs)](train_idx, n_train, pair_lo, n_pairs, cell_lo, cell_b[2],
+                                    cell_b[3], *pair_b)
+
+
+def float32_tree_features(cuda, on_host, X, train_idx, n_train, kernel):
+    """Check a tree kernel's device batch: distinct training trials (host input) and
+    float32 features (host input converted, as scikit-learn's trees read float32).
+
+    Raises
+    ------
+    ParameterError
+        A slot repeats a training trial, or device ``X`` is not float32.
+    """
+    if on_host:
+        check_distinct_rows(train_idx.copy_to_host(), n_train.copy_to_host())
+    if np.dtype(X.dtype) == np.float32:
+        return X
+    if on_host:
+        return cuda.to_device(np.ascontiguousarray(X.copy_to_host(), dtype=np.float32))
+    raise ParameterError(f"device array X has dtype {X.dtype}; the {kernel} kernel reads "
+                         "float32.", field="X",
+                         fix="convert with X.astype('float32') before the call.")
 
 
 def fit_predict_tree_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
@@ -142,16 +206,8 @@ def fit_predict_tree_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
     cuda, on_host, arrays, n_classes = device_batch(X, Y, train_idx, n_train, test_idx,
                                                     n_test, n_classes)
     X, Y, train_idx, n_train, test_idx, n_test = arrays
-    if on_host:
-        check_distinct_rows(train_idx.copy_to_host(), n_train.copy_to_host())
-    if np.dtype(X.dtype) != np.float32:
-        if on_host:  # trees read float32 features, as scikit-learn's do
-            X = cuda.to_device(np.ascontiguousarray(X.copy_to_host(), dtype=np.float32))
-        else:
-            raise ParameterError(f"device array X has dtype {X.dtype}; the tree kernel reads "
-                                 "float32.", field="X",
-                                 fix="convert with X.astype('float32') before the call.")
-    n_cells, _, d = X.shape
+    X = float32_tree_features(cuda, on_host, X, train_idx, n_train, "tree")
+    n_cells, n_trials, d = X.shape
     n_sets = Y.shape[0]
     n_slots, nmax = train_idx.shape
     mmax = test_idx.shape[1]
@@ -161,26 +217,17 @@ def fit_predict_tree_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes,
         return empty_result(shape, "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    n_trials = X.shape[1]
-    cells = cell_scratch_shapes(n_trials, d)
-    pairs = pair_scratch_shapes(n_trials, d, nmax)
     problems = problem_scratch_shapes(d, nmax, n_classes, max_tree_nodes(max_depth, nmax))
-    per_pair = (layout_bytes(pairs, PAIR_SCRATCH_DTYPES)
-                + 2 * layout_bytes(cells, CELL_SCRATCH_DTYPES))  # a chunk touches <= 2 cells more
-    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes), per_pair,
+    chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
+                            presort_pair_bytes(n_trials, d, nmax),
                             layout_bytes(problems, PROBLEM_SCRATCH_DTYPES), n_sets, n_pairs)
-    presort_cells, presort_pairs, grow = _kernels()
-    max_cells = min(n_cells, chunk // n_slots + 2)  # cells a chunk of pairs can touch
-    cell_b = scratch_arrays(cells, CELL_SCRATCH_DTYPES, max_cells)
-    pos_of_b, order_b, vals_b = scratch_arrays(pairs, PAIR_SCRATCH_DTYPES, chunk)
+    grow = _grow()
+    cell_b, pair_b = presort_scratch(n_trials, d, nmax, n_cells, n_slots, chunk)
+    _, order_b, vals_b = pair_b
     problem_b = scratch_arrays(problems, PROBLEM_SCRATCH_DTYPES, chunk * n_sets)
     for lo in range(0, n_pairs, chunk):
         n = min(chunk, n_pairs - lo)
-        cell_lo = lo // n_slots
-        n_cells_chunk = (lo + n - 1) // n_slots - cell_lo + 1
-        presort_cells[grid_1d(n_cells_chunk)](X, cell_lo, n_cells_chunk, *cell_b)
-        presort_pairs[grid_1d(n)](train_idx, n_train, lo, n, cell_lo, cell_b[2], cell_b[3],
-                                  pos_of_b, order_b, vals_b)
+        presort_chunk(X, train_idx, n_train, lo, n, cell_b, pair_b)
         grow[grid_1d(n * n_sets)](X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                                   bool(class_weight_balanced), max_depth, min_split, min_leaf,
                                   seed, lo, n, order_b, vals_b, *problem_b, pred)

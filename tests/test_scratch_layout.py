@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from cuda_mode import CUDA_MARKS
 
-from gpudecode.kernels import _gpu, lda, logistic, rbf_svm, tree
+from gpudecode.kernels import _gpu, forest, lda, logistic, rbf_svm, tree
 from gpudecode.splits import SplitPlan
 
 f8, i1 = np.float64, np.int8
@@ -57,10 +57,14 @@ RBF_SOLVER = [((6, 2, 3), [(3,)] + [(6,)] * 9 + [(2, 3), (6, 6), (6,), (6,)]),
               ((6, 0, 2), [(2,)] + [(6,)] * 9 + [(1, 2), (6, 6), (6,), (6,)])]
 TREE_CELLS = [((10, 3), [(10,), (10,), (3, 10), (3, 10)])]
 TREE_PAIRS = [((10, 3, 7), [(10,), (3, 7), (3, 7)])]
-# max_tree_nodes(3, 7) = min(2**4 - 1, 2 * 7 - 1) = 13 nodes; node stack holds m + 1 entries
+# max_tree_nodes(3, 7) = min(2**4 - 1, 2 * 7 - 1) = 13 nodes; node stack holds m + 1 entries;
+# node_val holds each node's class fractions (13 x 2)
 TREE_PROBLEMS = [((3, 7, 2, 13),
                   [(2,), (7,), (2,), (3, 7), (3, 7), (7,), (7,), (7,), (7,), (3,), (3,), (1,),
-                   (2,), (2,), (2,), (2,), (8, 6), (8,), (13,), (13,), (13,), (13,), (13,)])]
+                   (2,), (2,), (2,), (2,), (8, 6), (8,), (13,), (13,), (13,), (13,), (13, 2)])]
+# a forest tree: the tree problem's scratch (4 test rows) + bcnt (7,), leaf_of (4,), wdraw (2,)
+FOREST_TREES = [((3, 7, 4, 2, 13), TREE_PROBLEMS[0][1] + [(7,), (4,), (2,)])]
+FOREST_VOTES = [((4, 3), [(4, 3)])]
 
 # name: (declaration, CPU allocation, declared dtypes, hand-computed cases)
 LAYOUTS = {
@@ -79,6 +83,10 @@ LAYOUTS = {
                    tree.PAIR_SCRATCH_DTYPES, TREE_PAIRS),
     "tree problems": (tree.problem_scratch_shapes, tree.allocate_problem_scratch,
                       tree.PROBLEM_SCRATCH_DTYPES, TREE_PROBLEMS),
+    "forest trees": (forest.tree_scratch_shapes, forest.allocate_tree_scratch,
+                     forest.TREE_SCRATCH_DTYPES, FOREST_TREES),
+    "forest votes": (forest.vote_scratch_shapes, forest.allocate_vote_scratch,
+                     forest.VOTE_SCRATCH_DTYPES, FOREST_VOTES),
 }
 
 # CPU batch drivers and the allocations they must make through the declarations
@@ -90,6 +98,8 @@ DRIVERS = [
     (rbf_svm._svm_fixed_block, {"allocate_kernel_scratch", "allocate_solver_scratch"}),
     (tree._tree_batch, {"allocate_cell_scratch", "allocate_pair_scratch",
                         "allocate_problem_scratch"}),
+    (forest._forest_batch, {"allocate_cell_scratch", "allocate_pair_scratch",
+                            "allocate_tree_scratch", "allocate_vote_scratch"}),
 ]
 
 
@@ -141,7 +151,7 @@ def tiny_batch(n_cells=1, n_trials=12, n_features=3, n_classes=2, seed=0):
 @pytest.fixture
 def recorded(monkeypatch):
     """Every call of ``_gpu.scratch_arrays`` (wherever imported): shapes, dtypes, n, lead."""
-    from gpudecode.kernels import rbf_svm_cuda, tree_cuda
+    from gpudecode.kernels import forest_cuda, rbf_svm_cuda, tree_cuda
     calls = []
     real = _gpu.scratch_arrays
 
@@ -149,7 +159,7 @@ def recorded(monkeypatch):
         calls.append(([tuple(s) for s in shapes], [np.dtype(t) for t in dtypes], n, lead))
         return real(shapes, dtypes, n, lead=lead)
 
-    for module in (_gpu, rbf_svm_cuda, tree_cuda):
+    for module in (_gpu, rbf_svm_cuda, tree_cuda, forest_cuda):
         monkeypatch.setattr(module, "scratch_arrays", record)
     return calls
 
@@ -215,3 +225,18 @@ def test_tree_twin_allocates_the_cpu_layout(recorded):
     assert problems[:2] == cpu_layout(tree.allocate_problem_scratch, d, m, n_classes,
                                       tree.max_tree_nodes(2, m))
     assert pairs[2] == 1 and problems[2] == Y.shape[0]
+
+
+@on_cuda
+def test_forest_twin_allocates_the_cpu_layout(recorded):
+    from gpudecode.kernels.forest_cuda import fit_predict_forest_cuda
+    batch = tiny_batch(n_cells=2)
+    X, Y, train_idx, _, test_idx, _, n_classes = batch
+    n_trials, d, m, mt = X.shape[1], X.shape[2], train_idx.shape[1], test_idx.shape[1]
+    fit_predict_forest_cuda(*batch, n_estimators=2, max_depth=2, max_scratch_bytes=1)
+    cells, pairs, trees = recorded
+    assert cells[:2] == cpu_layout(tree.allocate_cell_scratch, n_trials, d)
+    assert pairs[:2] == cpu_layout(tree.allocate_pair_scratch, n_trials, d, m)
+    assert trees[:2] == cpu_layout(forest.allocate_tree_scratch, d, m, max(mt, 1), n_classes,
+                                   tree.max_tree_nodes(2, m))
+    assert pairs[2] == 1 and trees[2] == 1
