@@ -79,6 +79,9 @@ __all__ = [
 TAU = 1e-12
 INF = math.inf
 LOWER, UPPER, FREE = 0, 1, 2
+KEY_MAGNITUDE = 0x7FFFFFFFFFFFFFFF
+KEY_LOW = -(1 << 63)
+KEY_HIGH = (1 << 63) - 1
 
 
 # ----------------------------------------------------------------------------- per problem
@@ -340,39 +343,67 @@ def update_g_bar(n, Qs, i, c, G_bar):
 
 
 @device
+def order_key(x):
+    """int64 ordered as the float64 ``x`` is, with -0.0 and 0.0 alike (``x`` not NaN).
+
+    The bits of ``x``, negatives' magnitude bits flipped; integer max / min reductions
+    vectorise where float ones (ordered comparisons, no fast-math) do not.
+    """
+    b = np.float64(x).view(np.int64)
+    k = b ^ ((b >> 63) & KEY_MAGNITUDE)
+    return k + (k == -1)
+
+
+@device
+def violation_keys(y, grad, st):
+    """:func:`order_key` of a slot's ``-y G`` where it may be WSS3's ``i`` and of ``y G``
+    where it may be its ``j`` (libsvm's ``I_up`` / ``I_low``), ``KEY_LOW`` where not."""
+    g = y * grad
+    ki = order_key(-g) if st != (UPPER if y > 0 else LOWER) else KEY_LOW
+    kj = order_key(g) if st != (LOWER if y > 0 else UPPER) else KEY_LOW
+    return ki, kj
+
+
+@device
 def select(active_size, Qs, QDs, yv, G, status, eps, obj):
     """libsvm's WSS3; returns ``(i, j)`` or ``(-1, -1)`` when optimal within ``eps``.
 
     libsvm's loops, regrouped with the same arithmetic (``y = +-1``, so ``y G`` and
-    ``y (2 y_i Q_ij)`` are exact): the first pass finds ``i`` and the maximal violation
-    of the ``j`` side, the second writes each slot's objective to ``obj`` (NaN where
-    ``j`` is not eligible) without branching, the third takes its last minimum.
+    ``y (2 y_i Q_ij)`` are exact) and the same choices (the last slot attaining each
+    maximum / minimum; ``G`` holds no NaN): the maximal violations of the ``i`` and ``j``
+    sides are reduced over :func:`order_key` (ineligible slots keyed below every float),
+    then their last slots found; each slot's objective goes to ``obj`` (NaN where ``j``
+    is not eligible) while its key is reduced, then the last slot attaining it is found.
+    All loops are branch-free.
     """
+    ki_max = KEY_LOW
+    kj_max = KEY_LOW
+    for t in range(active_size):
+        ki, kj = violation_keys(yv[t], G[t], status[t])
+        ki_max = ki if ki > ki_max else ki_max
+        kj_max = kj if kj > kj_max else kj_max
+    gi = -1
+    gj2 = -1
+    for t in range(active_size):
+        ki, kj = violation_keys(yv[t], G[t], status[t])
+        gi = t if ki == ki_max else gi
+        gj2 = t if kj == kj_max else gj2
     gmax = -INF
     gmax2 = -INF
-    gi = -1
-    for t in range(active_size):
-        g = yv[t] * G[t]
-        st = status[t]
-        if yv[t] > 0:
-            free_i = st != UPPER
-            free_j = st != LOWER
-        else:
-            free_i = st != LOWER
-            free_j = st != UPPER
-        if free_i and -g >= gmax:
-            gmax = -g
-            gi = t
-        if free_j and g >= gmax2:
-            gmax2 = g
     yi = 0.0
     qdi = 0.0
     ri = 0
-    if gi >= 0:
+    if ki_max == KEY_LOW:
+        gi = -1
+    else:
         ri = gi
         yi = yv[gi]
         qdi = QDs[gi]
+        gmax = -(yi * G[gi])
+    if kj_max != KEY_LOW:
+        gmax2 = yv[gj2] * G[gj2]
     two_yi = 2.0 * yi
+    k_min = KEY_HIGH
     for j in range(active_size):
         yj = yv[j]
         g = yj * G[j]
@@ -382,16 +413,16 @@ def select(active_size, Qs, QDs, yv, G, status, eps, obj):
             quad = TAU
         v = -(grad_diff * grad_diff) / quad
         bound = LOWER if yj > 0 else UPPER
+        k = order_key(v)
         if status[j] == bound or not grad_diff > 0.0:
             v = math.nan
+            k = KEY_HIGH
         obj[j] = v
+        k_min = k if k < k_min else k_min
     gj = -1
-    obj_min = INF
     for j in range(active_size):
-        if obj[j] <= obj_min:
-            gj = j
-            obj_min = obj[j]
-    if gmax + gmax2 < eps or gj == -1:
+        gj = j if order_key(obj[j]) == k_min else gj
+    if gmax + gmax2 < eps or k_min == KEY_HIGH:
         return -1, -1
     return gi, gj
 
