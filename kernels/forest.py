@@ -34,7 +34,10 @@ Reuse: as in the tree kernel, each cell's trials are sorted by every feature onc
 (cell, slot) pair's training rows take that order by filtering; every tree of every label
 set of the pair expands it by the bootstrap counts (no sort per tree). Each tree is then
 grown by the tree kernel's :func:`~gpudecode.kernels.tree.grow_tree`, with ``max_features``
-features per split and its own feature-order seed.
+features per split and its own feature-order seed. With many features per visited one
+(:func:`filter_nodes`, e.g. 1176 pair features, 34 visited) the tree is not expanded and
+no split reorders every feature: each visited feature's node samples are filtered from the
+pair's order with the draw counts, which grows the same tree.
 """
 
 from __future__ import annotations
@@ -48,16 +51,17 @@ from numba import prange
 from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
 from .tree import (PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch, allocate_pair_scratch,
-                   allocate_problem_scratch, check_distinct_rows, find_leaf, grow_tree, max_tree_nodes, presort_cell,
-                   presort_pair, problem_scratch_shapes)
+                   allocate_problem_scratch, check_distinct_rows, find_leaf, grow_tree,
+                   max_tree_nodes, presort_cell, presort_pair, problem_scratch_shapes)
 
 __all__ = ["PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES", "check_forest_params",
-           "fit_predict_forest", "forest_core", "resolve_max_features", "tree_scratch_shapes",
-           "vote_scratch_shapes"]
+           "filter_nodes", "fit_predict_forest", "forest_core", "resolve_max_features",
+           "tree_scratch_shapes", "vote_scratch_shapes"]
 
 MASK32 = 0xFFFFFFFF
 PROB_SCALE = 4294967296.0  # 2**32 vote units per unit of class probability
 NO_DEPTH_LIMIT = 2 ** 30
+FILTER_RATIO = 4  # features per visited feature from which trees filter (filter_nodes)
 
 
 # ----------------------------------------------------------------------------- randomness
@@ -163,17 +167,22 @@ def draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wd
 
 @device
 def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_depth,
-                     max_features, bootstrap, key, tree, order, vals, counts, ylab, wcls,
-                     wdraw, bcnt, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+                     max_features, bootstrap, filtered, key, tree, order, vals, counts, ylab,
+                     wcls, wdraw, bcnt, ordp, valsp, samples, side, tmp_i, tmp_f, features,
                      const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
                      stack_f, node_feat, node_thr, node_left, node_right, node_val, leaf_of):
     """Grow tree ``tree`` of a problem on its bootstrap sample with the tree kernel's
     :func:`~gpudecode.kernels.tree.grow_tree`; ``leaf_of[t]`` = the leaf of test row ``t``
-    (its class fractions in ``node_val[leaf]``)."""
+    (its class fractions in ``node_val[leaf]``).
+
+    ``filtered`` (:func:`filter_nodes`): grow_tree filters the pair's ``order``/``vals``
+    with the draw counts at every visited feature (``ordp[0]`` is its node-label scratch);
+    else the drawn rows are expanded into ``ordp``/``valsp`` and partitioned. Same tree."""
     kt = combine(key, tree)
     draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
                    tmp_i, cnt_left, cnt_total)
-    for f in range(X.shape[2]):  # the pair's sorted rows, each repeated by its draw count
+    n_expand = 1 if filtered else X.shape[2]
+    for f in range(n_expand):  # the pair's sorted rows, each repeated by its draw count
         m = 0
         for i in range(n):
             r = order[f, i]
@@ -184,10 +193,12 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
                 m += 1
     for i in range(n):
         samples[i] = ordp[0, i]
+    lists_i = order if filtered else ordp
+    lists_f = vals if filtered else valsp
     grow_tree(n, n_classes, weighted, max_depth, 2, 1, combine(kt, -1), max_features, ylab,
-              wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features, rng,
-              sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
-              node_left, node_right, node_val)
+              wcls, lists_i, lists_f, samples, side, tmp_i, tmp_f, features, const_features,
+              rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
+              node_thr, node_left, node_right, node_val, filtered, bcnt, ordp[0])
     for t in range(nte):
         leaf_of[t] = find_leaf(X, c, te[t], node_feat, node_thr, node_left, node_right)
 
@@ -275,7 +286,8 @@ def allocate_vote_scratch(max_test, n_classes):
 
 @cpu_jit(parallel=True)
 def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
-                  max_features, n_trees, bootstrap, seed, n_nodes_max, n_chunks, pred):
+                  max_features, n_trees, bootstrap, filtered, seed, n_nodes_max, n_chunks,
+                  pred):
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
@@ -307,10 +319,10 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                 key = problem_key(seed, Y[lab], train_idx[s], ntr, order)
                 for t in range(n_trees):
                     grow_forest_tree(X, c, test_idx[s], nte, ntr, n_classes, weighted,
-                                     weighted_draws, max_depth, max_features, bootstrap, key,
-                                     t, order, vals, counts, ylab, wcls, wdraw, bcnt, ordp,
-                                     valsp, samples, side, tmp_i, tmp_f, features,
-                                     const_features, rng, sum_left, sum_total, cnt_left,
+                                     weighted_draws, max_depth, max_features, bootstrap,
+                                     filtered, key, t, order, vals, counts, ylab, wcls,
+                                     wdraw, bcnt, ordp, valsp, samples, side, tmp_i, tmp_f,
+                                     features, const_features, rng, sum_left, sum_total, cnt_left,
                                      cnt_total, stack_i, stack_f, node_feat, node_thr,
                                      node_left, node_right, node_val, leaf_of)
                     add_votes(node_val, leaf_of, nte, n_classes, acc)
@@ -341,6 +353,13 @@ def resolve_max_features(max_features, n_features: int) -> int:
     raise ParameterError(f"max_features must be 'sqrt', 'log2', None, a whole number in "
                          f"1..{d} or a fraction in (0, 1], got {max_features!r}.",
                          field="max_features", fix='pass e.g. max_features="sqrt".')
+
+
+def filter_nodes(n_features: int, max_features: int) -> bool:
+    """Whether trees filter each visited feature's node samples from the root lists
+    (O(n) per visited feature) instead of partitioning every feature at every split
+    (O(d n_node)): when ``n_features >= FILTER_RATIO * max_features``."""
+    return n_features >= FILTER_RATIO * max_features
 
 
 def check_forest_params(n_estimators, max_depth, max_features, bootstrap, random_state,
@@ -436,5 +455,6 @@ def fit_predict_forest(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
     check_distinct_rows(train_idx, n_train)
     X = np.ascontiguousarray(X, dtype=np.float32)
     return run_pairs(_forest_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
-                     bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap, seed,
+                     bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap,
+                     filter_nodes(X.shape[2], n_feat), seed,
                      max_tree_nodes(depth, train_idx.shape[1]), chunked=True)

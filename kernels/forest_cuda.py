@@ -25,7 +25,7 @@ import numpy as np
 from ._gpu import (device_batch, empty_result, grid_1d, layout_bytes, scratch_arrays,
                    scratch_budget, usable_cuda)
 from .forest import (TREE_SCRATCH_DTYPES, VOTE_SCRATCH_DTYPES, check_forest_params,
-                     forest_core, tree_scratch_shapes, vote_scratch_shapes)
+                     filter_nodes, forest_core, tree_scratch_shapes, vote_scratch_shapes)
 from .tree import max_tree_nodes
 from .tree_cuda import float32_tree_features, presort_chunk, presort_pair_bytes, presort_scratch
 
@@ -41,8 +41,8 @@ _vote_dev = None
 
 
 def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
-                 max_features, n_trees, bootstrap, seed, pair_lo, task_lo, n_tasks, order_b,
-                 vals_b, counts_b, ylab_b, wcls_b, ordp_b, valsp_b, samples_b, side_b,
+                 max_features, n_trees, bootstrap, filtered, seed, pair_lo, task_lo, n_tasks,
+                 order_b, vals_b, counts_b, ylab_b, wcls_b, ordp_b, valsp_b, samples_b, side_b,
                  tmp_i_b, tmp_f_b, features_b, const_b, rng_b, sum_left_b, sum_total_b,
                  cnt_left_b, cnt_total_b, stack_i_b, stack_f_b, node_feat_b, node_thr_b,
                  node_left_b, node_right_b, node_val_b, bcnt_b, leaf_of_b, wdraw_b, acc_b):
@@ -68,7 +68,7 @@ def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
     node_val = node_val_b[tid]
     leaf_of = leaf_of_b[tid]
     _grow_dev(X, c, test_idx[s], nte, ntr, n_classes, weighted, weighted_draws, max_depth,
-              max_features, bootstrap, key, tree, order_b[lp], vals_b[lp], counts_b[tid],
+              max_features, bootstrap, filtered, key, tree, order_b[lp], vals_b[lp], counts_b[tid],
               ylab_b[tid], wcls_b[tid], wdraw_b[tid], bcnt_b[tid], ordp_b[tid], valsp_b[tid],
               samples_b[tid], side_b[tid], tmp_i_b[tid], tmp_f_b[tid], features_b[tid],
               const_b[tid], rng_b[tid],
@@ -180,6 +180,7 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
             m = min(task_chunk, n_tasks - t0)
             grow[grid_1d(m)](X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                              bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap,
-                             seed, lo, t0, m, order_b, vals_b, *tree_b, acc_b)
+                             filter_nodes(d, n_feat), seed, lo, t0, m, order_b, vals_b,
+                             *tree_b, acc_b)
         vote[grid_1d(n * n_sets)](n_test, n_classes, lo, n * n_sets, n_sets, acc_b, pred)
     return pred.copy_to_host() if on_host else pred

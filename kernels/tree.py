@@ -31,9 +31,12 @@ float32 like scikit-learn does).
 Reuse and speed: each cell's trials are sorted by every feature once; a (cell, slot)
 pair's training rows take that order by filtering, and every label set of the pair starts
 from it. A node keeps, for every feature, its samples sorted in one segment; a split
-partitions the segments stably. Without class weights the split scan compares the gini
-gain exactly in integers and evaluates scikit-learn's float proxy only where a split can
-tie or beat the best, so the choice is the one scikit-learn makes, bit for bit.
+partitions the segments stably. (When few of many features are visited per node, as in a
+random forest, :func:`grow_tree` can instead filter a visited feature's node samples from
+the root order: the same segments, without the all-feature partition.) Without class
+weights the split scan compares the gini gain exactly in integers and evaluates
+scikit-learn's float proxy only where a split can tie or beat the best, so the choice is
+the one scikit-learn makes, bit for bit.
 
 The per-problem code is plain Python over preallocated scratch, compiled here with
 ``numba.njit`` and in :mod:`gpudecode.kernels.tree_cuda` with
@@ -325,36 +328,56 @@ def scan_binary(f, start, nn, ordf, valsf, ylab, total1, min_leaf, best_proxy, b
 
 
 @device(inline=True)
-def visit_feature(f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes,
+def visit_feature(f, start, end, weighted, ordf, valsf, samples, ylab, wcls, n_classes,
                   sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
                   best_pos, best_feat, best_thr, best_a, best_d):
-    """Look at feature ``f`` of the node: constant (returns True first) or scanned."""
+    """Look at feature ``f`` of the node, its samples sorted in ``ordf``/``valsf``
+    ``[start, end)``: constant (returns True first) or scanned."""
     nn = end - start
     if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
         for r in range(start, end):
-            samples[r] = ordp[f, r]
-    if valsp[f, end - 1] <= valsp[f, start] + FEATURE_THRESHOLD:
+            samples[r] = ordf[r]
+    if valsf[end - 1] <= valsf[start] + FEATURE_THRESHOLD:
         return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
     if weighted or nn > EXACT_SCAN_MAX:
         best_proxy, best_pos, best_feat, best_thr = scan_weighted(
-            f, start, nn, ordp[f], valsp[f], ylab, wcls, n_classes, sum_left, sum_total,
+            f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, sum_total,
             wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
     elif n_classes == 2:
         best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
-            f, start, nn, ordp[f], valsp[f], ylab, cnt_total[1], min_leaf, best_proxy,
+            f, start, nn, ordf, valsf, ylab, cnt_total[1], min_leaf, best_proxy,
             best_pos, best_feat, best_thr, best_a, best_d)
     else:
         best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
-            f, start, nn, ordp[f], valsp[f], ylab, n_classes, cnt_left, cnt_total,
+            f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
             min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
     return False, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
+
+
+@device(inline=True)
+def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
+    """Feature ``f``'s sorted samples of the node labelled ``start``, by filtering the
+    root list: ``order[f]``/``vals[f]`` every row by ascending value, row ``r`` repeated
+    ``mult[r]`` times when ``member[r] == start``; written to ``out_i``/``out_f``
+    ``[start, end)``. The same order a stable partition at every split keeps."""
+    m = start
+    i = 0
+    while m < end:
+        r = order[f, i]
+        if member[r] == start:
+            v = vals[f, i]
+            for j in range(mult[r]):
+                out_i[m] = r
+                out_f[m] = v
+                m += 1
+        i += 1
 
 
 @device
 def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
                n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
                impurity, min_leaf, use_rng, rng, features, const_features, n_known,
-               children_split, max_features):
+               children_split, max_features, filtered, mult, member):
     """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
 
     With ``use_rng`` features are drawn in scikit-learn's random order until
@@ -366,6 +389,10 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     reorders every feature's segment ``[start, end)`` of ``ordp``/``valsp`` into left
     samples (``<= threshold``) then right ones, each still sorted; when the children
     cannot be split (``children_split`` False) only feature 0's segment is reordered.
+    With ``filtered`` (see :func:`grow_tree`) ``ordp``/``valsp`` are the root lists and
+    stay as they are: a visited feature's segment is filtered from them into
+    ``tmp_i``/``tmp_f``, and a split relabels the right child's rows in ``member`` and
+    leaves ``samples[start:end]`` left rows first.
     """
     d = ordp.shape[0]
     nn = end - start
@@ -401,8 +428,14 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
                 break
             f = f_next
             f_next += 1
+        ordf = ordp[f]
+        valsf = valsp[f]
+        if filtered:
+            filter_feature(f, start, end, ordp, valsp, mult, member, tmp_i, tmp_f)
+            ordf = tmp_i
+            valsf = tmp_f
         const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
-            f, start, end, weighted, ordp, valsp, samples, ylab, wcls, n_classes, sum_left,
+            f, start, end, weighted, ordf, valsf, samples, ylab, wcls, n_classes, sum_left,
             sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy, best_pos,
             best_feat, best_thr, best_a, best_d)
         if not use_rng:
@@ -427,8 +460,12 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     imp_r = INF
     improvement = -INF
     if best_pos < nn:
+        ordb = ordp[best_feat]
+        if filtered:
+            filter_feature(best_feat, start, end, ordp, valsp, mult, member, tmp_i, tmp_f)
+            ordb = tmp_i
         for r in range(start, end):
-            side[ordp[best_feat, r]] = 1 if r < start + best_pos else 0
+            side[ordb[r]] = 1 if r < start + best_pos else 0
         if weighted:  # scikit-learn's in-place partition of its sample array
             a = start
             b = end
@@ -448,7 +485,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
             for k in range(n_classes):
                 sum_left[k] = 0.0
             for r in range(start, start + best_pos):
-                sum_left[ylab[ordp[best_feat, r]]] += 1.0
+                sum_left[ylab[ordb[r]]] += 1.0
             wn_left = float(best_pos)
         wn_right = wn_node - wn_left
         imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
@@ -461,6 +498,13 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
                               or (n_right >= min_leaf + min_leaf and n_right >= 2
                                   and imp_r > EPS))
         n_part = d if children_split else 1
+        if filtered:
+            n_part = 0
+            if not weighted:
+                for r in range(start, end):
+                    samples[r] = ordb[r]
+            for r in range(start + best_pos, end):
+                member[samples[r]] = start + best_pos
         for f in range(n_part):  # stable partition of every feature's segment
             a = start
             b = 0
@@ -484,7 +528,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
 def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_features,
               ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
               rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
-              node_thr, node_left, node_right, node_val):
+              node_thr, node_left, node_right, node_val, filtered, mult, member):
     """Grow one tree depth first, as scikit-learn's ``DepthFirstTreeBuilder``.
 
     The caller prepares the ``n`` samples: ``ylab`` (labels by row position), ``wcls``
@@ -494,7 +538,15 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
     ``max_features`` non-constant ones were scanned); ``seed < 0`` visits every feature in
     index order. Fills ``node_feat``, ``node_thr``, ``node_left``/``node_right`` (-1 at a
     leaf) and ``node_val`` (n_nodes, n_classes): each node's weighted class fractions.
+
+    ``filtered`` grows the same tree without reordering every feature at every split
+    (cheaper when few of many features are visited per node): ``ordp``/``valsp`` (d, n)
+    then hold every row once (row ``r`` stands for ``mult[r]`` samples, which sum to ``n``)
+    and are only read; ``member`` (n,) int32 is scratch labelling each row's node.
     """
+    if filtered:
+        for r in range(n):
+            member[r] = 0 if mult[r] > 0 else -1
     for f in range(ordp.shape[0]):
         features[f] = f
     wn_root = 0.0
@@ -538,7 +590,7 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
             cnt_total[k] = 0
         wn_node = 0.0
         for r in range(start, end):
-            pos = samples[r] if weighted else ordp[0, r]
+            pos = samples[r] if weighted or filtered else ordp[0, r]
             k = ylab[pos]
             sum_total[k] += wcls[k]
             cnt_total[k] += 1
@@ -559,7 +611,7 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
             ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
             n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root, impurity,
             min_leaf, use_rng, rng, features, const_features, n_known,
-            depth + 1 < max_depth, max_features)
+            depth + 1 < max_depth, max_features, filtered, mult, member)
         if pos >= nn or improvement + EPS < 0.0:
             continue
         node_feat[node] = feat
@@ -631,7 +683,7 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
     grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, X.shape[2], ylab,
               wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features, rng,
               sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
-              node_left, node_right, node_val)
+              node_left, node_right, node_val, False, tmp_i, tmp_i)
     for t in range(out.shape[0]):
         if t >= nte:
             out[t] = -1

@@ -18,6 +18,7 @@ pytestmark = CUDA_MARKS
 
 from twin_batches import tiny_batch
 
+from gpudecode.kernels import forest
 from gpudecode.kernels._gpu import layout_bytes
 from gpudecode.kernels.forest import (
     TREE_SCRATCH_DTYPES,
@@ -55,3 +56,14 @@ def test_device_float64_input_is_refused():
     with pytest.raises(ParameterError, match="float32"):
         fit_predict_forest_cuda(cuda.to_device(X.astype(np.float64)),
                                 *[cuda.to_device(a) for a in rest], 2, n_estimators=2)
+
+
+@pytest.mark.parametrize("ratio", [0, 10 ** 9])
+def test_gpu_twin_equals_cpu_kernel_filtering_or_partitioning(monkeypatch, ratio):
+    monkeypatch.setattr(forest, "FILTER_RATIO", ratio)
+    batch = tiny_batch(3, n_features=6, seed=4)
+    for balanced, kw in ((False, {"n_estimators": 3}),
+                         (True, {"n_estimators": 2, "bootstrap": False, "max_features": 2})):
+        want = fit_predict_forest(*batch, 3, class_weight_balanced=balanced, **kw)
+        got = fit_predict_forest_cuda(*batch, 3, class_weight_balanced=balanced, **kw)
+        np.testing.assert_array_equal(got, want)

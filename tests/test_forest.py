@@ -269,3 +269,26 @@ def test_scratch_layout_declared_once():
     votes = forest.allocate_vote_scratch(4, 3)
     assert [a.shape for a in votes] == [tuple(s) for s in forest.vote_scratch_shapes(4, 3)]
     assert votes[0].dtype == np.int64 and not votes[0].any()
+
+
+@pytest.mark.parametrize("kw", [
+    {"n_estimators": 3},
+    {"n_estimators": 2, "max_features": None, "bootstrap": False,
+     "class_weight_balanced": True},
+    {"n_estimators": 2, "max_features": 5, "max_depth": 4, "random_state": 3},
+    {"n_estimators": 1, "max_features": "log2", "class_weight_balanced": True},
+])
+def test_filtering_nodes_grows_the_partitioned_trees(monkeypatch, kw):
+    """Filtering each visited feature's node samples from the root lists and partitioning
+    every feature at every split grow the same trees (one-tree forests, ties included)."""
+    X, y = simulate(2, 48, 60, 3, seed=5, strengths=[1.0])
+    X = np.round(X, 1)
+    plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=2,
+                     seed=1).fit(y)
+    args = batch_args(X, plan, 3)
+    paths = []
+    for ratio in (0, 10 ** 9):  # every call filters / none does
+        monkeypatch.setattr(forest, "FILTER_RATIO", ratio)
+        assert forest.filter_nodes(60, 60) == (ratio == 0)
+        paths.append(forest.fit_predict_forest(*args, **kw))
+    np.testing.assert_array_equal(paths[0], paths[1])
