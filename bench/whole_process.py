@@ -41,12 +41,10 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-from sklearn.model_selection import cross_val_score
 from threadpoolctl import threadpool_limits
 
 from gpudecode import Backend, SplitPlan, TrialSpec, load_session, make_epochs, window_features
-from gpudecode.estimators import make_pipeline
+from gpudecode.bench import sklearn_study_loop
 from gpudecode.simulate import simulate_session, write_simulation
 
 SHAPES = {
@@ -93,29 +91,16 @@ def time_process(cmd) -> tuple[float, float]:
 
 
 def sklearn_loop(X, plan, name: str, n_cells: int) -> tuple[float, int]:
-    """The loop a user writes, on the first ``n_cells`` cells; returns (seconds, fits).
+    """The loop a user writes (:func:`gpudecode.bench.sklearn_study_loop` with its permutation
+    null), on the first ``n_cells`` cells; returns (seconds, fits).
 
     Parameters
     ----------
     X : ndarray, shape (n_cells, n_trials, n_features)
     plan : SplitPlan (fitted); row 0 of ``plan.Y_`` the observed labels, rows 1.. permuted.
     """
-    fits = 0
     t = time.perf_counter()
-    for c in range(n_cells):
-        for s, slot in enumerate(plan.test_slots):
-            tr = plan.train_idx_[slot, :plan.n_train_[slot]]
-            te = plan.test_idx_[slot, :plan.n_test_[slot]]
-            for labels in plan.Y_:
-                clf = make_pipeline(name, standardize=True).fit(X[c, tr], labels[tr])
-                clf.score(X[c, te], labels[te])
-            pos = {trial: i for i, trial in enumerate(tr)}
-            folds = [(np.array([pos[t] for t in plan.train_idx_[f, :plan.n_train_[f]]]),
-                      np.array([pos[t] for t in plan.test_idx_[f, :plan.n_test_[f]]]))
-                     for f in plan.cv_slots[s]]
-            cross_val_score(make_pipeline(name, standardize=True), X[c, tr], plan.Y_[0][tr],
-                            cv=folds)
-            fits += len(plan.Y_) + len(folds)
+    _, _, fits = sklearn_study_loop(X, plan, [name], n_cells=n_cells, null=True)
     return time.perf_counter() - t, fits
 
 
@@ -156,13 +141,12 @@ def main(argv=None) -> dict:
                      n_permutations=P_base, seed=0).fit(ep.labels)
     n_cells = X.shape[0]
     k = min(args.baseline_cells, n_cells)
-    per_fit_permuted = P * n_cells * shape["shuffles"]
+    total_fits = n_cells * shape["shuffles"] * (1 + FOLDS + P)
     base = {}
     with warnings.catch_warnings(), threadpool_limits(1):
         warnings.simplefilter("ignore")
         for name in classifiers:
             seconds, fits = sklearn_loop(X, plan, name, k)
-            total_fits = n_cells * shape["shuffles"] * (1 + FOLDS) + per_fit_permuted
             base[name] = {"seconds_measured": seconds, "fits_measured": fits,
                           "fits_per_s": fits / seconds, "fits_total": total_fits,
                           "seconds_scaled": total_fits / (fits / seconds)}

@@ -65,13 +65,15 @@ def study_session(n_cells: int = 109, n_trials: int = 36, n_frames: int = 64, se
 
 
 def sklearn_study_loop(X: np.ndarray, plan: SplitPlan, classifiers, params: dict | None = None,
-                       n_cells: int | None = None):
+                       n_cells: int | None = None, *, null: bool = False):
     """The study's loop: per cell and shuffle, fit + score, and ``cross_val_score`` on 5 folds.
 
     The loop is the study's (one scikit-learn fit per cell x split x classifier, test score
     plus cross_val_score on the training part) but it takes its splits from ``plan`` so the
     accuracies can be compared problem by problem, and it standardises inside a pipeline as
-    gpudecode does.
+    gpudecode does. With ``null``, every permuted label set of ``plan.Y_`` is also fit on
+    each shuffle's training trials and scored on its test trials, as the permutation null a
+    user's loop computes (those scores are not returned; they count in ``n_fits``).
 
     Parameters
     ----------
@@ -87,6 +89,7 @@ def sklearn_study_loop(X: np.ndarray, plan: SplitPlan, classifiers, params: dict
     cv_acc : ndarray, shape (n_classifiers, n_cells, n_shuffles)
         Mean CV accuracy per shuffle.
     n_fits : int
+        Fits made, the permuted ones included.
     """
     parse_classifiers(classifiers)  # a typed error for a name without a batched kernel
     params = params or {}
@@ -105,6 +108,10 @@ def sklearn_study_loop(X: np.ndarray, plan: SplitPlan, classifiers, params: dict
                 clf = make_pipeline(name, standardize=True, params=params.get(name))
                 clf.fit(X[c, tr], y[tr])
                 test_acc[ki, c, s] = clf.score(X[c, te], y[te])
+                for labels in plan.Y_[1:] if null else ():
+                    make_pipeline(name, standardize=True, params=params.get(name)).fit(
+                        X[c, tr], labels[tr]).score(X[c, te], labels[te])
+                    n_fits += 1
                 pos = {t: i for i, t in enumerate(tr)}
                 folds = [(np.array([pos[t] for t in plan.train_idx_[f, :plan.n_train_[f]]]),
                           np.array([pos[t] for t in plan.test_idx_[f, :plan.n_test_[f]]]))

@@ -34,3 +34,20 @@ def test_bench_cohort_one_worker_vs_two_gives_the_same_sessions(tmp_path):
         rows = list(csv.DictReader(io.StringIO(text)))
         assert [(r["analysis"], r["classifier"]) for r in rows] == [("summed", "random-forest")]
         assert 0 <= float(rows[0]["test_accuracy"]) <= 1
+
+
+def test_study_loop_null_fits_every_permutation_on_the_test_splits():
+    from gpudecode.bench import sklearn_study_loop
+    from gpudecode.splits import SplitPlan
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2, 30, 4)).astype(np.float32)
+    labels = np.repeat(["a", "b"], 15)
+    plan = SplitPlan(n_shuffles=3, n_folds=3, n_permutations=4, seed=0).fit(labels)
+    test, cv, n_fits = sklearn_study_loop(X, plan, ["logistic"], n_cells=2)
+    test_null, cv_null, n_fits_null = sklearn_study_loop(X, plan, ["logistic"], n_cells=2,
+                                                         null=True)
+    assert n_fits == 2 * 3 * (1 + 3)
+    assert n_fits_null == n_fits + 2 * 3 * 4        # one fit per cell, shuffle and permutation
+    np.testing.assert_array_equal(test_null, test)  # the observed scores are unchanged
+    np.testing.assert_array_equal(cv_null, cv)
