@@ -4,31 +4,76 @@ Data flow: files --io--> Session --TrialSpec--> Epochs --features--> analyses --
 """
 
 from . import _numba_cache  # noqa: F401  (first: Numba's cache folder, before any kernel)
+from importlib import import_module as _import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .backend import Backend
-from .cohort import run_cohort
-from .correlations import compute_correlations
-from .democracy import decode_democracy
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
-from .io import load_events, load_session, load_traces
-from .features import correlation_features, summed_features, timecourse_features, window_features
-from .io.native import read_ground_truth, read_session, save_session
-from .learning import cell_stability, pair_overlap, trend_test
-from .manifest import read_manifest, read_registration
-from .pairs import discriminative_pairs
-from .pipeline import DecodeConfig, decode_epochs, decode_session
-from .population import decode_correlations, decode_features, decode_summed
-from .ranking import rank_models
-from .session import Events, Session, interpolate_nonfinite
-from .simulate import simulate_cohort, simulate_session, write_simulation
-from .single_cell import decode_cells
-from .splits import SplitPlan, score_predictions
-from .stats import fdr_bh, permutation_pvalues
-from .targets import load_targets, resolve_targets
-from .time_resolved import decode_timecourse
-from .trials import DroppedTrialsWarning, Epochs, TrialSpec, make_epochs
+
+# The public API, name -> defining module, imported on first access (PEP 562), so that a
+# command imports only what it runs: ``gpudecode decode`` does not load the cohort, learning,
+# simulation or report modules (scipy.signal, matplotlib) it never calls.
+_LAZY = {
+    "Backend": "backend",
+    "run_cohort": "cohort",
+    "compute_correlations": "correlations",
+    "decode_democracy": "democracy",
+    "correlation_features": "features",
+    "summed_features": "features",
+    "timecourse_features": "features",
+    "window_features": "features",
+    "load_events": "io",
+    "load_session": "io",
+    "load_traces": "io",
+    "read_ground_truth": "io.native",
+    "read_session": "io.native",
+    "save_session": "io.native",
+    "cell_stability": "learning",
+    "pair_overlap": "learning",
+    "trend_test": "learning",
+    "read_manifest": "manifest",
+    "read_registration": "manifest",
+    "discriminative_pairs": "pairs",
+    "DecodeConfig": "pipeline",
+    "decode_epochs": "pipeline",
+    "decode_session": "pipeline",
+    "decode_correlations": "population",
+    "decode_features": "population",
+    "decode_summed": "population",
+    "rank_models": "ranking",
+    "Events": "session",
+    "Session": "session",
+    "interpolate_nonfinite": "session",
+    "simulate_cohort": "simulate",
+    "simulate_session": "simulate",
+    "write_simulation": "simulate",
+    "decode_cells": "single_cell",
+    "SplitPlan": "splits",
+    "score_predictions": "splits",
+    "fdr_bh": "stats",
+    "permutation_pvalues": "stats",
+    "load_targets": "targets",
+    "resolve_targets": "targets",
+    "decode_timecourse": "time_resolved",
+    "DroppedTrialsWarning": "trials",
+    "Epochs": "trials",
+    "TrialSpec": "trials",
+    "make_epochs": "trials",
+}
+
+
+def __getattr__(name):
+    try:
+        module = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'gpudecode' has no attribute {name!r}") from None
+    value = getattr(_import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def write_report(result_dir, out=None):

@@ -27,9 +27,7 @@ from rich.table import Table
 from . import outputs
 from .atomic import atomic_write_text, discard_staged
 from .backend import Backend, host_free_memory_bytes
-from .bench import bench_cohort, bench_single_cell
 from .classifiers import BATCHED_CLASSIFIERS, parse_classifiers
-from .cohort import run_cohort
 from .errors import GpudecodeError, ParameterError
 from .io import load_session
 from .manifest import read_manifest
@@ -37,7 +35,6 @@ from .options import cli_default, cli_type, declared_options, option
 from .pipeline import DecodeConfig, decode_session
 from .problem_size import check_memory, problem_sizes, result_bytes, significance_notes
 from .progress import StageProgress, run_interruptibly
-from .simulate import simulate_cohort, simulate_session, write_simulation
 from .targets import resolve_targets
 from .text import PrintableConsole
 from .trials import TrialSpec, make_epochs
@@ -191,6 +188,8 @@ def simulate(
     null: bool = typer.Option(False, "--null", help="Plant nothing: every cell untuned."),
 ):
     """Simulate touchscreen paired-associates sessions with planted ground truth."""
+    from .simulate import simulate_cohort, write_simulation
+
     fmts = _split(formats)
     bad = [f for f in fmts if f not in ("h5", "csv", "abet", "nwb")]
     if bad or not fmts:
@@ -505,6 +504,8 @@ def cohort(
     report: bool = ReportOpt,
 ):
     """Decode every session x target of a manifest on Dask; write cohort tables and learning statistics."""
+    from .cohort import run_cohort  # Dask and the learning statistics: only for cohorts
+
     targets = trials.targets()
     entries = read_manifest(manifest)
     out.print(f"{len(entries)} sessions x {len(targets)} target(s) "
@@ -584,6 +585,8 @@ def bench(
     if what not in ("single-cell", "cohort"):
         raise ParameterError(f"unknown benchmark {what!r}", field="WHAT",
                              fix="use: single-cell or cohort")
+    from .bench import bench_single_cell
+
     names = [c.name for c in parse_classifiers(classifier)]
     if what == "cohort":
         res = _bench_cohort(animals=animals, sessions=sessions, cells=cells, trials=trials,
@@ -625,6 +628,8 @@ def bench(
 def _bench_cohort(*, animals, sessions, cells, trials, workers, target, analysis, classifiers,
                   window, shuffles, folds, permutations, numba_threads, device, seed) -> dict:
     """``gpudecode bench cohort``: run :func:`gpudecode.bench.bench_cohort` and print its table."""
+    from .bench import bench_cohort
+
     counts = None
     if workers:
         try:
@@ -687,6 +692,8 @@ def demo(
     """Simulate a touchscreen session (50 cells, 72 trials), read it back from CSV + ABET
     files, decode the outcome (every analysis but democracy); say how many of the planted
     outcome cells were found."""
+    from .simulate import simulate_session, write_simulation
+
     sim = simulate_session(seed=seed, session_index=6, n_cells=DEMO_CELLS, n_trials=DEMO_TRIALS)
     s0 = sim[0]
     data_dir = Path(out_dir) / "data"

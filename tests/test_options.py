@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import typer
 
+import gpudecode.cohort
 from gpudecode import cli
 from gpudecode.cli import ReaderOptions, TrialOptions, app, main
 from gpudecode.errors import ParameterError
@@ -99,7 +100,7 @@ def captured(monkeypatch):
         got["cohort"] = (config, targets)
         raise SystemExit(0)
 
-    monkeypatch.setattr(cli, "run_cohort", run_cohort)
+    monkeypatch.setattr(gpudecode.cohort, "run_cohort", run_cohort)  # cli imports it on use
     monkeypatch.setattr(cli, "read_manifest", lambda path: [])
     return got
 
