@@ -176,7 +176,8 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
     (its class fractions in ``node_val[leaf]``).
 
     ``filtered`` (:func:`filter_nodes`): grow_tree filters the pair's ``order``/``vals``
-    with the draw counts at every visited feature (``ordp[0]`` is its node-label scratch);
+    with the draw counts at every visited feature into ``ordp[1]``/``valsp[1]`` (``ordp[0]``
+    is its node-label scratch; filtering trees have ``d >= FILTER_RATIO``);
     else the drawn rows are expanded into ``ordp``/``valsp`` and partitioned. Same tree."""
     kt = combine(key, tree)
     draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
@@ -193,12 +194,10 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
                 m += 1
     for i in range(n):
         samples[i] = ordp[0, i]
-    lists_i = order if filtered else ordp
-    lists_f = vals if filtered else valsp
     grow_tree(n, n_classes, weighted, max_depth, 2, 1, combine(kt, -1), max_features, ylab,
-              wcls, lists_i, lists_f, samples, side, tmp_i, tmp_f, features, const_features,
+              wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
               rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
-              node_thr, node_left, node_right, node_val, filtered, bcnt, ordp[0])
+              node_thr, node_left, node_right, node_val, filtered, bcnt, ordp[0], order, vals)
     for t in range(nte):
         leaf_of[t] = find_leaf(X, c, te[t], node_feat, node_thr, node_left, node_right)
 

@@ -64,6 +64,7 @@ INF = float("inf")
 RAND_R_MAX = 2147483647
 FEATURE_THRESHOLD = np.float32(1e-7)
 NO_DEPTH_LIMIT = 2 ** 30
+FILTER_ROW = 1  # row of the working lists a filtering tree scans (row 0: its node labels)
 EXACT_SCAN_MAX = 1000  # node size up to which the integer gini comparison is float-safe
 
 
@@ -162,16 +163,16 @@ def presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals):
 
 
 @device(inline=True)
-def rand_int(low, high, rng):
-    """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on ``rng[0]``, in [low, high)."""
-    s = rng[0]
+def rand_int(low, high, s):
+    """scikit-learn's ``rand_int``: xorshift ``our_rand_r`` on the state ``s``, in
+    [low, high); returns the draw and the next state (scalars: an inlined array argument
+    costs the CPU two atomic reference-count updates per call)."""
     if s == 0:
         s = 1
     s ^= (s << 13) & 0xFFFFFFFF
     s ^= s >> 17
     s ^= (s << 5) & 0xFFFFFFFF
-    rng[0] = s
-    return low + (s % (RAND_R_MAX + 1)) % (high - low)
+    return low + (s % (RAND_R_MAX + 1)) % (high - low), s
 
 
 @device(inline=True)
@@ -246,7 +247,7 @@ def scan_weighted(f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, su
 
 
 @device(inline=True)
-def scan_counts(f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
+def scan_counts(f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_total,
                 min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d):
     """Unweighted scan: exact integer comparison of the gini gain, scikit-learn's float
     proxy only where a split can tie or beat the best (identical choice, fewer divisions).
@@ -262,12 +263,12 @@ def scan_counts(f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
         sq_r += cnt_total[k] * cnt_total[k]
     sq_l = 0
     for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
-        k = ylab[ordf[start + i]]  # next value differs by more than 1e-7
+        k = ylab[ordi[row, start + i]]  # next value differs by more than 1e-7
         sq_r -= 2 * (cnt_total[k] - cnt_left[k]) - 1
         sq_l += 2 * cnt_left[k] + 1
         cnt_left[k] += 1
         p = i + 1
-        if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
+        if valsi[row, start + p] <= valsi[row, start + i] + FEATURE_THRESHOLD:
             continue
         n_right = nn - p
         if p < min_leaf or n_right < min_leaf:
@@ -284,22 +285,23 @@ def scan_counts(f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
                 best_proxy = proxy
                 best_pos = p
                 best_feat = f
-                best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
+                best_thr = (float(valsi[row, start + i]) / 2.0
+                            + float(valsi[row, start + p]) / 2.0)
                 best_a = a
                 best_d = d
     return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
 
-@device(inline=True)
-def scan_binary(f, start, nn, ordf, valsf, ylab, total1, min_leaf, best_proxy, best_pos,
-                best_feat, best_thr, best_a, best_d):
+@device
+def scan_binary(f, start, nn, ordi, valsi, row, ylab, total1, min_leaf, best_proxy,
+                best_pos, best_feat, best_thr, best_a, best_d):
     """:func:`scan_counts` for two classes with the counts in registers (labels 0/1)."""
     total0 = nn - total1
     left1 = 0
     for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
-        left1 += ylab[ordf[start + i]]  # next value differs by more than 1e-7
+        left1 += ylab[ordi[row, start + i]]  # next value differs by more than 1e-7
         p = i + 1
-        if valsf[start + p] <= valsf[start + i] + FEATURE_THRESHOLD:
+        if valsi[row, start + p] <= valsi[row, start + i] + FEATURE_THRESHOLD:
             continue
         n_right = nn - p
         if p < min_leaf or n_right < min_leaf:
@@ -321,45 +323,47 @@ def scan_binary(f, start, nn, ordf, valsf, ylab, total1, min_leaf, best_proxy, b
                 best_proxy = proxy
                 best_pos = p
                 best_feat = f
-                best_thr = float(valsf[start + i]) / 2.0 + float(valsf[start + p]) / 2.0
+                best_thr = (float(valsi[row, start + i]) / 2.0
+                            + float(valsi[row, start + p]) / 2.0)
                 best_a = a
                 best_d = d
     return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
 
 @device(inline=True)
-def visit_feature(f, start, end, weighted, ordf, valsf, samples, ylab, wcls, n_classes,
+def visit_feature(f, start, end, weighted, ordi, valsi, row, samples, ylab, wcls, n_classes,
                   sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
                   best_pos, best_feat, best_thr, best_a, best_d):
-    """Look at feature ``f`` of the node, its samples sorted in ``ordf``/``valsf``
-    ``[start, end)``: constant (returns True first) or scanned."""
+    """Look at feature ``f`` of the node, its samples sorted in row ``row`` of
+    ``ordi``/``valsi`` ``[start, end)``: constant (returns True first) or scanned.
+
+    :func:`node_split` scans unweighted two-class nodes itself (:func:`scan_binary`), so
+    that the common case binds no array arguments of an inlined function per feature.
+    """
     nn = end - start
     if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
         for r in range(start, end):
-            samples[r] = ordf[r]
-    if valsf[end - 1] <= valsf[start] + FEATURE_THRESHOLD:
+            samples[r] = ordi[row, r]
+    if valsi[row, end - 1] <= valsi[row, start] + FEATURE_THRESHOLD:
         return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
     if weighted or nn > EXACT_SCAN_MAX:
         best_proxy, best_pos, best_feat, best_thr = scan_weighted(
-            f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, sum_total,
+            f, start, nn, ordi[row], valsi[row], ylab, wcls, n_classes, sum_left, sum_total,
             wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
-    elif n_classes == 2:
-        best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
-            f, start, nn, ordf, valsf, ylab, cnt_total[1], min_leaf, best_proxy,
-            best_pos, best_feat, best_thr, best_a, best_d)
     else:
         best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
-            f, start, nn, ordf, valsf, ylab, n_classes, cnt_left, cnt_total,
+            f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_total,
             min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
     return False, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
 
-@device(inline=True)
+@device
 def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
     """Feature ``f``'s sorted samples of the node labelled ``start``, by filtering the
     root list: ``order[f]``/``vals[f]`` every row by ascending value, row ``r`` repeated
-    ``mult[r]`` times when ``member[r] == start``; written to ``out_i``/``out_f``
-    ``[start, end)``. The same order a stable partition at every split keeps."""
+    ``mult[r]`` times when ``member[r] == start``; written to row :data:`FILTER_ROW` of
+    ``out_i``/``out_f`` ``[start, end)``. The same order a stable partition at every split
+    keeps."""
     m = start
     i = 0
     while m < end:
@@ -367,8 +371,8 @@ def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
         if member[r] == start:
             v = vals[f, i]
             for j in range(mult[r]):
-                out_i[m] = r
-                out_f[m] = v
+                out_i[FILTER_ROW, m] = r
+                out_f[FILTER_ROW, m] = v
                 m += 1
         i += 1
 
@@ -377,7 +381,7 @@ def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
 def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
                n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
                impurity, min_leaf, use_rng, rng, features, const_features, n_known,
-               children_split, max_features, filtered, mult, member):
+               children_split, max_features, filtered, mult, member, roots_i, roots_f):
     """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
 
     With ``use_rng`` features are drawn in scikit-learn's random order until
@@ -389,10 +393,10 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     reorders every feature's segment ``[start, end)`` of ``ordp``/``valsp`` into left
     samples (``<= threshold``) then right ones, each still sorted; when the children
     cannot be split (``children_split`` False) only feature 0's segment is reordered.
-    With ``filtered`` (see :func:`grow_tree`) ``ordp``/``valsp`` are the root lists and
-    stay as they are: a visited feature's segment is filtered from them into
-    ``tmp_i``/``tmp_f``, and a split relabels the right child's rows in ``member`` and
-    leaves ``samples[start:end]`` left rows first.
+    With ``filtered`` (see :func:`grow_tree`) a visited feature's segment is filtered from
+    the root lists ``roots_i``/``roots_f`` into row :data:`FILTER_ROW` of ``ordp``/``valsp``
+    (nothing is partitioned), and a split relabels the right child's rows in ``member``
+    and leaves ``samples[start:end]`` left rows first.
     """
     d = ordp.shape[0]
     nn = end - start
@@ -409,12 +413,15 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     n_drawn = 0
     f_next = 0
     f_j = 0
-    while True:  # one visit_feature call site keeps the inlined scans compiled once
+    state = rng[0]
+    fast = not weighted and n_classes == 2 and nn <= EXACT_SCAN_MAX
+    total1 = cnt_total[1] if n_classes == 2 else 0
+    while True:
         if use_rng:
             if not (f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn)):
                 break
             n_visited += 1
-            f_j = rand_int(n_drawn, f_i - n_found, rng)
+            f_j, state = rand_int(n_drawn, f_i - n_found, state)
             if f_j < n_known:
                 t = features[n_drawn]
                 features[n_drawn] = features[f_j]
@@ -428,16 +435,21 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
                 break
             f = f_next
             f_next += 1
-        ordf = ordp[f]
-        valsf = valsp[f]
+        row = f
         if filtered:
-            filter_feature(f, start, end, ordp, valsp, mult, member, tmp_i, tmp_f)
-            ordf = tmp_i
-            valsf = tmp_f
-        const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
-            f, start, end, weighted, ordf, valsf, samples, ylab, wcls, n_classes, sum_left,
-            sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy, best_pos,
-            best_feat, best_thr, best_a, best_d)
+            filter_feature(f, start, end, roots_i, roots_f, mult, member, ordp, valsp)
+            row = FILTER_ROW
+        if fast:  # the hot case, free of inlined array arguments (see visit_feature)
+            const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
+            if not const:
+                best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
+                    f, start, nn, ordp, valsp, row, ylab, total1, min_leaf, best_proxy,
+                    best_pos, best_feat, best_thr, best_a, best_d)
+        else:
+            const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
+                f, start, end, weighted, ordp, valsp, row, samples, ylab, wcls, n_classes,
+                sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
+                best_pos, best_feat, best_thr, best_a, best_d)
         if not use_rng:
             continue
         if const:
@@ -451,6 +463,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
         t = features[f_i]
         features[f_i] = features[f_j]
         features[f_j] = t
+    rng[0] = state
     if use_rng:
         for k in range(n_known):
             features[k] = const_features[k]
@@ -460,12 +473,12 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     imp_r = INF
     improvement = -INF
     if best_pos < nn:
-        ordb = ordp[best_feat]
+        rowb = best_feat
         if filtered:
-            filter_feature(best_feat, start, end, ordp, valsp, mult, member, tmp_i, tmp_f)
-            ordb = tmp_i
+            filter_feature(best_feat, start, end, roots_i, roots_f, mult, member, ordp, valsp)
+            rowb = FILTER_ROW
         for r in range(start, end):
-            side[ordb[r]] = 1 if r < start + best_pos else 0
+            side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
         if weighted:  # scikit-learn's in-place partition of its sample array
             a = start
             b = end
@@ -485,7 +498,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
             for k in range(n_classes):
                 sum_left[k] = 0.0
             for r in range(start, start + best_pos):
-                sum_left[ylab[ordb[r]]] += 1.0
+                sum_left[ylab[ordp[rowb, r]]] += 1.0
             wn_left = float(best_pos)
         wn_right = wn_node - wn_left
         imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
@@ -502,7 +515,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
             n_part = 0
             if not weighted:
                 for r in range(start, end):
-                    samples[r] = ordb[r]
+                    samples[r] = ordp[rowb, r]
             for r in range(start + best_pos, end):
                 member[samples[r]] = start + best_pos
         for f in range(n_part):  # stable partition of every feature's segment
@@ -528,7 +541,8 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
 def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_features,
               ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
               rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
-              node_thr, node_left, node_right, node_val, filtered, mult, member):
+              node_thr, node_left, node_right, node_val, filtered, mult, member, roots_i,
+              roots_f):
     """Grow one tree depth first, as scikit-learn's ``DepthFirstTreeBuilder``.
 
     The caller prepares the ``n`` samples: ``ylab`` (labels by row position), ``wcls``
@@ -540,9 +554,12 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
     leaf) and ``node_val`` (n_nodes, n_classes): each node's weighted class fractions.
 
     ``filtered`` grows the same tree without reordering every feature at every split
-    (cheaper when few of many features are visited per node): ``ordp``/``valsp`` (d, n)
-    then hold every row once (row ``r`` stands for ``mult[r]`` samples, which sum to ``n``)
-    and are only read; ``member`` (n,) int32 is scratch labelling each row's node.
+    (cheaper when few of many features are visited per node): the root lists
+    ``roots_i``/``roots_f`` (d, n) then hold every row once (row ``r`` stands for
+    ``mult[r]`` samples, which sum to ``n``) and are only read, ``ordp``/``valsp`` are
+    scratch (its row :data:`FILTER_ROW` receives a visited feature's node samples, so
+    ``d >= 2``) and ``member`` (n,) int32, not that row, labels each row's node. Unfiltered
+    trees ignore ``mult``, ``member``, ``roots_i`` and ``roots_f``.
     """
     if filtered:
         for r in range(n):
@@ -611,7 +628,7 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
             ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
             n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root, impurity,
             min_leaf, use_rng, rng, features, const_features, n_known,
-            depth + 1 < max_depth, max_features, filtered, mult, member)
+            depth + 1 < max_depth, max_features, filtered, mult, member, roots_i, roots_f)
         if pos >= nn or improvement + EPS < 0.0:
             continue
         node_feat[node] = feat
@@ -660,13 +677,18 @@ def leaf_class(node_val, node, n_classes):
 
 @device
 def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth,
-                         min_split, min_leaf, seed, order, vals, counts, ylab, wcls,
+                         min_split, min_leaf, seed, copy_lists, order, vals, counts, ylab, wcls,
                          ordp, valsp, samples, side, tmp_i, tmp_f, features,
                          const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
                          stack_i, stack_f, node_feat, node_thr, node_left, node_right,
                          node_val, out):
     """Grow one label set's tree on a presorted pair and write its test predictions
-    (``out``: class per test row, -1 on the padding)."""
+    (``out``: class per test row, -1 on the padding).
+
+    The tree partitions ``ordp``/``valsp``: with ``copy_lists`` they start as a copy of
+    the pair's ``order``/``vals``, else the caller presorted the pair into them (its only
+    label set: nothing to copy).
+    """
     n_present = count_classes(y, tr, n, n_classes, counts)
     weighted = balanced and n_present > 1
     for k in range(n_classes):
@@ -676,14 +698,15 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
     for r in range(n):
         ylab[r] = y[tr[r]]
         samples[r] = r
-    for f in range(X.shape[2]):
-        for r in range(n):
-            ordp[f, r] = order[f, r]
-            valsp[f, r] = vals[f, r]
+    if copy_lists:
+        for f in range(X.shape[2]):
+            for r in range(n):
+                ordp[f, r] = order[f, r]
+                valsp[f, r] = vals[f, r]
     grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, X.shape[2], ylab,
               wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features, rng,
               sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
-              node_left, node_right, node_val, False, tmp_i, tmp_i)
+              node_left, node_right, node_val, False, tmp_i, tmp_i, ordp, valsp)
     for t in range(out.shape[0]):
         if t >= nte:
             out[t] = -1
@@ -806,15 +829,18 @@ def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced,
             if c != last_c:  # pairs run cell by cell: sort each cell's trials once
                 presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
                 last_c = c
-            presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+            if n_sets == 1:  # one tree per pair: sort straight into its working lists
+                presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, ordp, valsp)
+            else:
+                presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
             for lab in range(n_sets):
                 fit_predict_labelset(X, c, Y[lab], train_idx[s], ntr, test_idx[s], nte,
                                      n_classes, balanced, max_depth, min_split, min_leaf,
-                                     seed, order, vals, counts, ylab, wcls, ordp, valsp,
-                                     samples, side, tmp_i, tmp_f, features, const_features,
-                                     rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
-                                     stack_f, node_feat, node_thr, node_left, node_right,
-                                     node_val, pred[c, lab, s])
+                                     seed, n_sets > 1, order, vals, counts, ylab, wcls, ordp,
+                                     valsp, samples, side, tmp_i, tmp_f, features,
+                                     const_features, rng, sum_left, sum_total, cnt_left,
+                                     cnt_total, stack_i, stack_f, node_feat, node_thr,
+                                     node_left, node_right, node_val, pred[c, lab, s])
 
 
 def _as_count(value, field: str, low: int, example: str) -> int:

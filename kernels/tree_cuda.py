@@ -83,7 +83,7 @@ def _grow_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
     s = pair - c * n_slots
     _fit_predict_labelset_dev(X, c, Y[lab], train_idx[s], n_train[s], test_idx[s],
                               n_test[s], n_classes, balanced, max_depth, min_split, min_leaf,
-                              seed, order_b[lp], vals_b[lp], counts_b[tid], ylab_b[tid],
+                              seed, True, order_b[lp], vals_b[lp], counts_b[tid], ylab_b[tid],
                               wcls_b[tid], ordp_b[tid], valsp_b[tid], samples_b[tid],
                               side_b[tid], tmp_i_b[tid], tmp_f_b[tid], features_b[tid],
                               const_b[tid], rng_b[tid], sum_left_b[tid], sum_total_b[tid],
