@@ -4,8 +4,9 @@
 They run :mod:`gpudecode.kernels.rbf_svm_cuda`'s kernels with the linear kernel and
 one-vs-one multiclass: one thread per (cell, slot) pair (or fixed-feature slot) fills the
 pair's float32 Gram matrix, its diagonal and the train x test kernel, then one thread per
-(pair, label set) problem runs libsvm's SMO, the CPU kernel's per-problem code compiled as
-CUDA device functions. With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported they
+(pair, label set) problem solves libsvm's dual with the interior-point method of
+:mod:`gpudecode.kernels.linear_qp`, the CPU kernel's per-problem code compiled as CUDA
+device functions. With ``NUMBA_ENABLE_CUDASIM=1`` set before numba is imported they
 run in numba's CUDA simulator (tiny inputs only).
 """
 
@@ -67,7 +68,7 @@ def fit_predict_linear_svm_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test
     Same problems, parameters and results as
     :func:`gpudecode.kernels.linear_svm.fit_predict_linear_svm_fixed`: one Gram matrix of
     all trials (cuBLAS via CuPy, or a numba.cuda kernel), per slot its sub-blocks, then
-    libsvm's SMO per label set.
+    the interior-point solver per label set.
 
     Parameters
     ----------

@@ -8,10 +8,12 @@ code compiled as CUDA device functions:
 1. one thread per (cell, slot) pair standardises the pair's rows and fills its kernel
    matrices (float32 training Gram matrix, its diagonal, float64 train x test kernel) in
    global-memory buffers indexed by the pair;
-2. one thread per (pair, label set) problem runs libsvm's SMO on the pair's Gram matrix
+2. one thread per (pair, label set) problem runs libsvm's SMO (the linear kernel: the
+   interior-point solver of :mod:`gpudecode.kernels.linear_qp`) on the pair's Gram matrix
    and writes the predictions; its scratch (alpha, gradient, ... and the binary
-   problem's ``Q`` in solver-slot order, n_train x n_train float32) lives in
-   global-memory buffers indexed by the problem.
+   problem's ``Q`` in solver-slot order, n_train x n_train float32; for the linear kernel
+   also the n_train x (n_train + 2) float64 Newton matrix) lives in global-memory buffers
+   indexed by the problem.
 
 Pairs are processed in chunks sized so that the buffers stay under ``max_scratch_bytes``
 (default: a quarter of the free device memory, at most 1 GiB).
@@ -69,10 +71,10 @@ def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, linear
                       QD_b[tid], Kt_b[tid])
 
 
-def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one, C, eps,
-                  max_iter, shrinking, pair_lo, n_pairs, Kq_b, QD_b, Kt_b, counts_b, order_b,
-                  alpha_b, G_b, Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b, scores_b,
-                  Qs_b, QDs_b, obj_b, pred):
+def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one, linear, C,
+                  eps, max_iter, shrinking, pair_lo, n_pairs, Kq_b, QD_b, Kt_b, counts_b,
+                  order_b, alpha_b, G_b, Gbar_b, status_b, active_b, yv_b, Cv_b, coef_b,
+                  scores_b, Qs_b, QDs_b, obj_b, V_b, H_b, pred):
     tid = cuda.grid(1)
     n_sets = Y.shape[0]
     if tid >= n_pairs * n_sets:
@@ -84,11 +86,12 @@ def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one
     c = pair // n_slots
     s = pair - c * n_slots
     _fit_predict_labelset_dev(Y[lab], train_idx[s], n_train[s], n_test[s], n_classes,
-                              balanced, one_vs_one, C, eps, max_iter, shrinking, Kq_b[lp],
-                              QD_b[lp], Kt_b[lp], counts_b[tid], order_b[tid], alpha_b[tid],
-                              G_b[tid], Gbar_b[tid], status_b[tid], active_b[tid], yv_b[tid],
-                              Cv_b[tid], coef_b[tid], scores_b[tid], Qs_b[tid], QDs_b[tid],
-                              obj_b[tid], pred[c, lab, s])
+                              balanced, one_vs_one, linear, C, eps, max_iter, shrinking,
+                              Kq_b[lp], QD_b[lp], Kt_b[lp], counts_b[tid], order_b[tid],
+                              alpha_b[tid], G_b[tid], Gbar_b[tid], status_b[tid],
+                              active_b[tid], yv_b[tid], Cv_b[tid], coef_b[tid], scores_b[tid],
+                              Qs_b[tid], QDs_b[tid], obj_b[tid], V_b[tid], H_b[tid],
+                              pred[c, lab, s])
 
 
 def _gram_kernel(X, G):
@@ -165,14 +168,15 @@ def _fixed_kernels():
 
 
 def _solve_in_chunks(prepare_chunk, unit_layouts, n_units, Y, train_idx, n_train, n_test,
-                     n_classes, balanced, one_vs_one, C, tol, max_iter, shrinking,
+                     n_classes, balanced, one_vs_one, linear, C, tol, max_iter, shrinking,
                      max_scratch_bytes, pred):
     """Fit every label set of ``n_units`` units (pairs or slots) into ``pred``, by chunks.
 
     Each unit owns the scratch of ``unit_layouts`` (``(shapes, dtypes)`` pairs, e.g. the
     gathered rows) and its kernel matrices (:func:`~gpudecode.kernels.rbf_svm.
     kernel_scratch_shapes`); ``prepare_chunk(lo, n, *buffers)`` fills those of units
-    ``lo..lo+n-1``, then one thread per (unit, label set) runs SMO on its solver scratch
+    ``lo..lo+n-1``, then one thread per (unit, label set) runs SMO (with ``linear``: the
+    interior-point solver) on its solver scratch
     (:func:`~gpudecode.kernels.rbf_svm.solver_scratch_shapes`). Chunks are as many units as
     fit in :func:`~gpudecode.kernels._gpu.scratch_budget`.
     """
@@ -180,7 +184,7 @@ def _solve_in_chunks(prepare_chunk, unit_layouts, n_units, Y, train_idx, n_train
     mmax = pred.shape[3]
     n_sets = Y.shape[0]
     layouts = [*unit_layouts, (kernel_scratch_shapes(nmax, mmax), KERNEL_SCRATCH_DTYPES)]
-    solver = solver_scratch_shapes(nmax, mmax, n_classes)
+    solver = solver_scratch_shapes(nmax, mmax, n_classes, linear)
     chunk = pairs_per_chunk(scratch_budget(max_scratch_bytes),
                             sum(layout_bytes(*layout) for layout in layouts),
                             layout_bytes(solver, SOLVER_SCRATCH_DTYPES), n_sets, n_units)
@@ -191,7 +195,7 @@ def _solve_in_chunks(prepare_chunk, unit_layouts, n_units, Y, train_idx, n_train
         n = min(chunk, n_units - lo)
         prepare_chunk(lo, n, *buffers)
         solve[grid_1d(n * n_sets)](Y, train_idx, n_train, n_test, n_classes, balanced,
-                                   one_vs_one, C, tol, max_iter, shrinking, lo, n,
+                                   one_vs_one, linear, C, tol, max_iter, shrinking, lo, n,
                                    *buffers[-3:], *solver_b, pred)
 
 
@@ -264,8 +268,8 @@ def solve_pairs_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, stan
 
     _solve_in_chunks(prepare_chunk, [(feature_scratch_shapes(nmax, mmax, d),
                                       FEATURE_SCRATCH_DTYPES)], n_pairs, Y, train_idx, n_train,
-                     n_test, n_classes, balanced, one_vs_one, C, tol, max_iter, shrinking,
-                     max_scratch_bytes, pred)
+                     n_test, n_classes, balanced, one_vs_one, linear, C, tol, max_iter,
+                     shrinking, max_scratch_bytes, pred)
     return pred.copy_to_host() if on_host else pred
 
 
@@ -390,6 +394,6 @@ def solve_fixed_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, bala
                             gamma, lo, n, *buffers)
 
     _solve_in_chunks(prepare_chunk, [], n_slots, Y, train_idx, n_train, n_test, n_classes,
-                     balanced, one_vs_one, C, tol, max_iter, shrinking, max_scratch_bytes,
-                     pred)
+                     balanced, one_vs_one, linear, C, tol, max_iter, shrinking,
+                     max_scratch_bytes, pred)
     return pred.copy_to_host()[0] if on_host else pred[0]

@@ -1,6 +1,7 @@
 """numba.cuda linear SVM, logistic regression and LDA against their CPU twins (CUDA simulator).
 
-The linear SVM's twin is the RBF SVM's (libsvm's SMO, rbf_svm_cuda) on the linear kernel;
+The linear SVM's twin is the RBF SVM's (rbf_svm_cuda; on the linear kernel the interior-point
+solver of linear_qp);
 logistic regression and LDA run one problem per thread.
 
 Run separately, with the variable set before numba is imported::

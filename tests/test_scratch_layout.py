@@ -52,9 +52,15 @@ RBF_FEATURES = [((6, 2, 9), [(6, 9), (2, 9), (6,)]), ((6, 0, 9), [(6, 9), (1, 9)
 RBF_KERNELS = [((6, 2), [(6, 6), (6,), (6, 2)]), ((6, 0), [(6, 6), (6,), (6, 1)])]
 # (rbf_svm's solver serves the linear-svm kernel too): counts, 9 vectors of max_train,
 # scores (max_test or 1, n_classes): one-vs-one votes or one-vs-rest scores per class,
-# then Q in solver-slot order (max_train square), its diagonal and WSS3's objectives
-RBF_SOLVER = [((6, 2, 3), [(3,)] + [(6,)] * 9 + [(2, 3), (6, 6), (6,), (6,)]),
-              ((6, 0, 2), [(2,)] + [(6,)] * 9 + [(1, 2), (6, 6), (6,), (6,)])]
+# then Q in solver-slot order (max_train square), its diagonal and WSS3's objectives,
+# then the interior-point solver's 10 vectors and bordered Newton matrix (max_train x
+# max_train + 2), linear kernel only (0 x 0 for the RBF kernel)
+RBF_SOLVER = [((6, 2, 3, False), [(3,)] + [(6,)] * 9 + [(2, 3), (6, 6), (6,), (6,), (0, 0),
+                                                        (0, 0)]),
+              ((6, 0, 2, False), [(2,)] + [(6,)] * 9 + [(1, 2), (6, 6), (6,), (6,), (0, 0),
+                                                        (0, 0)]),
+              ((6, 2, 3, True), [(3,)] + [(6,)] * 9 + [(2, 3), (6, 6), (6,), (6,), (10, 6),
+                                                       (6, 8)])]
 TREE_CELLS = [((10, 3), [(10,), (10,), (3, 10), (3, 10)])]
 TREE_PAIRS = [((10, 3, 7), [(10,), (3, 7), (3, 7)])]
 # max_tree_nodes(3, 7) = min(2**4 - 1, 2 * 7 - 1) = 13 nodes; node stack holds m + 1 entries;
@@ -198,17 +204,20 @@ def test_svm_twins_allocate_the_cpu_layout(kernel, recorded):
     X, Y, train_idx, _, test_idx, _, n_classes = batch
     m, mt, d = train_idx.shape[1], test_idx.shape[1], X.shape[2]
     n_sets = Y.shape[0]
+    linear = kernel == "linear_svm"
     fit(*batch, max_scratch_bytes=1)  # one pair per chunk
     features, kernels, solver = recorded
     assert features[:2] == cpu_layout(rbf_svm.allocate_feature_scratch, m, mt, d)
     assert kernels[:2] == cpu_layout(rbf_svm.allocate_kernel_scratch, m, mt)
-    assert solver[:2] == cpu_layout(rbf_svm.allocate_solver_scratch, m, mt, n_classes)
+    assert solver[:2] == cpu_layout(rbf_svm.allocate_solver_scratch, m, mt, n_classes,
+                                    linear)
     assert [c[2:] for c in recorded] == [(1, True), (1, True), (n_sets, True)]
     recorded.clear()
     fit_fixed(X[0], *batch[1:])
     kernels, solver = recorded
     assert kernels[:2] == cpu_layout(rbf_svm.allocate_kernel_scratch, m, mt)
-    assert solver[:2] == cpu_layout(rbf_svm.allocate_solver_scratch, m, mt, n_classes)
+    assert solver[:2] == cpu_layout(rbf_svm.allocate_solver_scratch, m, mt, n_classes,
+                                    linear)
     assert solver[2] == kernels[2] * n_sets
 
 
