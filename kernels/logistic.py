@@ -42,8 +42,8 @@ from types import SimpleNamespace
 import numpy as np
 
 from ._prep import (argmax_predict, check_batch, check_max_iter, check_positive, cholesky,
-                    cholesky_solve, count_classes, cpu_jit, device, device_namespace, dot_vr,
-                    gather_rows, gram, predict_single, run_pairs)
+                    cholesky_solve, count_classes, cpu_jit, device, device_namespace, dot_rows,
+                    dot_vr, gather_rows, predict_single, run_pairs)
 
 __all__ = ["fit_predict_logistic", "uses_gram", "scratch_shapes", "SCRATCH_DTYPES"]
 
@@ -106,23 +106,21 @@ def log_loss(z):
 
 
 @device
-def sigmoid_neg(z):
-    # 1 / (1 + exp(z)) without overflow
-    if z >= 0.0:
-        e = math.exp(-z)
-        return e / (1.0 + e)
-    return 1.0 / (1.0 + math.exp(z))
-
-
-@device
 def loss_terms(n, ys, sw, C, f, g, h):
     """The weighted log-loss at margins ``f``; its derivatives in ``f`` go to g and h."""
     total = 0.0
-    for i in range(n):
+    for i in range(n):  # log_loss(z) and q = 1 / (1 + exp(z)), sharing one exp
         z = ys[i] * f[i]
-        q = sigmoid_neg(z)
+        if z >= 0.0:
+            e = math.exp(-z)
+            q = e / (1.0 + e)
+            loss = math.log1p(e) if z > 0.0 else -z + math.log1p(e)
+        else:
+            e = math.exp(z)
+            q = 1.0 / (1.0 + e)
+            loss = -z + math.log1p(e)
         cw = C * sw[i]
-        total += cw * log_loss(z)
+        total += cw * loss
         g[i] = -cw * ys[i] * q
         h[i] = cw * q * (1.0 - q)
     return total
@@ -144,7 +142,10 @@ def line_search(n, ys, sw, C, f, df, J0, slope, quad0, quad1, quad2):
 
 @device
 def lu_solve(A, m, rhs):
-    """Solve A[:m, :m] x = rhs in place (LU with partial pivoting); False if singular."""
+    """Solve A[:m, :m] x = rhs in place (LU with partial pivoting); False if singular.
+
+    The multipliers overwrite the eliminated column (which back substitution never reads).
+    """
     for k in range(m):
         p = k
         big = abs(A[k, k])
@@ -162,8 +163,11 @@ def lu_solve(A, m, rhs):
             tmp = rhs[k]
             rhs[k] = rhs[p]
             rhs[p] = tmp
+        piv = A[k, k]
+        for i in range(k + 1, m):  # the multipliers first: independent divisions
+            A[i, k] = A[i, k] / piv
         for i in range(k + 1, m):
-            fac = A[i, k] / A[k, k]
+            fac = A[i, k]
             if fac != 0.0:
                 for j in range(k + 1, m):
                     A[i, j] -= fac * A[k, j]
@@ -177,14 +181,74 @@ def lu_solve(A, m, rhs):
 
 
 @device
+def k_times(v, K, n, out):
+    """``out[i] = dot_vr(v, K, i, n)`` for ``i < n``, bit for bit, four rows at a time
+    (sixteen independent partial sums instead of one dependent chain per row)."""
+    n4 = n - n % 4
+    i = 0
+    while i + 4 <= n:
+        a00 = 0.0
+        a01 = 0.0
+        a02 = 0.0
+        a03 = 0.0
+        a10 = 0.0
+        a11 = 0.0
+        a12 = 0.0
+        a13 = 0.0
+        a20 = 0.0
+        a21 = 0.0
+        a22 = 0.0
+        a23 = 0.0
+        a30 = 0.0
+        a31 = 0.0
+        a32 = 0.0
+        a33 = 0.0
+        for j in range(0, n4, 4):
+            v0 = v[j]
+            v1 = v[j + 1]
+            v2 = v[j + 2]
+            v3 = v[j + 3]
+            a00 += v0 * K[i, j]
+            a01 += v1 * K[i, j + 1]
+            a02 += v2 * K[i, j + 2]
+            a03 += v3 * K[i, j + 3]
+            a10 += v0 * K[i + 1, j]
+            a11 += v1 * K[i + 1, j + 1]
+            a12 += v2 * K[i + 1, j + 2]
+            a13 += v3 * K[i + 1, j + 3]
+            a20 += v0 * K[i + 2, j]
+            a21 += v1 * K[i + 2, j + 1]
+            a22 += v2 * K[i + 2, j + 2]
+            a23 += v3 * K[i + 2, j + 3]
+            a30 += v0 * K[i + 3, j]
+            a31 += v1 * K[i + 3, j + 1]
+            a32 += v2 * K[i + 3, j + 2]
+            a33 += v3 * K[i + 3, j + 3]
+        for j in range(n4, n):
+            v0 = v[j]
+            a00 += v0 * K[i, j]
+            a10 += v0 * K[i + 1, j]
+            a20 += v0 * K[i + 2, j]
+            a30 += v0 * K[i + 3, j]
+        out[i] = (a00 + a01) + (a02 + a03)
+        out[i + 1] = (a10 + a11) + (a12 + a13)
+        out[i + 2] = (a20 + a21) + (a22 + a23)
+        out[i + 3] = (a30 + a31) + (a32 + a33)
+        i += 4
+    for r in range(i, n):
+        out[r] = dot_vr(v, K, r, n)
+
+
+@device
 def newton_gram(K, n, ys, sw, C, tol, max_iter, A, a, da, f, df, g, h, v, kda):
     """Newton in the span of the rows; returns the intercept (weights: X^T a)."""
     for i in range(n):
         a[i] = 0.0
     b = 0.0
     for _ in range(max_iter):
+        k_times(a, K, n, f)
         for i in range(n):
-            f[i] = b + dot_vr(a, K, i, n)
+            f[i] = b + f[i]
         quad0 = 0.0
         for i in range(n):
             quad0 += a[i] * (f[i] - b)
@@ -196,18 +260,19 @@ def newton_gram(K, n, ys, sw, C, tol, max_iter, A, a, da, f, df, g, h, v, kda):
             hs += h[i]
         if not hs > 1e-300:
             hs = 1e-300
+        k_times(h, K, n, v)  # K is symmetric: (K h)_j
         for j in range(n):
-            v[j] = dot_vr(h, K, j, n)  # K is symmetric: (K h)_j
+            v[j] = v[j] / hs
         for i in range(n):
             da[i] = -a[i] - g[i] + h[i] * gb / hs
             for j in range(n):
-                A[i, j] = h[i] * (K[i, j] - v[j] / hs)
+                A[i, j] = h[i] * (K[i, j] - v[j])
             A[i, i] += 1.0
         if not lu_solve(A, n, da):
             break
+        k_times(da, K, n, kda)
         hk = 0.0
         for i in range(n):
-            kda[i] = dot_vr(da, K, i, n)
             hk += h[i] * kda[i]
         db = (-gb - hk) / hs
         slope = gb * db
@@ -393,6 +458,74 @@ def build(target: str) -> SimpleNamespace:
 
 
 @device
+def gram_rows(xtr, n, d, K):
+    """``K[:n, :n] = xtr[:n] @ xtr[:n].T``, bit for bit as ``_prep.gram(xtr, n, d, 0.0, K)``
+    computes it (each entry ``dot_rows``' four partial sums over ``j mod 4``, the rest into
+    the first, added in the same order), but four entries of a row at a time: sixteen
+    independent sums instead of one dependent chain of additions per entry.
+    """
+    d4 = d - d % 4
+    for i in range(n):
+        k = 0
+        while k + 4 <= i + 1:
+            a00 = 0.0
+            a01 = 0.0
+            a02 = 0.0
+            a03 = 0.0
+            a10 = 0.0
+            a11 = 0.0
+            a12 = 0.0
+            a13 = 0.0
+            a20 = 0.0
+            a21 = 0.0
+            a22 = 0.0
+            a23 = 0.0
+            a30 = 0.0
+            a31 = 0.0
+            a32 = 0.0
+            a33 = 0.0
+            for j in range(0, d4, 4):
+                x0 = xtr[i, j]
+                x1 = xtr[i, j + 1]
+                x2 = xtr[i, j + 2]
+                x3 = xtr[i, j + 3]
+                a00 += x0 * xtr[k, j]
+                a01 += x1 * xtr[k, j + 1]
+                a02 += x2 * xtr[k, j + 2]
+                a03 += x3 * xtr[k, j + 3]
+                a10 += x0 * xtr[k + 1, j]
+                a11 += x1 * xtr[k + 1, j + 1]
+                a12 += x2 * xtr[k + 1, j + 2]
+                a13 += x3 * xtr[k + 1, j + 3]
+                a20 += x0 * xtr[k + 2, j]
+                a21 += x1 * xtr[k + 2, j + 1]
+                a22 += x2 * xtr[k + 2, j + 2]
+                a23 += x3 * xtr[k + 2, j + 3]
+                a30 += x0 * xtr[k + 3, j]
+                a31 += x1 * xtr[k + 3, j + 1]
+                a32 += x2 * xtr[k + 3, j + 2]
+                a33 += x3 * xtr[k + 3, j + 3]
+            for j in range(d4, d):
+                x0 = xtr[i, j]
+                a00 += x0 * xtr[k, j]
+                a10 += x0 * xtr[k + 1, j]
+                a20 += x0 * xtr[k + 2, j]
+                a30 += x0 * xtr[k + 3, j]
+            K[i, k] = 0.0 + ((a00 + a01) + (a02 + a03))
+            K[k, i] = K[i, k]
+            K[i, k + 1] = 0.0 + ((a10 + a11) + (a12 + a13))
+            K[k + 1, i] = K[i, k + 1]
+            K[i, k + 2] = 0.0 + ((a20 + a21) + (a22 + a23))
+            K[k + 2, i] = K[i, k + 2]
+            K[i, k + 3] = 0.0 + ((a30 + a31) + (a32 + a33))
+            K[k + 3, i] = K[i, k + 3]
+            k += 4
+        for kk in range(k, i + 1):
+            K[i, kk] = 0.0 + dot_rows(xtr, i, xtr, kk, d)
+            K[kk, i] = K[i, kk]
+
+
+@device
 def solve_pair(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab_lo, lab_hi, n_classes,
                standardize, balanced, C, tol, max_iter, use_gram, out, xtr, xte, ms, K, M, fs,
                counts, dec):
@@ -407,7 +540,7 @@ def solve_pair(X, Y, train_idx, n_train, test_idx, n_test, c, s, lab_lo, lab_hi,
     nte = n_test[s]
     gather_rows(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, xtr, xte, ms[0], ms[1])
     if use_gram:
-        gram(xtr, ntr, d, 0.0, K)
+        gram_rows(xtr, ntr, d, K)
     for lab in range(lab_lo, lab_hi):
         solve_labelset(xtr, xte, K, ntr, nte, d, use_gram, Y[lab], train_idx[s], n_classes,
                        balanced, C, tol, max_iter, counts, fs, M, dec, out[c, lab, s])
