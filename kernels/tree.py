@@ -215,10 +215,15 @@ def children_gini(n_classes, sum_left, sum_total, wn_left, wn_right):
 
 
 @device
-def scan_weighted(f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, sum_total,
+def scan_weighted(f, start, nn, ordi, valsi, row, ylab, wcls, n_classes, sum_left, sum_total,
                   wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr):
-    """Evaluate every split of a node sorted by feature ``f`` in scikit-learn's float
-    arithmetic (weighted counts); keep the first best."""
+    """Evaluate every split of a node sorted by feature ``f`` (row ``row`` of
+    ``ordi``/``valsi``) in scikit-learn's float arithmetic (weighted counts); keep the
+    first best.
+
+    :func:`crit_update` and :func:`children_gini` are written out here: an inlined call
+    binds its array arguments with atomic reference-count updates, per candidate split.
+    """
     for k in range(n_classes):
         sum_left[k] = 0.0
     wn_left = 0.0
@@ -226,27 +231,49 @@ def scan_weighted(f, start, nn, ordf, valsf, ylab, wcls, n_classes, sum_left, su
     p = 0
     while p < nn:
         p += 1
-        while p < nn and valsf[start + p] <= valsf[start + p - 1] + FEATURE_THRESHOLD:
+        while p < nn and valsi[row, start + p] <= valsi[row, start + p - 1] + FEATURE_THRESHOLD:
             p += 1
         if p >= nn:
             continue
         if p < min_leaf or nn - p < min_leaf:
             continue
-        wn_left = crit_update(pos, p, nn, ordf, start, ylab, wcls, n_classes, sum_left,
-                              sum_total, wn_node, wn_left)
+        if (p - pos) <= (nn - p):  # crit_update(pos, p, nn, ...)
+            for q in range(pos, p):
+                k = ylab[ordi[row, start + q]]
+                w = wcls[k]
+                sum_left[k] += w
+                wn_left += w
+        else:
+            for k in range(n_classes):
+                sum_left[k] = sum_total[k]
+            wn_left = wn_node
+            for q in range(nn - 1, p - 1, -1):
+                k = ylab[ordi[row, start + q]]
+                w = wcls[k]
+                sum_left[k] -= w
+                wn_left -= w
         pos = p
         wn_right = wn_node - wn_left
-        gl, gr = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+        sq_l = 0.0  # children_gini
+        sq_r = 0.0
+        for k in range(n_classes):
+            cl = sum_left[k]
+            sq_l += cl * cl
+            cr = sum_total[k] - sum_left[k]
+            sq_r += cr * cr
+        gl = 1.0 - sq_l / (wn_left * wn_left)
+        gr = 1.0 - sq_r / (wn_right * wn_right)
         proxy = -wn_right * gr - wn_left * gl
         if proxy > best_proxy:
             best_proxy = proxy
             best_pos = p
             best_feat = f
-            best_thr = float(valsf[start + p - 1]) / 2.0 + float(valsf[start + p]) / 2.0
+            best_thr = (float(valsi[row, start + p - 1]) / 2.0
+                        + float(valsi[row, start + p]) / 2.0)
     return best_proxy, best_pos, best_feat, best_thr
 
 
-@device(inline=True)
+@device
 def scan_counts(f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_total,
                 min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d):
     """Unweighted scan: exact integer comparison of the gini gain, scikit-learn's float
@@ -330,33 +357,6 @@ def scan_binary(f, start, nn, ordi, valsi, row, ylab, total1, min_leaf, best_pro
     return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
 
-@device(inline=True)
-def visit_feature(f, start, end, weighted, ordi, valsi, row, samples, ylab, wcls, n_classes,
-                  sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
-                  best_pos, best_feat, best_thr, best_a, best_d):
-    """Look at feature ``f`` of the node, its samples sorted in row ``row`` of
-    ``ordi``/``valsi`` ``[start, end)``: constant (returns True first) or scanned.
-
-    :func:`node_split` scans unweighted two-class nodes itself (:func:`scan_binary`), so
-    that the common case binds no array arguments of an inlined function per feature.
-    """
-    nn = end - start
-    if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
-        for r in range(start, end):
-            samples[r] = ordi[row, r]
-    if valsi[row, end - 1] <= valsi[row, start] + FEATURE_THRESHOLD:
-        return True, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
-    if weighted or nn > EXACT_SCAN_MAX:
-        best_proxy, best_pos, best_feat, best_thr = scan_weighted(
-            f, start, nn, ordi[row], valsi[row], ylab, wcls, n_classes, sum_left, sum_total,
-            wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
-    else:
-        best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
-            f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_total,
-            min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
-    return False, best_proxy, best_pos, best_feat, best_thr, best_a, best_d
-
-
 @device
 def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
     """Feature ``f``'s sorted samples of the node labelled ``start``, by filtering the
@@ -414,7 +414,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     f_next = 0
     f_j = 0
     state = rng[0]
-    fast = not weighted and n_classes == 2 and nn <= EXACT_SCAN_MAX
+    exact = not weighted and nn <= EXACT_SCAN_MAX
     total1 = cnt_total[1] if n_classes == 2 else 0
     while True:
         if use_rng:
@@ -439,17 +439,24 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
         if filtered:
             filter_feature(f, start, end, roots_i, roots_f, mult, member, ordp, valsp)
             row = FILTER_ROW
-        if fast:  # the hot case, free of inlined array arguments (see visit_feature)
-            const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
-            if not const:
-                best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
-                    f, start, nn, ordp, valsp, row, ylab, total1, min_leaf, best_proxy,
-                    best_pos, best_feat, best_thr, best_a, best_d)
-        else:
-            const, best_proxy, best_pos, best_feat, best_thr, best_a, best_d = visit_feature(
-                f, start, end, weighted, ordp, valsp, row, samples, ylab, wcls, n_classes,
-                sum_left, sum_total, cnt_left, cnt_total, wn_node, min_leaf, best_proxy,
+        if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
+            for r in range(start, end):
+                samples[r] = ordp[row, r]
+        const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
+        if const:
+            pass
+        elif not exact:
+            best_proxy, best_pos, best_feat, best_thr = scan_weighted(
+                f, start, nn, ordp, valsp, row, ylab, wcls, n_classes, sum_left, sum_total,
+                wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
+        elif n_classes == 2:
+            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
+                f, start, nn, ordp, valsp, row, ylab, total1, min_leaf, best_proxy,
                 best_pos, best_feat, best_thr, best_a, best_d)
+        else:
+            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
+                f, start, nn, ordp, valsp, row, ylab, n_classes, cnt_left, cnt_total,
+                min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
         if not use_rng:
             continue
         if const:
