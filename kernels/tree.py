@@ -319,7 +319,7 @@ def scan_counts(f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_t
     return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
 
-@device
+@device(inline=True)
 def scan_binary(f, start, nn, ordi, valsi, row, ylab, total1, min_leaf, best_proxy,
                 best_pos, best_feat, best_thr, best_a, best_d):
     """:func:`scan_counts` for two classes with the counts in registers (labels 0/1)."""
