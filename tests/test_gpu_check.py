@@ -106,7 +106,13 @@ def test_a_step_past_its_limit_is_cut_and_the_next_ones_run(tmp_path):
                       "--tests", TWIN_TEST, env={"GPU_CHECK_CAP_TESTS": "1"})
     assert done.returncode == 1
     assert steps(out) == {"compile": "ok", "tests": "timed out after 1 s"}
-    assert "No test report" in (out / "summary.md").read_text()
+    summary = (out / "summary.md").read_text()
+    if (out / "tests.xml").exists():
+        # the twin test ran and pytest wrote its report inside the second; the cut came
+        # during pytest's exit: the summary reports what the report says
+        assert " passed, 0 failed, 0 errors" in summary
+    else:
+        assert "No test report" in summary
 
 
 def test_steps_past_the_budget_are_skipped(tmp_path):
