@@ -168,17 +168,18 @@ def draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wd
 @device
 def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_depth,
                      max_features, bootstrap, filtered, key, tree, order, vals, counts, ylab,
-                     wcls, wdraw, bcnt, ordp, valsp, samples, side, tmp_i, tmp_f, features,
-                     const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i,
-                     stack_f, node_feat, node_thr, node_left, node_right, node_val, leaf_of):
+                     wcls, wdraw, bcnt, member, ordp, valsp, samples, side, tmp_i, tmp_f,
+                     features, const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
+                     stack_i, stack_f, node_feat, node_thr, node_left, node_right, node_val,
+                     leaf_of):
     """Grow tree ``tree`` of a problem on its bootstrap sample with the tree kernel's
     :func:`~gpudecode.kernels.tree.grow_tree`; ``leaf_of[t]`` = the leaf of test row ``t``
     (its class fractions in ``node_val[leaf]``).
 
     ``filtered`` (:func:`filter_nodes`): grow_tree filters the pair's ``order``/``vals``
-    with the draw counts at every visited feature into ``ordp[1]``/``valsp[1]`` (``ordp[0]``
-    is its node-label scratch; filtering trees have ``d >= FILTER_RATIO``);
-    else the drawn rows are expanded into ``ordp``/``valsp`` and partitioned. Same tree."""
+    with the draw counts at every visited feature into ``ordp[0]``/``valsp[0]`` and labels
+    each row's node in ``member`` (max_train,); else the drawn rows are expanded into
+    ``ordp``/``valsp`` and partitioned (``member`` unused). Same tree."""
     kt = combine(key, tree)
     draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
                    tmp_i, cnt_left, cnt_total)
@@ -197,7 +198,7 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
     grow_tree(n, n_classes, weighted, max_depth, 2, 1, combine(kt, -1), max_features, ylab,
               wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
               rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
-              node_thr, node_left, node_right, node_val, filtered, bcnt, ordp[0], order, vals)
+              node_thr, node_left, node_right, node_val, filtered, bcnt, member, order, vals)
     for t in range(nte):
         leaf_of[t] = find_leaf(X, c, te[t], node_feat, node_thr, node_left, node_right)
 
@@ -241,9 +242,10 @@ def forest_core(target: str):
 
 # ----------------------------------------------------------------------------- scratch
 # One tree's growing scratch is the tree kernel's problem scratch plus the bootstrap counts,
-# the test rows' leaves and the class draw weights; one problem's votes are int64.
+# the test rows' leaves, the class draw weights and the filtering tree's node labels; one
+# problem's votes are int64.
 
-TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.int32, np.float64)
+TREE_SCRATCH_DTYPES = PROBLEM_SCRATCH_DTYPES + (np.int32, np.int32, np.float64, np.int32)
 """dtypes of the arrays :func:`tree_scratch_shapes` sizes, in its order."""
 
 VOTE_SCRATCH_DTYPES = (np.int64,)
@@ -254,9 +256,10 @@ VOTE_SCRATCH_DTYPES = (np.int64,)
 def tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes):
     """One tree's scratch: :func:`gpudecode.kernels.tree.problem_scratch_shapes` (its last,
     ``node_val`` (n_nodes, n_classes), the leaves' class fractions), then ``bcnt``
-    (max_train,), ``leaf_of`` (max_test,) (``max_test`` at least 1), ``wdraw`` (n_classes,)."""
+    (max_train,), ``leaf_of`` (max_test,) (``max_test`` at least 1), ``wdraw`` (n_classes,),
+    ``member`` (max_train,) (each row's node in a filtering tree, :func:`filter_nodes`)."""
     return problem_scratch_shapes(n_features, max_train, n_classes, n_nodes) + (
-        (max_train,), (max_test,), (n_classes,))
+        (max_train,), (max_test,), (n_classes,), (max_train,))
 
 
 @cpu_jit()
@@ -272,7 +275,7 @@ def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes):
     sh = tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes)
     return allocate_problem_scratch(n_features, max_train, n_classes, n_nodes) + (
         np.empty(sh[23], dtype=np.int32), np.empty(sh[24], dtype=np.int32),
-        np.empty(sh[25]))
+        np.empty(sh[25]), np.empty(sh[26], dtype=np.int32))
 
 
 @cpu_jit()
@@ -297,9 +300,9 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
         pos_of, order, vals = allocate_pair_scratch(X.shape[1], d, nmax)
         (counts, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
          const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
-         node_feat, node_thr, node_left, node_right, node_val, bcnt, leaf_of,
-         wdraw) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1), n_classes,
-                                        n_nodes_max)
+         node_feat, node_thr, node_left, node_right, node_val, bcnt, leaf_of, wdraw,
+         member) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1), n_classes,
+                                         n_nodes_max)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
         last_c = -1
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
@@ -320,10 +323,11 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                     grow_forest_tree(X, c, test_idx[s], nte, ntr, n_classes, weighted,
                                      weighted_draws, max_depth, max_features, bootstrap,
                                      filtered, key, t, order, vals, counts, ylab, wcls,
-                                     wdraw, bcnt, ordp, valsp, samples, side, tmp_i, tmp_f,
-                                     features, const_features, rng, sum_left, sum_total, cnt_left,
-                                     cnt_total, stack_i, stack_f, node_feat, node_thr,
-                                     node_left, node_right, node_val, leaf_of)
+                                     wdraw, bcnt, member, ordp, valsp, samples, side, tmp_i,
+                                     tmp_f, features, const_features, rng, sum_left,
+                                     sum_total, cnt_left, cnt_total, stack_i, stack_f,
+                                     node_feat, node_thr, node_left, node_right, node_val,
+                                     leaf_of)
                     add_votes(node_val, leaf_of, nte, n_classes, acc)
                 vote(acc, nte, n_classes, pred[c, lab, s])
 

@@ -45,7 +45,8 @@ def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
                  order_b, vals_b, counts_b, ylab_b, wcls_b, ordp_b, valsp_b, samples_b, side_b,
                  tmp_i_b, tmp_f_b, features_b, const_b, rng_b, sum_left_b, sum_total_b,
                  cnt_left_b, cnt_total_b, stack_i_b, stack_f_b, node_feat_b, node_thr_b,
-                 node_left_b, node_right_b, node_val_b, bcnt_b, leaf_of_b, wdraw_b, acc_b):
+                 node_left_b, node_right_b, node_val_b, bcnt_b, leaf_of_b, wdraw_b, member_b,
+                 acc_b):
     tid = cuda.grid(1)
     if tid >= n_tasks:
         return
@@ -69,9 +70,9 @@ def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
     leaf_of = leaf_of_b[tid]
     _grow_dev(X, c, test_idx[s], nte, ntr, n_classes, weighted, weighted_draws, max_depth,
               max_features, bootstrap, filtered, key, tree, order_b[lp], vals_b[lp], counts_b[tid],
-              ylab_b[tid], wcls_b[tid], wdraw_b[tid], bcnt_b[tid], ordp_b[tid], valsp_b[tid],
-              samples_b[tid], side_b[tid], tmp_i_b[tid], tmp_f_b[tid], features_b[tid],
-              const_b[tid], rng_b[tid],
+              ylab_b[tid], wcls_b[tid], wdraw_b[tid], bcnt_b[tid], member_b[tid], ordp_b[tid],
+              valsp_b[tid], samples_b[tid], side_b[tid], tmp_i_b[tid], tmp_f_b[tid],
+              features_b[tid], const_b[tid], rng_b[tid],
               sum_left_b[tid], sum_total_b[tid], cnt_left_b[tid], cnt_total_b[tid],
               stack_i_b[tid], stack_f_b[tid], node_feat_b[tid], node_thr_b[tid],
               node_left_b[tid], node_right_b[tid], node_val, leaf_of)

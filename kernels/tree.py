@@ -64,7 +64,7 @@ INF = float("inf")
 RAND_R_MAX = 2147483647
 FEATURE_THRESHOLD = np.float32(1e-7)
 NO_DEPTH_LIMIT = 2 ** 30
-FILTER_ROW = 1  # row of the working lists a filtering tree scans (row 0: its node labels)
+FILTER_ROW = 0  # row of the working lists a filtering tree scans
 EXACT_SCAN_MAX = 1000  # node size up to which the integer gini comparison is float-safe
 
 
@@ -564,9 +564,9 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
     (cheaper when few of many features are visited per node): the root lists
     ``roots_i``/``roots_f`` (d, n) then hold every row once (row ``r`` stands for
     ``mult[r]`` samples, which sum to ``n``) and are only read, ``ordp``/``valsp`` are
-    scratch (its row :data:`FILTER_ROW` receives a visited feature's node samples, so
-    ``d >= 2``) and ``member`` (n,) int32, not that row, labels each row's node. Unfiltered
-    trees ignore ``mult``, ``member``, ``roots_i`` and ``roots_f``.
+    scratch (its row :data:`FILTER_ROW` receives a visited feature's node samples) and
+    ``member`` (n,) int32, its own array, labels each row's node. Unfiltered trees ignore
+    ``mult``, ``member``, ``roots_i`` and ``roots_f``.
     """
     if filtered:
         for r in range(n):

@@ -256,12 +256,12 @@ def test_max_features_resolves_as_scikit_learn():
 
 def test_scratch_layout_declared_once():
     """The per-tree scratch is the tree kernel's problem scratch (ending with the nodes'
-    class fractions) plus bootstrap counts, test leaves and class draw weights; the CPU
-    allocation is exactly the declaration."""
+    class fractions) plus bootstrap counts, test leaves, class draw weights and the
+    filtering tree's node labels; the CPU allocation is exactly the declaration."""
     # d=3 features, 7 training rows, 4 test rows, 2 classes, 13 nodes
     shapes = forest.tree_scratch_shapes(3, 7, 4, 2, 13)
-    want = list(tree.problem_scratch_shapes(3, 7, 2, 13)) + [(7,), (4,), (2,)]
-    assert tuple(want[-4]) == (13, 2)
+    want = list(tree.problem_scratch_shapes(3, 7, 2, 13)) + [(7,), (4,), (2,), (7,)]
+    assert tuple(want[-5]) == (13, 2)
     assert [tuple(s) for s in shapes] == [tuple(s) for s in want]
     arrays = forest.allocate_tree_scratch(3, 7, 4, 2, 13)
     assert [a.shape for a in arrays] == [tuple(s) for s in want]

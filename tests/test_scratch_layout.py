@@ -68,8 +68,9 @@ TREE_PAIRS = [((10, 3, 7), [(10,), (3, 7), (3, 7)])]
 TREE_PROBLEMS = [((3, 7, 2, 13),
                   [(2,), (7,), (2,), (3, 7), (3, 7), (7,), (7,), (7,), (7,), (3,), (3,), (1,),
                    (2,), (2,), (2,), (2,), (8, 6), (8,), (13,), (13,), (13,), (13,), (13, 2)])]
-# a forest tree: the tree problem's scratch (4 test rows) + bcnt (7,), leaf_of (4,), wdraw (2,)
-FOREST_TREES = [((3, 7, 4, 2, 13), TREE_PROBLEMS[0][1] + [(7,), (4,), (2,)])]
+# a forest tree: the tree problem's scratch (4 test rows) + bcnt (7,), leaf_of (4,), wdraw (2,),
+# member (7,)
+FOREST_TREES = [((3, 7, 4, 2, 13), TREE_PROBLEMS[0][1] + [(7,), (4,), (2,), (7,)])]
 FOREST_VOTES = [((4, 3), [(4, 3)])]
 
 # name: (declaration, CPU allocation, declared dtypes, hand-computed cases)
