@@ -51,7 +51,7 @@ from numba import prange
 from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
 from .tree import (PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch, allocate_pair_scratch,
-                   allocate_problem_scratch, check_distinct_rows, find_leaf, grow_tree,
+                   allocate_problem_arrays, check_distinct_rows, find_leaf, grow_tree,
                    max_tree_nodes, presort_cell, presort_pair, problem_scratch_shapes)
 
 __all__ = ["PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES", "check_forest_params",
@@ -177,9 +177,10 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
     (its class fractions in ``node_val[leaf]``).
 
     ``filtered`` (:func:`filter_nodes`): grow_tree filters the pair's ``order``/``vals``
-    with the draw counts at every visited feature into ``ordp[0]``/``valsp[0]`` and labels
-    each row's node in ``member`` (max_train,); else the drawn rows are expanded into
-    ``ordp``/``valsp`` and partitioned (``member`` unused). Same tree."""
+    with the draw counts at every visited feature into ``ordp[0]``/``valsp[0]`` (then
+    (1, max_train), all it uses) and labels each row's node in ``member`` (max_train,); else
+    the drawn rows are expanded into ``ordp``/``valsp`` (d, max_train) and partitioned
+    (``member`` unused). Same tree."""
     kt = combine(key, tree)
     draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
                    tmp_i, cnt_left, cnt_total)
@@ -195,10 +196,11 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
                 m += 1
     for i in range(n):
         samples[i] = ordp[0, i]
-    grow_tree(n, n_classes, weighted, max_depth, 2, 1, combine(kt, -1), max_features, ylab,
-              wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
-              rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
-              node_thr, node_left, node_right, node_val, filtered, bcnt, member, order, vals)
+    grow_tree(n, X.shape[2], n_classes, weighted, max_depth, 2, 1, combine(kt, -1),
+              max_features, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+              const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
+              node_feat, node_thr, node_left, node_right, node_val, filtered, bcnt, member,
+              order, vals)
     for t in range(nte):
         leaf_of[t] = find_leaf(X, c, te[t], node_feat, node_thr, node_left, node_right)
 
@@ -253,12 +255,16 @@ VOTE_SCRATCH_DTYPES = (np.int64,)
 
 
 @cpu_jit()
-def tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes):
+def tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes, filtered):
     """One tree's scratch: :func:`gpudecode.kernels.tree.problem_scratch_shapes` (its last,
     ``node_val`` (n_nodes, n_classes), the leaves' class fractions), then ``bcnt``
     (max_train,), ``leaf_of`` (max_test,) (``max_test`` at least 1), ``wdraw`` (n_classes,),
-    ``member`` (max_train,) (each row's node in a filtering tree, :func:`filter_nodes`)."""
-    return problem_scratch_shapes(n_features, max_train, n_classes, n_nodes) + (
+    ``member`` (max_train,) (each row's node in a filtering tree, :func:`filter_nodes`).
+    A ``filtered`` tree's ``ordp``/``valsp`` are (1, max_train): it only uses row
+    :data:`~gpudecode.kernels.tree.FILTER_ROW` (0)."""
+    sh = problem_scratch_shapes(n_features, max_train, n_classes, n_nodes)
+    lists = (1 if filtered else n_features, max_train)
+    return sh[:3] + (lists, lists) + sh[5:] + (
         (max_train,), (max_test,), (n_classes,), (max_train,))
 
 
@@ -270,10 +276,10 @@ def vote_scratch_shapes(max_test, n_classes):
 
 
 @cpu_jit()
-def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes):
+def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes, filtered):
     """The CPU kernel's per-tree scratch, as :func:`tree_scratch_shapes` declares it."""
-    sh = tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes)
-    return allocate_problem_scratch(n_features, max_train, n_classes, n_nodes) + (
+    sh = tree_scratch_shapes(n_features, max_train, max_test, n_classes, n_nodes, filtered)
+    return allocate_problem_arrays(sh[:23]) + (
         np.empty(sh[23], dtype=np.int32), np.empty(sh[24], dtype=np.int32),
         np.empty(sh[25]), np.empty(sh[26], dtype=np.int32))
 
@@ -302,7 +308,7 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
          const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
          node_feat, node_thr, node_left, node_right, node_val, bcnt, leaf_of, wdraw,
          member) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1), n_classes,
-                                         n_nodes_max)
+                                         n_nodes_max, filtered)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
         last_c = -1
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):

@@ -158,7 +158,9 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
         return empty_result(shape, "numpy" if on_host else "numba")
     pred = cuda.device_array(shape, dtype=np.int32)
 
-    trees = tree_scratch_shapes(d, nmax, max(mmax, 1), n_classes, max_tree_nodes(depth, nmax))
+    filtered = filter_nodes(d, n_feat)
+    trees = tree_scratch_shapes(d, nmax, max(mmax, 1), n_classes, max_tree_nodes(depth, nmax),
+                                filtered)
     votes = vote_scratch_shapes(max(mmax, 1), n_classes)
     per_pair = (presort_pair_bytes(n_trials, d, nmax)
                 + n_sets * layout_bytes(votes, VOTE_SCRATCH_DTYPES))
@@ -181,7 +183,7 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
             m = min(task_chunk, n_tasks - t0)
             grow[grid_1d(m)](X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                              bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap,
-                             filter_nodes(d, n_feat), seed, lo, t0, m, order_b, vals_b,
+                             filtered, seed, lo, t0, m, order_b, vals_b,
                              *tree_b, acc_b)
         vote[grid_1d(n * n_sets)](n_test, n_classes, lo, n * n_sets, n_sets, acc_b, pred)
     return pred.copy_to_host() if on_host else pred

@@ -378,11 +378,12 @@ def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
 
 
 @device
-def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
-               n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
+def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
+               ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
                impurity, min_leaf, use_rng, rng, features, const_features, n_known,
                children_split, max_features, filtered, mult, member, roots_i, roots_f):
-    """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)``.
+    """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)`` of
+    ``n_features`` features.
 
     With ``use_rng`` features are drawn in scikit-learn's random order until
     ``max_features`` non-constant ones were visited (its ``max_features``; the tree passes
@@ -398,7 +399,7 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
     (nothing is partitioned), and a split relabels the right child's rows in ``member``
     and leaves ``samples[start:end]`` left rows first.
     """
-    d = ordp.shape[0]
+    d = n_features
     nn = end - start
     best_proxy = -INF
     best_pos = nn
@@ -545,16 +546,17 @@ def node_split(ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, y
 
 
 @device
-def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_features,
-              ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features,
-              rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat,
-              node_thr, node_left, node_right, node_val, filtered, mult, member, roots_i,
-              roots_f):
+def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf, seed,
+              max_features, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+              const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
+              node_feat, node_thr, node_left, node_right, node_val, filtered, mult, member,
+              roots_i, roots_f):
     """Grow one tree depth first, as scikit-learn's ``DepthFirstTreeBuilder``.
 
-    The caller prepares the ``n`` samples: ``ylab`` (labels by row position), ``wcls``
-    (class weights), ``ordp``/``valsp`` (d, n) every feature's row positions and values in
-    ascending order, ``samples`` (n,) the row positions in scikit-learn's sample order.
+    The caller prepares the ``n`` samples of ``n_features`` (d) features: ``ylab`` (labels
+    by row position), ``wcls`` (class weights), ``ordp``/``valsp`` (d, n) every feature's
+    row positions and values in ascending order, ``samples`` (n,) the row positions in
+    scikit-learn's sample order.
     ``seed >= 0`` seeds the ``rand_r`` feature draws (visiting features in random order until
     ``max_features`` non-constant ones were scanned); ``seed < 0`` visits every feature in
     index order. Fills ``node_feat``, ``node_thr``, ``node_left``/``node_right`` (-1 at a
@@ -564,14 +566,14 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
     (cheaper when few of many features are visited per node): the root lists
     ``roots_i``/``roots_f`` (d, n) then hold every row once (row ``r`` stands for
     ``mult[r]`` samples, which sum to ``n``) and are only read, ``ordp``/``valsp`` are
-    scratch (its row :data:`FILTER_ROW` receives a visited feature's node samples) and
-    ``member`` (n,) int32, its own array, labels each row's node. Unfiltered trees ignore
-    ``mult``, ``member``, ``roots_i`` and ``roots_f``.
+    scratch of at least one row (its row :data:`FILTER_ROW` receives a visited feature's
+    node samples) and ``member`` (n,) int32, its own array, labels each row's node.
+    Unfiltered trees ignore ``mult``, ``member``, ``roots_i`` and ``roots_f``.
     """
     if filtered:
         for r in range(n):
             member[r] = 0 if mult[r] > 0 else -1
-    for f in range(ordp.shape[0]):
+    for f in range(n_features):
         features[f] = f
     wn_root = 0.0
     for i in range(n):
@@ -632,7 +634,7 @@ def grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, max_
         if is_leaf:
             continue
         pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
-            ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
+            n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
             n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root, impurity,
             min_leaf, use_rng, rng, features, const_features, n_known,
             depth + 1 < max_depth, max_features, filtered, mult, member, roots_i, roots_f)
@@ -710,10 +712,11 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
             for r in range(n):
                 ordp[f, r] = order[f, r]
                 valsp[f, r] = vals[f, r]
-    grow_tree(n, n_classes, weighted, max_depth, min_split, min_leaf, seed, X.shape[2], ylab,
-              wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features, const_features, rng,
-              sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f, node_feat, node_thr,
-              node_left, node_right, node_val, False, tmp_i, tmp_i, ordp, valsp)
+    grow_tree(n, X.shape[2], n_classes, weighted, max_depth, min_split, min_leaf, seed,
+              X.shape[2], ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
+              const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
+              node_feat, node_thr, node_left, node_right, node_val, False, tmp_i, tmp_i, ordp,
+              valsp)
     for t in range(out.shape[0]):
         if t >= nte:
             out[t] = -1
@@ -793,7 +796,14 @@ def allocate_pair_scratch(n_trials, n_features, max_train):
 @cpu_jit()
 def allocate_problem_scratch(n_features, max_train, n_classes, n_nodes):
     """The CPU kernel's scratch, as :func:`problem_scratch_shapes` declares it."""
-    sh = problem_scratch_shapes(n_features, max_train, n_classes, n_nodes)
+    return allocate_problem_arrays(problem_scratch_shapes(n_features, max_train, n_classes,
+                                                          n_nodes))
+
+
+@cpu_jit()
+def allocate_problem_arrays(sh):
+    """Arrays of the shapes ``sh`` (in :func:`problem_scratch_shapes`' order) and
+    :data:`PROBLEM_SCRATCH_DTYPES`."""
     i32 = np.int32
     i64 = np.int64
     f32 = np.float32

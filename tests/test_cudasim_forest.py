@@ -39,8 +39,8 @@ def test_gpu_twin_equals_cpu_kernel_in_small_chunks(n_classes, balanced, kw):
     want = fit_predict_forest(*batch, n_classes, class_weight_balanced=balanced, **kw)
     whole = fit_predict_forest_cuda(*batch, n_classes, class_weight_balanced=balanced, **kw)
     # room for about 3 trees' scratch at once: trees and pairs run in many chunks
-    per_tree = layout_bytes(tree_scratch_shapes(3, 11, 4, n_classes, max_tree_nodes(30, 11)),
-                            TREE_SCRATCH_DTYPES)
+    per_tree = layout_bytes(tree_scratch_shapes(3, 11, 4, n_classes, max_tree_nodes(30, 11),
+                                                False), TREE_SCRATCH_DTYPES)
     small = fit_predict_forest_cuda(*batch, n_classes, class_weight_balanced=balanced,
                                     max_scratch_bytes=6 * per_tree, **kw)
     np.testing.assert_array_equal(whole, want)

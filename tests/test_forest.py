@@ -254,16 +254,20 @@ def test_max_features_resolves_as_scikit_learn():
     assert forest.resolve_max_features(0.5, 9) == 4 and forest.resolve_max_features(3, 9) == 3
 
 
-def test_scratch_layout_declared_once():
+@pytest.mark.parametrize("filtered", [False, True])
+def test_scratch_layout_declared_once(filtered):
     """The per-tree scratch is the tree kernel's problem scratch (ending with the nodes'
     class fractions) plus bootstrap counts, test leaves, class draw weights and the
-    filtering tree's node labels; the CPU allocation is exactly the declaration."""
+    filtering tree's node labels; a filtering tree's ``ordp``/``valsp`` have one row. The
+    CPU allocation is exactly the declaration."""
     # d=3 features, 7 training rows, 4 test rows, 2 classes, 13 nodes
-    shapes = forest.tree_scratch_shapes(3, 7, 4, 2, 13)
+    shapes = forest.tree_scratch_shapes(3, 7, 4, 2, 13, filtered)
     want = list(tree.problem_scratch_shapes(3, 7, 2, 13)) + [(7,), (4,), (2,), (7,)]
+    if filtered:
+        want[3] = want[4] = (1, 7)
     assert tuple(want[-5]) == (13, 2)
     assert [tuple(s) for s in shapes] == [tuple(s) for s in want]
-    arrays = forest.allocate_tree_scratch(3, 7, 4, 2, 13)
+    arrays = forest.allocate_tree_scratch(3, 7, 4, 2, 13, filtered)
     assert [a.shape for a in arrays] == [tuple(s) for s in want]
     assert [a.dtype for a in arrays] == [np.dtype(t) for t in forest.TREE_SCRATCH_DTYPES]
     votes = forest.allocate_vote_scratch(4, 3)

@@ -69,8 +69,10 @@ TREE_PROBLEMS = [((3, 7, 2, 13),
                   [(2,), (7,), (2,), (3, 7), (3, 7), (7,), (7,), (7,), (7,), (3,), (3,), (1,),
                    (2,), (2,), (2,), (2,), (8, 6), (8,), (13,), (13,), (13,), (13,), (13, 2)])]
 # a forest tree: the tree problem's scratch (4 test rows) + bcnt (7,), leaf_of (4,), wdraw (2,),
-# member (7,)
-FOREST_TREES = [((3, 7, 4, 2, 13), TREE_PROBLEMS[0][1] + [(7,), (4,), (2,), (7,)])]
+# member (7,); a filtering tree's ordp, valsp have one row
+FOREST_TREES = [((3, 7, 4, 2, 13, False), TREE_PROBLEMS[0][1] + [(7,), (4,), (2,), (7,)]),
+                ((3, 7, 4, 2, 13, True), TREE_PROBLEMS[0][1][:3] + [(1, 7), (1, 7)]
+                 + TREE_PROBLEMS[0][1][5:] + [(7,), (4,), (2,), (7,)])]
 FOREST_VOTES = [((4, 3), [(4, 3)])]
 
 # name: (declaration, CPU allocation, declared dtypes, hand-computed cases)
@@ -238,15 +240,21 @@ def test_tree_twin_allocates_the_cpu_layout(recorded):
 
 
 @on_cuda
-def test_forest_twin_allocates_the_cpu_layout(recorded):
+@pytest.mark.parametrize("n_features", [3, 20])  # 20 features, 4 visited: filtering trees
+def test_forest_twin_allocates_the_cpu_layout(n_features, recorded):
     from gpudecode.kernels.forest_cuda import fit_predict_forest_cuda
-    batch = tiny_batch(n_cells=2)
+    batch = tiny_batch(n_cells=2, n_features=n_features)
     X, Y, train_idx, _, test_idx, _, n_classes = batch
     n_trials, d, m, mt = X.shape[1], X.shape[2], train_idx.shape[1], test_idx.shape[1]
-    fit_predict_forest_cuda(*batch, n_estimators=2, max_depth=2, max_scratch_bytes=1)
+    filtered = forest.filter_nodes(d, forest.resolve_max_features("sqrt", d))
+    assert filtered == (n_features == 20)
+    pred = fit_predict_forest_cuda(*batch, n_estimators=2, max_depth=2, max_scratch_bytes=1)
     cells, pairs, trees = recorded
     assert cells[:2] == cpu_layout(tree.allocate_cell_scratch, n_trials, d)
     assert pairs[:2] == cpu_layout(tree.allocate_pair_scratch, n_trials, d, m)
     assert trees[:2] == cpu_layout(forest.allocate_tree_scratch, d, m, max(mt, 1), n_classes,
-                                   tree.max_tree_nodes(2, m))
+                                   tree.max_tree_nodes(2, m), filtered)
+    assert trees[0][3] == ((1 if filtered else d), m)
     assert pairs[2] == 1 and trees[2] == 1
+    np.testing.assert_array_equal(pred, forest.fit_predict_forest(*batch, n_estimators=2,
+                                                                  max_depth=2))
