@@ -469,6 +469,18 @@ def do_shrinking(n, active_size, unshrink, eps, Qs, QDs, active, yv, G, G_bar,
 
 
 @device
+def binary_labels(n, n_pos, Cp, Cn, yv, Cv):
+    """``yv[:n]`` = +1 on the first ``n_pos`` slots, -1 after; ``Cv`` their penalties."""
+    for i in range(n):
+        if i < n_pos:
+            yv[i] = 1.0
+            Cv[i] = Cp
+        else:
+            yv[i] = -1.0
+            Cv[i] = Cn
+
+
+@device
 def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
           alpha, G, G_bar, status, active, yv, Cv, coef, Qs, QDs, obj):
     """libsvm ``Solver::Solve`` for C-SVC on ``order[:n]`` (first ``n_pos`` rows y=+1).
@@ -484,12 +496,7 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
         G[i] = -1.0
         G_bar[i] = 0.0
         status[i] = LOWER
-        if i < n_pos:
-            yv[i] = 1.0
-            Cv[i] = Cp
-        else:
-            yv[i] = -1.0
-            Cv[i] = Cn
+    binary_labels(n, n_pos, Cp, Cn, yv, Cv)
     slot_matrix(Kq, QD, order, n, n_pos, Qs, QDs)
     active_size = n
     unshrink = False
@@ -681,18 +688,6 @@ def decision(coef, order, n, Kt, t, rho):
         if coef[g] != 0.0:
             acc += coef[g] * Kt[order[g], t]
     return acc - rho
-
-
-@device
-def binary_labels(n, n_pos, Cp, Cn, yv, Cv):
-    """``yv[:n]`` = +1 on the first ``n_pos`` slots, -1 after; ``Cv`` their penalties."""
-    for i in range(n):
-        if i < n_pos:
-            yv[i] = 1.0
-            Cv[i] = Cp
-        else:
-            yv[i] = -1.0
-            Cv[i] = Cn
 
 
 @device
