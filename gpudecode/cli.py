@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import inspect
 import json
 import os
@@ -762,6 +763,10 @@ def main(argv: list[str] | None = None) -> int:
     def _show_warning(message, category, filename, lineno, file=None, line=None):
         err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False, soft_wrap=True)
 
+    if argv is None:
+        # The process is this command: what its imports made (about 190,000 objects) lives
+        # until exit, so the collector need not walk it while decoding or at exit (0.3 s).
+        gc.freeze()
     warnings.showwarning = _show_warning
     np.seterr(all="ignore")
     for console in (out, err):  # piped: tables as wide as they need, not cut to 80 columns
