@@ -56,21 +56,23 @@ class SingleCellResults(DecodingResults):
 
     def rows(self) -> list[dict]:
         """One row per cell x classifier, the ``cells.csv`` contract."""
-        rows = []
-        for k, clf in enumerate(self.classifiers):
-            for c, cid in enumerate(self.cell_ids):
-                rows.append({
-                    "cell": c, "cell_id": cid, "classifier": clf,
-                    "test_accuracy": float(self.test_accuracy[k, c].mean()),
-                    "balanced_accuracy": float(self.test_balanced[k, c].mean()),
-                    "cv_accuracy": float(np.nanmean(self.cv_accuracy[k, c]))
-                    if self.cv_accuracy.shape[-1] else float("nan"),
-                    "n_above_threshold": int(self.n_above_threshold[k, c]),
-                    "p_value": float(self.p_value[k, c]),
-                    "q_value": float(self.q_value[k, c]),
-                    "significant": bool(self.significant[k, c]),
-                })
-        return rows
+        test = self.test_accuracy.mean(-1)
+        balanced = self.test_balanced.mean(-1)
+        if self.cv_accuracy.shape[-1]:
+            cv = np.nanmean(self.cv_accuracy, axis=(2, 3))
+        else:
+            cv = np.full(test.shape, np.nan)
+        significant = self.significant
+        return [{"cell": c, "cell_id": cid, "classifier": clf,
+                 "test_accuracy": float(test[k, c]),
+                 "balanced_accuracy": float(balanced[k, c]),
+                 "cv_accuracy": float(cv[k, c]),
+                 "n_above_threshold": int(self.n_above_threshold[k, c]),
+                 "p_value": float(self.p_value[k, c]),
+                 "q_value": float(self.q_value[k, c]),
+                 "significant": bool(significant[k, c])}
+                for k, clf in enumerate(self.classifiers)
+                for c, cid in enumerate(self.cell_ids)]
 
     def top_cells(self, classifier: str, n: int = 10) -> list[dict]:
         """The ``n`` best cells of one classifier by mean test accuracy (ties: lower p)."""
