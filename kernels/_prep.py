@@ -150,41 +150,52 @@ def device_functions(target: str) -> SimpleNamespace:
 # ----------------------------------------------------------------------------- per problem
 
 @device
-def gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte):
+def gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte, stats):
     """Copy one problem's train and test rows of cell ``c`` into float64 scratch.
 
     ``xtr[:ntr, :d]`` and ``xte[:nte, :d]`` receive ``X[c, tr[i]]`` and ``X[c, te[i]]``;
     with ``standardize`` both are centred and scaled by the training rows' mean and
     population std, as scikit-learn's ``StandardScaler`` (a near-constant feature, by its
-    rule ``var <= n eps var + (n mean eps)**2``, keeps scale 1).
+    rule ``var <= n eps var + (n mean eps)**2``, keeps scale 1). ``stats`` (>= 3, >= d)
+    holds the per-feature sums, so every loop runs over contiguous features.
     """
     d = X.shape[2]
+    ud = np.uint64(d)
+    mean = stats[0]
+    sq = stats[1]
+    corr = stats[2]
+    for j in range(ud):
+        mean[j] = 0.0
     for i in range(ntr):
-        for j in range(d):
-            xtr[i, j] = float(X[c, tr[i], j])
+        for j in range(ud):
+            v = float(X[c, tr[i], j])
+            xtr[i, j] = v
+            mean[j] += v
     for i in range(nte):
-        for j in range(d):
+        for j in range(ud):
             xte[i, j] = float(X[c, te[i], j])
     if not standardize:
         return
-    for j in range(d):
-        acc = 0.0
-        for i in range(ntr):
-            acc += xtr[i, j]
-        mean = acc / ntr
-        sq = 0.0
-        corr = 0.0
-        for i in range(ntr):
-            t = xtr[i, j] - mean
-            sq += t * t
-            corr += t
-        var = (sq - corr * corr / ntr) / ntr
-        bound = ntr * EPS * var + (ntr * mean * EPS) * (ntr * mean * EPS)
-        scale = math.sqrt(var) if var > bound else 1.0
-        for i in range(ntr):
-            xtr[i, j] = (xtr[i, j] - mean) / scale
-        for i in range(nte):
-            xte[i, j] = (xte[i, j] - mean) / scale
+    for j in range(ud):
+        mean[j] = mean[j] / ntr
+        sq[j] = 0.0
+        corr[j] = 0.0
+    for i in range(ntr):
+        for j in range(ud):
+            t = xtr[i, j] - mean[j]
+            sq[j] += t * t
+            corr[j] += t
+    scale = sq
+    for j in range(ud):
+        var = (sq[j] - corr[j] * corr[j] / ntr) / ntr
+        bound = ntr * EPS * var + (ntr * mean[j] * EPS) * (ntr * mean[j] * EPS)
+        scale[j] = math.sqrt(var) if var > bound else 1.0
+    for i in range(ntr):
+        for j in range(ud):
+            xtr[i, j] = (xtr[i, j] - mean[j]) / scale[j]
+    for i in range(nte):
+        for j in range(ud):
+            xte[i, j] = (xte[i, j] - mean[j]) / scale[j]
 
 
 @device

@@ -225,23 +225,58 @@ def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
 
 
 @device
-def linear_kernels(xtr, n, xte, m, d, Kq, QD, Kt):
+def linear_kernels(xtr, n, xte, m, d, xT, acc, Kq, QD, Kt):
     """Linear-kernel matrices of one (cell, slot) pair: ``K(x, y) = x . y``.
 
     ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``),
     ``QD[:n]`` its diagonal in float64 (libsvm's ``QD``), ``Kt[:n, :m]`` train x test
-    kernel in float64 (libsvm's prediction).
+    kernel in float64 (libsvm's prediction). Each product is :func:`dot`'s sum (four
+    partial sums over the features), taken for a whole row of products at once: ``xT``
+    (>= d, >= n) receives the training rows transposed, ``acc`` (>= 4, >= n) the partial
+    sums, so the inner loops run over contiguous rows.
     """
+    un = np.uint64(n)
+    d4 = d - d % 4
     for i in range(n):
+        for j in range(d):
+            xT[j, i] = xtr[i, j]
+    for i in range(n):
+        dot_row(xtr, i, xT, np.uint64(i), un, d, d4, acc)
         for k in range(i, n):
-            v = dot(xtr, i, xtr, k, d)
+            v = (acc[0, k] + acc[1, k]) + (acc[2, k] + acc[3, k])
             Kq[i, k] = v
             Kq[k, i] = v
-            if k == i:
-                QD[i] = v
-    for i in range(n):
-        for t in range(m):
-            Kt[i, t] = dot(xtr, i, xte, t, d)
+        QD[i] = (acc[0, i] + acc[1, i]) + (acc[2, i] + acc[3, i])
+    for t in range(m):
+        dot_row(xte, t, xT, np.uint64(0), un, d, d4, acc)
+        for i in range(n):
+            Kt[i, t] = (acc[0, i] + acc[1, i]) + (acc[2, i] + acc[3, i])
+
+
+@device
+def dot_row(a, i, xT, lo, hi, d, d4, acc):
+    """Partial sums of the products ``a[i] . x_k`` for ``k`` in ``lo..hi-1`` (``x_k`` the
+    columns of ``xT``): ``acc[r, k]`` sums the features ``j = r (mod 4)`` below ``d4``, and
+    ``acc[0, k]`` the rest, in :func:`dot`'s order."""
+    for k in range(lo, hi):
+        acc[0, k] = 0.0
+        acc[1, k] = 0.0
+        acc[2, k] = 0.0
+        acc[3, k] = 0.0
+    for j in range(0, d4, 4):
+        a0 = a[i, j]
+        a1 = a[i, j + 1]
+        a2 = a[i, j + 2]
+        a3 = a[i, j + 3]
+        for k in range(lo, hi):
+            acc[0, k] += a0 * xT[j, k]
+            acc[1, k] += a1 * xT[j + 1, k]
+            acc[2, k] += a2 * xT[j + 2, k]
+            acc[3, k] += a3 * xT[j + 3, k]
+    for j in range(d4, d):
+        a0 = a[i, j]
+        for k in range(lo, hi):
+            acc[0, k] += a0 * xT[j, k]
 
 
 @device
@@ -622,14 +657,14 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
 
 @device
 def prepare_pair(X, c, tr, ntr, te, nte, standardize, linear, gamma_fixed, xtr, xte, xsq,
-                 Kq, QD, Kt):
+                 xT, work, Kq, QD, Kt):
     """Standardise and fill the kernel matrices of one (cell, slot) pair: the linear
     kernel with ``linear``, else the RBF kernel (gamma picked here when ``gamma_fixed <= 0``).
     """
     d = X.shape[2]
-    gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte)
+    gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte, work)
     if linear:
-        linear_kernels(xtr, ntr, xte, nte, d, Kq, QD, Kt)
+        linear_kernels(xtr, ntr, xte, nte, d, xT, work, Kq, QD, Kt)
         return
     gamma = gamma_fixed
     if gamma <= 0.0:
@@ -795,7 +830,7 @@ def rbf_core(target: str) -> SimpleNamespace:
 # Declared once: the CPU kernels allocate their scratch from these shapes, the GPU twins
 # their per-pair and per-problem buffers (one row per pair or problem).
 
-FEATURE_SCRATCH_DTYPES = (np.float64, np.float64, np.float64)
+FEATURE_SCRATCH_DTYPES = (np.float64, np.float64, np.float64, np.float64, np.float64)
 """dtypes of the arrays :func:`feature_scratch_shapes` sizes, in its order."""
 
 KERNEL_SCRATCH_DTYPES = (np.float32, np.float64, np.float64)
@@ -809,9 +844,11 @@ SOLVER_SCRATCH_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float64,
 
 @cpu_jit()
 def feature_scratch_shapes(max_train, max_test, n_features):
-    """One (cell, slot) pair's gathered rows: ``xtr`` (max_train, d), ``xte``
-    (max(max_test, 1), d) and ``xsq`` (max_train,), as :func:`prepare_pair` takes them."""
-    return ((max_train, n_features), (max(max_test, 1), n_features), (max_train,))
+    """One (cell, slot) pair's gathered rows, as :func:`prepare_pair` takes them: ``xtr``
+    (max_train, d), ``xte`` (max(max_test, 1), d), ``xsq`` (max_train,), the transposed
+    training rows ``xT`` (d, max_train) and the sums ``work`` (4, max(max_train, d))."""
+    return ((max_train, n_features), (max(max_test, 1), n_features), (max_train,),
+            (n_features, max_train), (4, max(max_train, n_features)))
 
 
 @cpu_jit()
@@ -844,7 +881,7 @@ def solver_scratch_shapes(max_train, max_test, n_classes, linear):
 def allocate_feature_scratch(max_train, max_test, n_features):
     """The CPU kernel's feature scratch, as :func:`feature_scratch_shapes` declares it."""
     sh = feature_scratch_shapes(max_train, max_test, n_features)
-    return np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2])
+    return np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2]), np.empty(sh[3]), np.empty(sh[4])
 
 
 @cpu_jit()
@@ -879,7 +916,7 @@ def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize
     n_pairs = X.shape[0] * n_slots
     for ch in prange(n_chunks):
         # one set of scratch per chunk of (cell, slot) pairs
-        xtr, xte, xsq = allocate_feature_scratch(nmax, mmax, d)
+        xtr, xte, xsq, xT, work = allocate_feature_scratch(nmax, mmax, d)
         Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
         (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef, scores, Qs, QDs,
          obj, V, H) = allocate_solver_scratch(nmax, mmax, n_classes, linear)
@@ -889,7 +926,7 @@ def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
             prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, linear,
-                         gamma_fixed, xtr, xte, xsq, Kq, QD, Kt)
+                         gamma_fixed, xtr, xte, xsq, xT, work, Kq, QD, Kt)
             for lab in range(n_sets):
                 fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced,
                                      one_vs_one, linear, C, eps, max_iter, shrinking, Kq, QD,
