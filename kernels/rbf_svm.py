@@ -224,59 +224,106 @@ def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
             Kt[i, t] = math.exp(-gamma * sqdist(xtr, i, xte, t, d))
 
 
+@device(inline=True)
+def dot4(a, i, b, k, d):
+    """The four products ``a[i] . b[k + r]`` (r = 0..3), each :func:`dot`'s sum (four
+    partial sums over the features, in the same order): four independent chains, which the
+    CPU runs in parallel."""
+    d4 = d - d % 4
+    p0 = 0.0
+    p1 = 0.0
+    p2 = 0.0
+    p3 = 0.0
+    q0 = 0.0
+    q1 = 0.0
+    q2 = 0.0
+    q3 = 0.0
+    r0 = 0.0
+    r1 = 0.0
+    r2 = 0.0
+    r3 = 0.0
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(0, d4, 4):
+        x0 = a[i, j]
+        x1 = a[i, j + 1]
+        x2 = a[i, j + 2]
+        x3 = a[i, j + 3]
+        p0 += x0 * b[k, j]
+        p1 += x1 * b[k, j + 1]
+        p2 += x2 * b[k, j + 2]
+        p3 += x3 * b[k, j + 3]
+        q0 += x0 * b[k + 1, j]
+        q1 += x1 * b[k + 1, j + 1]
+        q2 += x2 * b[k + 1, j + 2]
+        q3 += x3 * b[k + 1, j + 3]
+        r0 += x0 * b[k + 2, j]
+        r1 += x1 * b[k + 2, j + 1]
+        r2 += x2 * b[k + 2, j + 2]
+        r3 += x3 * b[k + 2, j + 3]
+        s0 += x0 * b[k + 3, j]
+        s1 += x1 * b[k + 3, j + 1]
+        s2 += x2 * b[k + 3, j + 2]
+        s3 += x3 * b[k + 3, j + 3]
+    for j in range(d4, d):
+        x0 = a[i, j]
+        p0 += x0 * b[k, j]
+        q0 += x0 * b[k + 1, j]
+        r0 += x0 * b[k + 2, j]
+        s0 += x0 * b[k + 3, j]
+    return (p0 + p1) + (p2 + p3), (q0 + q1) + (q2 + q3), (r0 + r1) + (r2 + r3), \
+        (s0 + s1) + (s2 + s3)
+
+
 @device
-def linear_kernels(xtr, n, xte, m, d, xT, acc, Kq, QD, Kt):
+def linear_kernels(xtr, n, xte, m, d, Kq, QD, Kt):
     """Linear-kernel matrices of one (cell, slot) pair: ``K(x, y) = x . y``.
 
     ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``),
     ``QD[:n]`` its diagonal in float64 (libsvm's ``QD``), ``Kt[:n, :m]`` train x test
-    kernel in float64 (libsvm's prediction). Each product is :func:`dot`'s sum (four
-    partial sums over the features), taken for a whole row of products at once: ``xT``
-    (>= d, >= n) receives the training rows transposed, ``acc`` (>= 4, >= n) the partial
-    sums, so the inner loops run over contiguous rows.
+    kernel in float64 (libsvm's prediction). Products four at a time (:func:`dot4`); a
+    row's last block starts at ``n - 4`` (``m - 4``), so it may recompute products
+    already written, with the same value (``a . b`` and ``b . a`` round alike).
     """
-    un = np.uint64(n)
-    d4 = d - d % 4
     for i in range(n):
-        for j in range(d):
-            xT[j, i] = xtr[i, j]
-    for i in range(n):
-        dot_row(xtr, i, xT, np.uint64(i), un, d, d4, acc)
-        for k in range(i, n):
-            v = (acc[0, k] + acc[1, k]) + (acc[2, k] + acc[3, k])
-            Kq[i, k] = v
-            Kq[k, i] = v
-        QD[i] = (acc[0, i] + acc[1, i]) + (acc[2, i] + acc[3, i])
-    for t in range(m):
-        dot_row(xte, t, xT, np.uint64(0), un, d, d4, acc)
-        for i in range(n):
-            Kt[i, t] = (acc[0, i] + acc[1, i]) + (acc[2, i] + acc[3, i])
-
-
-@device
-def dot_row(a, i, xT, lo, hi, d, d4, acc):
-    """Partial sums of the products ``a[i] . x_k`` for ``k`` in ``lo..hi-1`` (``x_k`` the
-    columns of ``xT``): ``acc[r, k]`` sums the features ``j = r (mod 4)`` below ``d4``, and
-    ``acc[0, k]`` the rest, in :func:`dot`'s order."""
-    for k in range(lo, hi):
-        acc[0, k] = 0.0
-        acc[1, k] = 0.0
-        acc[2, k] = 0.0
-        acc[3, k] = 0.0
-    for j in range(0, d4, 4):
-        a0 = a[i, j]
-        a1 = a[i, j + 1]
-        a2 = a[i, j + 2]
-        a3 = a[i, j + 3]
-        for k in range(lo, hi):
-            acc[0, k] += a0 * xT[j, k]
-            acc[1, k] += a1 * xT[j + 1, k]
-            acc[2, k] += a2 * xT[j + 2, k]
-            acc[3, k] += a3 * xT[j + 3, k]
-    for j in range(d4, d):
-        a0 = a[i, j]
-        for k in range(lo, hi):
-            acc[0, k] += a0 * xT[j, k]
+        k = i
+        while k < n:
+            if n < 4:
+                v = dot(xtr, i, xtr, k, d)
+                Kq[i, k] = v
+                Kq[k, i] = v
+                if k == i:
+                    QD[i] = v
+                k += 1
+                continue
+            k = k if k + 4 <= n else n - 4
+            v0, v1, v2, v3 = dot4(xtr, i, xtr, k, d)
+            if k >= i - 3 and k <= i:  # the block holds the diagonal
+                QD[i] = v0 if k == i else (v1 if k == i - 1 else (v2 if k == i - 2 else v3))
+            Kq[i, k] = v0
+            Kq[k, i] = v0
+            Kq[i, k + 1] = v1
+            Kq[k + 1, i] = v1
+            Kq[i, k + 2] = v2
+            Kq[k + 2, i] = v2
+            Kq[i, k + 3] = v3
+            Kq[k + 3, i] = v3
+            k += 4
+        t = 0
+        while t < m:
+            if m < 4:
+                Kt[i, t] = dot(xtr, i, xte, t, d)
+                t += 1
+                continue
+            t = t if t + 4 <= m else m - 4
+            v0, v1, v2, v3 = dot4(xtr, i, xte, t, d)
+            Kt[i, t] = v0
+            Kt[i, t + 1] = v1
+            Kt[i, t + 2] = v2
+            Kt[i, t + 3] = v3
+            t += 4
 
 
 @device
@@ -657,14 +704,14 @@ def solve(Kq, QD, order, n, n_pos, Cp, Cn, eps, max_iter, shrinking,
 
 @device
 def prepare_pair(X, c, tr, ntr, te, nte, standardize, linear, gamma_fixed, xtr, xte, xsq,
-                 xT, work, Kq, QD, Kt):
+                 stats, Kq, QD, Kt):
     """Standardise and fill the kernel matrices of one (cell, slot) pair: the linear
     kernel with ``linear``, else the RBF kernel (gamma picked here when ``gamma_fixed <= 0``).
     """
     d = X.shape[2]
-    gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte, work)
+    gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte, stats)
     if linear:
-        linear_kernels(xtr, ntr, xte, nte, d, xT, work, Kq, QD, Kt)
+        linear_kernels(xtr, ntr, xte, nte, d, Kq, QD, Kt)
         return
     gamma = gamma_fixed
     if gamma <= 0.0:
@@ -830,7 +877,7 @@ def rbf_core(target: str) -> SimpleNamespace:
 # Declared once: the CPU kernels allocate their scratch from these shapes, the GPU twins
 # their per-pair and per-problem buffers (one row per pair or problem).
 
-FEATURE_SCRATCH_DTYPES = (np.float64, np.float64, np.float64, np.float64, np.float64)
+FEATURE_SCRATCH_DTYPES = (np.float64, np.float64, np.float64, np.float64)
 """dtypes of the arrays :func:`feature_scratch_shapes` sizes, in its order."""
 
 KERNEL_SCRATCH_DTYPES = (np.float32, np.float64, np.float64)
@@ -845,10 +892,10 @@ SOLVER_SCRATCH_DTYPES = (np.int64, np.int64, np.float64, np.float64, np.float64,
 @cpu_jit()
 def feature_scratch_shapes(max_train, max_test, n_features):
     """One (cell, slot) pair's gathered rows, as :func:`prepare_pair` takes them: ``xtr``
-    (max_train, d), ``xte`` (max(max_test, 1), d), ``xsq`` (max_train,), the transposed
-    training rows ``xT`` (d, max_train) and the sums ``work`` (4, max(max_train, d))."""
+    (max_train, d), ``xte`` (max(max_test, 1), d), ``xsq`` (max_train,) and the
+    standardisation's per-feature sums ``stats`` (3, d)."""
     return ((max_train, n_features), (max(max_test, 1), n_features), (max_train,),
-            (n_features, max_train), (4, max(max_train, n_features)))
+            (3, n_features))
 
 
 @cpu_jit()
@@ -881,7 +928,7 @@ def solver_scratch_shapes(max_train, max_test, n_classes, linear):
 def allocate_feature_scratch(max_train, max_test, n_features):
     """The CPU kernel's feature scratch, as :func:`feature_scratch_shapes` declares it."""
     sh = feature_scratch_shapes(max_train, max_test, n_features)
-    return np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2]), np.empty(sh[3]), np.empty(sh[4])
+    return np.empty(sh[0]), np.empty(sh[1]), np.empty(sh[2]), np.empty(sh[3])
 
 
 @cpu_jit()
@@ -916,7 +963,7 @@ def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize
     n_pairs = X.shape[0] * n_slots
     for ch in prange(n_chunks):
         # one set of scratch per chunk of (cell, slot) pairs
-        xtr, xte, xsq, xT, work = allocate_feature_scratch(nmax, mmax, d)
+        xtr, xte, xsq, stats = allocate_feature_scratch(nmax, mmax, d)
         Kq, QD, Kt = allocate_kernel_scratch(nmax, mmax)
         (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef, scores, Qs, QDs,
          obj, V, H) = allocate_solver_scratch(nmax, mmax, n_classes, linear)
@@ -926,7 +973,7 @@ def svm_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, standardize
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
             prepare_pair(X, c, train_idx[s], ntr, test_idx[s], nte, standardize, linear,
-                         gamma_fixed, xtr, xte, xsq, xT, work, Kq, QD, Kt)
+                         gamma_fixed, xtr, xte, xsq, stats, Kq, QD, Kt)
             for lab in range(n_sets):
                 fit_predict_labelset(Y[lab], train_idx[s], ntr, nte, n_classes, balanced,
                                      one_vs_one, linear, C, eps, max_iter, shrinking, Kq, QD,

@@ -58,7 +58,7 @@ _prepare_fixed_dev = None
 
 
 def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, linear, gamma_fixed,
-                    pair_lo, n_pairs, xtr_b, xte_b, xsq_b, xT_b, work_b, Kq_b, QD_b, Kt_b):
+                    pair_lo, n_pairs, xtr_b, xte_b, xsq_b, stats_b, Kq_b, QD_b, Kt_b):
     tid = cuda.grid(1)
     if tid >= n_pairs:
         return
@@ -67,8 +67,8 @@ def _prepare_kernel(X, train_idx, n_train, test_idx, n_test, standardize, linear
     c = pair // n_slots
     s = pair - c * n_slots
     _prepare_pair_dev(X, c, train_idx[s], n_train[s], test_idx[s], n_test[s], standardize,
-                      linear, gamma_fixed, xtr_b[tid], xte_b[tid], xsq_b[tid], xT_b[tid],
-                      work_b[tid], Kq_b[tid], QD_b[tid], Kt_b[tid])
+                      linear, gamma_fixed, xtr_b[tid], xte_b[tid], xsq_b[tid],
+                      stats_b[tid], Kq_b[tid], QD_b[tid], Kt_b[tid])
 
 
 def _solve_kernel(Y, train_idx, n_train, n_test, n_classes, balanced, one_vs_one, linear, C,
@@ -262,7 +262,7 @@ def solve_pairs_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, stan
 
     prepare = _kernels()[0]
 
-    def prepare_chunk(lo, n, *buffers):  # xtr, xte, xsq, xT, work, Kq, QD, Kt of the pairs
+    def prepare_chunk(lo, n, *buffers):  # xtr, xte, xsq, stats, Kq, QD, Kt of the pairs
         prepare[grid_1d(n)](X, train_idx, n_train, test_idx, n_test, standardize, linear,
                             gamma, lo, n, *buffers)
 

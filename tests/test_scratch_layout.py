@@ -48,10 +48,9 @@ LDA = [
     ((12, 0, 3, 3),
      [(12, 3), (1, 3), (2, 3), (3, 3), (5, 5), (5, 3), (3, 3), (3, 3), (21,), (3,), (1, 3)]),
 ]
-# xtr, xte, xsq, then the transposed training rows xT (d, m) and the sums (4, max(m, d))
-RBF_FEATURES = [((6, 2, 9), [(6, 9), (2, 9), (6,), (9, 6), (4, 9)]),
-                ((6, 0, 9), [(6, 9), (1, 9), (6,), (9, 6), (4, 9)]),
-                ((7, 3, 2), [(7, 2), (3, 2), (7,), (2, 7), (4, 7)])]
+# xtr, xte, xsq, then the standardisation's per-feature sums (3, d)
+RBF_FEATURES = [((6, 2, 9), [(6, 9), (2, 9), (6,), (3, 9)]),
+                ((6, 0, 9), [(6, 9), (1, 9), (6,), (3, 9)])]
 RBF_KERNELS = [((6, 2), [(6, 6), (6,), (6, 2)]), ((6, 0), [(6, 6), (6,), (6, 1)])]
 # (rbf_svm's solver serves the linear-svm kernel too): counts, 9 vectors of max_train,
 # scores (max_test or 1, n_classes): one-vs-one votes or one-vs-rest scores per class,
