@@ -38,7 +38,7 @@ from ..errors import NonFiniteError, ParameterError, ShapeError
 __all__ = [
     "check_batch", "check_batch_shapes", "check_positive", "check_max_iter", "cpu_jit", "device",
     "device_jit", "device_namespace", "device_functions", "gather_standardize", "gather_rows",
-    "dot_rows", "dot_vr", "gram", "count_classes", "cholesky", "cholesky_solve",
+    "dot_rows", "dot_rows4", "dot_vr", "gram", "count_classes", "cholesky", "cholesky_solve",
     "predict_single", "argmax_predict", "run_blocks", "run_pairs", "RCOND",
 ]
 
@@ -254,6 +254,59 @@ def dot_rows(A, i, B, k, d):
     for j in range(d4, d):
         a0 += A[i, j] * B[k, j]
     return (a0 + a1) + (a2 + a3)
+
+
+@device(inline=True)
+def dot_rows4(a, i, b, k, d):
+    """The four products ``a[i, :d] . b[k + r, :d]`` (r = 0..3), each :func:`dot_rows`'
+    sum (four partial sums over the features, in its order): four independent chains of
+    additions instead of one, which the CPU overlaps."""
+    d4 = d - d % 4
+    p0 = 0.0
+    p1 = 0.0
+    p2 = 0.0
+    p3 = 0.0
+    q0 = 0.0
+    q1 = 0.0
+    q2 = 0.0
+    q3 = 0.0
+    r0 = 0.0
+    r1 = 0.0
+    r2 = 0.0
+    r3 = 0.0
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    s3 = 0.0
+    for j in range(0, d4, 4):
+        x0 = a[i, j]
+        x1 = a[i, j + 1]
+        x2 = a[i, j + 2]
+        x3 = a[i, j + 3]
+        p0 += x0 * b[k, j]
+        p1 += x1 * b[k, j + 1]
+        p2 += x2 * b[k, j + 2]
+        p3 += x3 * b[k, j + 3]
+        q0 += x0 * b[k + 1, j]
+        q1 += x1 * b[k + 1, j + 1]
+        q2 += x2 * b[k + 1, j + 2]
+        q3 += x3 * b[k + 1, j + 3]
+        r0 += x0 * b[k + 2, j]
+        r1 += x1 * b[k + 2, j + 1]
+        r2 += x2 * b[k + 2, j + 2]
+        r3 += x3 * b[k + 2, j + 3]
+        s0 += x0 * b[k + 3, j]
+        s1 += x1 * b[k + 3, j + 1]
+        s2 += x2 * b[k + 3, j + 2]
+        s3 += x3 * b[k + 3, j + 3]
+    for j in range(d4, d):
+        x0 = a[i, j]
+        p0 += x0 * b[k, j]
+        q0 += x0 * b[k + 1, j]
+        r0 += x0 * b[k + 2, j]
+        s0 += x0 * b[k + 3, j]
+    return (p0 + p1) + (p2 + p3), (q0 + q1) + (q2 + q3), (r0 + r1) + (r2 + r3), \
+        (s0 + s1) + (s2 + s3)
 
 
 @device

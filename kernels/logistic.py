@@ -43,7 +43,7 @@ import numpy as np
 
 from ._prep import (argmax_predict, check_batch, check_max_iter, check_positive, cholesky,
                     cholesky_solve, count_classes, cpu_jit, device, device_namespace, dot_rows,
-                    dot_vr, gather_rows, predict_single, run_pairs)
+                    dot_rows4, dot_vr, gather_rows, predict_single, run_pairs)
 
 __all__ = ["fit_predict_logistic", "uses_gram", "scratch_shapes", "SCRATCH_DTYPES"]
 
@@ -486,63 +486,21 @@ def build(target: str) -> SimpleNamespace:
 def gram_rows(xtr, n, d, K):
     """``K[:n, :n] = xtr[:n] @ xtr[:n].T``, bit for bit as ``_prep.gram(xtr, n, d, 0.0, K)``
     computes it (each entry ``dot_rows``' four partial sums over ``j mod 4``, the rest into
-    the first, added in the same order), but four entries of a row at a time: sixteen
-    independent sums instead of one dependent chain of additions per entry.
+    the first, added in the same order), but four entries of a row at a time
+    (:func:`~gpudecode.kernels._prep.dot_rows4`): sixteen independent sums instead of one
+    dependent chain of additions per entry.
     """
-    d4 = d - d % 4
     for i in range(n):
         k = 0
         while k + 4 <= i + 1:
-            a00 = 0.0
-            a01 = 0.0
-            a02 = 0.0
-            a03 = 0.0
-            a10 = 0.0
-            a11 = 0.0
-            a12 = 0.0
-            a13 = 0.0
-            a20 = 0.0
-            a21 = 0.0
-            a22 = 0.0
-            a23 = 0.0
-            a30 = 0.0
-            a31 = 0.0
-            a32 = 0.0
-            a33 = 0.0
-            for j in range(0, d4, 4):
-                x0 = xtr[i, j]
-                x1 = xtr[i, j + 1]
-                x2 = xtr[i, j + 2]
-                x3 = xtr[i, j + 3]
-                a00 += x0 * xtr[k, j]
-                a01 += x1 * xtr[k, j + 1]
-                a02 += x2 * xtr[k, j + 2]
-                a03 += x3 * xtr[k, j + 3]
-                a10 += x0 * xtr[k + 1, j]
-                a11 += x1 * xtr[k + 1, j + 1]
-                a12 += x2 * xtr[k + 1, j + 2]
-                a13 += x3 * xtr[k + 1, j + 3]
-                a20 += x0 * xtr[k + 2, j]
-                a21 += x1 * xtr[k + 2, j + 1]
-                a22 += x2 * xtr[k + 2, j + 2]
-                a23 += x3 * xtr[k + 2, j + 3]
-                a30 += x0 * xtr[k + 3, j]
-                a31 += x1 * xtr[k + 3, j + 1]
-                a32 += x2 * xtr[k + 3, j + 2]
-                a33 += x3 * xtr[k + 3, j + 3]
-            for j in range(d4, d):
-                x0 = xtr[i, j]
-                a00 += x0 * xtr[k, j]
-                a10 += x0 * xtr[k + 1, j]
-                a20 += x0 * xtr[k + 2, j]
-                a30 += x0 * xtr[k + 3, j]
-            K[i, k] = 0.0 + ((a00 + a01) + (a02 + a03))
+            v0, v1, v2, v3 = dot_rows4(xtr, i, xtr, k, d)
+            K[i, k] = 0.0 + v0
             K[k, i] = K[i, k]
-            K[i, k + 1] = 0.0 + ((a10 + a11) + (a12 + a13))
+            K[i, k + 1] = 0.0 + v1
             K[k + 1, i] = K[i, k + 1]
-            K[i, k + 2] = 0.0 + ((a20 + a21) + (a22 + a23))
+            K[i, k + 2] = 0.0 + v2
             K[k + 2, i] = K[i, k + 2]
-            K[i, k + 3] = 0.0 + ((a30 + a31) + (a32 + a33))
+            K[i, k + 3] = 0.0 + v3
             K[k + 3, i] = K[i, k + 3]
             k += 4
         for kk in range(k, i + 1):

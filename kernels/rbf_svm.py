@@ -60,6 +60,7 @@ from ._prep import (
     cpu_jit,
     device,
     device_namespace,
+    dot_rows4,
     gather_standardize,
     run_blocks,
     run_pairs,
@@ -224,66 +225,14 @@ def rbf_kernels(xtr, n, xte, m, d, gamma, xsq, Kq, QD, Kt):
             Kt[i, t] = math.exp(-gamma * sqdist(xtr, i, xte, t, d))
 
 
-@device(inline=True)
-def dot4(a, i, b, k, d):
-    """The four products ``a[i] . b[k + r]`` (r = 0..3), each :func:`dot`'s sum (four
-    partial sums over the features, in the same order): four independent chains, which the
-    CPU runs in parallel."""
-    d4 = d - d % 4
-    p0 = 0.0
-    p1 = 0.0
-    p2 = 0.0
-    p3 = 0.0
-    q0 = 0.0
-    q1 = 0.0
-    q2 = 0.0
-    q3 = 0.0
-    r0 = 0.0
-    r1 = 0.0
-    r2 = 0.0
-    r3 = 0.0
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    for j in range(0, d4, 4):
-        x0 = a[i, j]
-        x1 = a[i, j + 1]
-        x2 = a[i, j + 2]
-        x3 = a[i, j + 3]
-        p0 += x0 * b[k, j]
-        p1 += x1 * b[k, j + 1]
-        p2 += x2 * b[k, j + 2]
-        p3 += x3 * b[k, j + 3]
-        q0 += x0 * b[k + 1, j]
-        q1 += x1 * b[k + 1, j + 1]
-        q2 += x2 * b[k + 1, j + 2]
-        q3 += x3 * b[k + 1, j + 3]
-        r0 += x0 * b[k + 2, j]
-        r1 += x1 * b[k + 2, j + 1]
-        r2 += x2 * b[k + 2, j + 2]
-        r3 += x3 * b[k + 2, j + 3]
-        s0 += x0 * b[k + 3, j]
-        s1 += x1 * b[k + 3, j + 1]
-        s2 += x2 * b[k + 3, j + 2]
-        s3 += x3 * b[k + 3, j + 3]
-    for j in range(d4, d):
-        x0 = a[i, j]
-        p0 += x0 * b[k, j]
-        q0 += x0 * b[k + 1, j]
-        r0 += x0 * b[k + 2, j]
-        s0 += x0 * b[k + 3, j]
-    return (p0 + p1) + (p2 + p3), (q0 + q1) + (q2 + q3), (r0 + r1) + (r2 + r3), \
-        (s0 + s1) + (s2 + s3)
-
-
 @device
 def linear_kernels(xtr, n, xte, m, d, Kq, QD, Kt):
     """Linear-kernel matrices of one (cell, slot) pair: ``K(x, y) = x . y``.
 
     ``Kq[:n, :n]`` training Gram matrix rounded to float32 (libsvm's cached ``Qfloat``),
     ``QD[:n]`` its diagonal in float64 (libsvm's ``QD``), ``Kt[:n, :m]`` train x test
-    kernel in float64 (libsvm's prediction). Products four at a time (:func:`dot4`); a
+    kernel in float64 (libsvm's prediction). Products four at a time
+    (:func:`gpudecode.kernels._prep.dot_rows4`, in :func:`dot`'s order); a
     row's last block starts at ``n - 4`` (``m - 4``), so it may recompute products
     already written, with the same value (``a . b`` and ``b . a`` round alike).
     """
@@ -299,7 +248,7 @@ def linear_kernels(xtr, n, xte, m, d, Kq, QD, Kt):
                 k += 1
                 continue
             k = k if k + 4 <= n else n - 4
-            v0, v1, v2, v3 = dot4(xtr, i, xtr, k, d)
+            v0, v1, v2, v3 = dot_rows4(xtr, i, xtr, k, d)
             if k >= i - 3 and k <= i:  # the block holds the diagonal
                 QD[i] = v0 if k == i else (v1 if k == i - 1 else (v2 if k == i - 2 else v3))
             Kq[i, k] = v0
@@ -318,7 +267,7 @@ def linear_kernels(xtr, n, xte, m, d, Kq, QD, Kt):
                 t += 1
                 continue
             t = t if t + 4 <= m else m - 4
-            v0, v1, v2, v3 = dot4(xtr, i, xte, t, d)
+            v0, v1, v2, v3 = dot_rows4(xtr, i, xte, t, d)
             Kt[i, t] = v0
             Kt[i, t + 1] = v1
             Kt[i, t + 2] = v2
