@@ -190,12 +190,7 @@ def gather_standardize(X, c, tr, ntr, te, nte, standardize, xtr, xte, stats):
         var = (sq[j] - corr[j] * corr[j] / ntr) / ntr
         bound = ntr * EPS * var + (ntr * mean[j] * EPS) * (ntr * mean[j] * EPS)
         scale[j] = math.sqrt(var) if var > bound else 1.0
-    for i in range(ntr):
-        for j in range(ud):
-            xtr[i, j] = (xtr[i, j] - mean[j]) / scale[j]
-    for i in range(nte):
-        for j in range(ud):
-            xte[i, j] = (xte[i, j] - mean[j]) / scale[j]
+    scale_rows(xtr, ntr, xte, nte, d, mean, scale)
 
 
 @device
@@ -230,6 +225,12 @@ def gather_rows(X, c, tr, ntr, te, nte, standardize, xtr, xte, mean, scale):
         var = scale[j] / ntr
         bound = ntr * EPS * var + (ntr * mean[j] * EPS) * (ntr * mean[j] * EPS)
         scale[j] = math.sqrt(var) if var > bound else 1.0
+    scale_rows(xtr, ntr, xte, nte, d, mean, scale)
+
+
+@device
+def scale_rows(xtr, ntr, xte, nte, d, mean, scale):
+    """``x := (x - mean) / scale`` feature by feature on ``xtr[:ntr]`` and ``xte[:nte]``."""
     for i in range(ntr):
         for j in range(d):
             xtr[i, j] = (xtr[i, j] - mean[j]) / scale[j]
