@@ -21,7 +21,8 @@ with one BLAS thread: on these tiny problems a multi-threaded BLAS only slows it
 (LogisticRegression on 27 x 61: 4.9 ms per fit with one thread, 131 ms with the default
 threads while other processes shared the 2 cores), so the baseline is the faster loop.
 
-Usage::
+Usage, with the ``python`` of a venv made as README's first command makes it
+(``pip install .`` of this checkout, plus ``threadpoolctl``)::
 
     python bench/whole_process.py study
     python bench/whole_process.py real --permutations 1000 --runs 1
@@ -30,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import resource
@@ -75,6 +77,21 @@ def decode_command(path: Path, out: Path, shape: dict, classifiers, permutations
             "--shuffles", str(shape["shuffles"]), "--folds", str(FOLDS),
             "--permutations", str(permutations), "--device", "cpu", "--seed", "0",
             "--out", str(out)]
+
+
+def missing_bytecode() -> list[str]:
+    """gpudecode modules the timed command will compile from source, each run.
+
+    README's first command (``pip install .``) byte-compiles the package at install. An
+    editable install writes the bytecode on first import, unless ``PYTHONDONTWRITEBYTECODE``
+    is set (as on the issue-13 machine): then every process compiles all of gpudecode's
+    modules again, about 0.3 s of a study-shape run that the user's install does not pay.
+    """
+    import gpudecode.cli  # noqa: F401  (what the command imports, so cached if writable)
+    import gpudecode.kernels._prep  # noqa: F401
+
+    return [name for name in ("gpudecode.cli", "gpudecode.kernels._prep")
+            if not Path(importlib.util.cache_from_source(sys.modules[name].__file__)).exists()]
 
 
 def time_process(cmd) -> tuple[float, float]:
@@ -124,6 +141,11 @@ def main(argv=None) -> dict:
     path = write_simulation(work / "session", [(sess, truth)])[0]
 
     cmd = decode_command(path, work / "out", shape, classifiers, P)
+    uncached = missing_bytecode()
+    if uncached:
+        print(f"note: no cached bytecode for {', '.join(uncached)}: the timed runs compile "
+              "gpudecode from source (editable install with PYTHONDONTWRITEBYTECODE?); a "
+              "`pip install .` venv, as README's first command makes, does not", file=sys.stderr)
     # Warm-up (not timed): a machine's first run compiles every kernel into Numba's cache.
     time_process(decode_command(path, work / "out", {**shape, "shuffles": 2}, classifiers, 0))
     runs = [time_process(cmd) for _ in range(args.runs)]
@@ -155,7 +177,7 @@ def main(argv=None) -> dict:
         "shape": args.shape, "cells": int(n_cells), "trials": int(ep.n_trials),
         "features": int(X.shape[2]), "shuffles": shape["shuffles"], "folds": FOLDS,
         "permutations": P, "classifiers": classifiers, "command": "gpudecode " + " ".join(cmd[1:]),
-        "gpudecode_wall_s": ours_wall, "gpudecode_cpu_s": ours_cpu,
+        "bytecode_missing": uncached, "gpudecode_wall_s": ours_wall, "gpudecode_cpu_s": ours_cpu,
         "gpudecode_runs": runs, "loop_s": loop_s, "loop_load_s": load_s,
         "loop": base, "baseline_cells": k, "baseline_permutations": P_base,
         "ratio_wall": loop_s / ours_wall,
