@@ -229,23 +229,33 @@ def back_solve(H, n, b):
 
 
 @device
-def step_to_boundary(n, a, s, z, w, da, dz, dw):
-    """Largest step in (0, 1] keeping ``a, s = C - a, z, w`` nonnegative."""
-    amax = 1.0
-    for i in range(n):
+def step_to_boundary(n, a, s, z, w, da, dz, dw, r):
+    """Largest step in (0, 1] keeping ``a, s = C - a, z, w`` nonnegative; ``r[:n]`` is
+    scratch (each row's smallest ratio).
+
+    Every ratio is divided, whatever the signs, so that the first loop has no branch and
+    vectorises; those that do not count are masked (divided by 1 where they would divide
+    by 0). ``x / |d|`` is ``-x / d`` bit for bit where ``d < 0``, and the minimum does not
+    depend on the order: NaN ratios are skipped either way, and the ratios carry the
+    signs of ``a, s, z, w > 0`` (no tie of +0 and -0).
+    """
+    un = np.uint64(n)
+    for i in range(un):
         d = da[i]
-        if d < 0.0:
-            t = -a[i] / d
-            amax = t if t < amax else amax
-        elif d > 0.0:
-            t = s[i] / d
-            amax = t if t < amax else amax
-        if dz[i] < 0.0:
-            t = -z[i] / dz[i]
-            amax = t if t < amax else amax
-        if dw[i] < 0.0:
-            t = -w[i] / dw[i]
-            amax = t if t < amax else amax
+        x = a[i]
+        y = s[i]
+        t = (x if d < 0.0 else y) / (abs(d) if d != 0.0 else 1.0)
+        m = t if (d != 0.0 and t < 1.0) else 1.0
+        d = dz[i]
+        t = z[i] / (-d if d < 0.0 else 1.0)
+        m = t if (d < 0.0 and t < m) else m
+        d = dw[i]
+        t = w[i] / (-d if d < 0.0 else 1.0)
+        r[i] = t if (d < 0.0 and t < m) else m
+    amax = 1.0
+    for i in range(un):
+        t = r[i]
+        amax = t if t < amax else amax
     return amax
 
 
@@ -401,15 +411,15 @@ def interior_point(Qs, n, yv, Cv, tol, max_iter, V, H, coef):
         for i in range(n):
             dz[i] = -z[i] - z[i] * da[i] / a[i]
             dw[i] = -w[i] + w[i] * da[i] / s[i]
-        step = step_to_boundary(n, a, s, z, w, da, dz, dw)
+        step = step_to_boundary(n, a, s, z, w, da, dz, dw, r)
         sigma = gap_after(n, step, a, s, z, w, da, dz, dw) / gap
         db = direction(H, n, yv, reg, rp, yy, sigma * sigma * sigma * mu, 1.0, a, s, z, w,
                        rd, r, da, dz, dw)
-        step = ETA * step_to_boundary(n, a, s, z, w, da, dz, dw)
+        step = ETA * step_to_boundary(n, a, s, z, w, da, dz, dw, r)
         if step < STEP_MIN or gap_after(n, step, a, s, z, w, da, dz, dw) > gap:
             db = direction(H, n, yv, reg, rp, yy, SIGMA_SAFE * mu, 0.0, a, s, z, w, rd, r,
                            da, dz, dw)
-            step = ETA * step_to_boundary(n, a, s, z, w, da, dz, dw)
+            step = ETA * step_to_boundary(n, a, s, z, w, da, dz, dw, r)
         for i in range(n):
             a[i] += step * da[i]
             s[i] -= step * da[i]
