@@ -526,22 +526,22 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
                     samples[r] = ordp[rowb, r]
             for r in range(start + best_pos, end):
                 member[samples[r]] = start + best_pos
-        for f in range(n_part):  # stable partition of every feature's segment
-            a = start
-            b = 0
-            for r in range(start, end):  # branchless: write both, advance one
-                pos = ordp[f, r]
-                v = valsp[f, r]
-                go = side[pos]
-                ordp[f, a] = pos
-                valsp[f, a] = v
-                tmp_i[b] = pos
-                tmp_f[b] = v
+        us = np.uint64(start)  # unsigned positions: no negative-index wraparound
+        un = np.uint64(nn)
+        for f in range(n_part):  # stable partition of every feature's segment:
+            for r in range(un):  # a copy, then left rows to a and right rows to b
+                tmp_i[r] = ordp[f, us + r]
+                tmp_f[r] = valsp[f, us + r]
+            a = us
+            b = us + np.uint64(best_pos)
+            for r in range(un):
+                pos = tmp_i[r]
+                go = np.uint64(side[np.uint32(pos)])
+                dst = a if go else b
+                ordp[f, dst] = pos
+                valsp[f, dst] = tmp_f[r]
                 a += go
-                b += 1 - go
-            for r in range(b):
-                ordp[f, a + r] = tmp_i[r]
-                valsp[f, a + r] = tmp_f[r]
+                b += np.uint64(1) - go
     return best_pos, best_feat, best_thr, imp_l, imp_r, improvement, n_total
 
 
