@@ -319,44 +319,6 @@ def scan_counts(f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_t
     return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
 
 
-@device(inline=True)
-def scan_binary(f, start, nn, ordi, valsi, row, ylab, total1, min_leaf, best_proxy,
-                best_pos, best_feat, best_thr, best_a, best_d):
-    """:func:`scan_counts` for two classes with the counts in registers (labels 0/1)."""
-    total0 = nn - total1
-    left1 = 0
-    for i in range(nn - 1):  # move sample i left; p = i + 1 is a candidate when the
-        left1 += ylab[ordi[row, start + i]]  # next value differs by more than 1e-7
-        p = i + 1
-        if valsi[row, start + p] <= valsi[row, start + i] + FEATURE_THRESHOLD:
-            continue
-        n_right = nn - p
-        if p < min_leaf or n_right < min_leaf:
-            continue
-        left0 = p - left1
-        right1 = total1 - left1
-        right0 = total0 - left0
-        sq_l = left0 * left0 + left1 * left1
-        sq_r = right0 * right0 + right1 * right1
-        a = sq_l * n_right + sq_r * p
-        d = p * n_right
-        if a * best_d >= best_a * d:
-            wl = float(p)
-            wr = float(n_right)
-            gl = 1.0 - float(sq_l) / (wl * wl)
-            gr = 1.0 - float(sq_r) / (wr * wr)
-            proxy = -wr * gr - wl * gl
-            if proxy > best_proxy:
-                best_proxy = proxy
-                best_pos = p
-                best_feat = f
-                best_thr = (float(valsi[row, start + i]) / 2.0
-                            + float(valsi[row, start + p]) / 2.0)
-                best_a = a
-                best_d = d
-    return best_proxy, best_pos, best_feat, best_thr, best_a, best_d
-
-
 @device
 def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
     """Feature ``f``'s sorted samples of the node labelled ``start``, by filtering the
@@ -407,6 +369,9 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
     best_thr = 0.0
     best_a = 0
     best_d = 0
+    best_af = 0.0  # two classes: the best's a and d (see below) and its left ones
+    best_df = 0.0
+    best_l = 0
     n_total = n_known
     f_i = d
     n_visited = 0
@@ -417,6 +382,8 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
     state = rng[0]
     exact = not weighted and nn <= EXACT_SCAN_MAX
     total1 = cnt_total[1] if n_classes == 2 else 0
+    t1 = float(total1)
+    nnf = float(nn)
     while True:
         if use_rng:
             if not (f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn)):
@@ -451,9 +418,68 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
                 f, start, nn, ordp, valsp, row, ylab, wcls, n_classes, sum_left, sum_total,
                 wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
         elif n_classes == 2:
-            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_binary(
-                f, start, nn, ordp, valsp, row, ylab, total1, min_leaf, best_proxy,
-                best_pos, best_feat, best_thr, best_a, best_d)
+            # scan_counts for labels 0/1, written out here (an inlined call costs atomic
+            # reference counts per feature). With l ones among the p left samples and r
+            # among the n_r right ones the proxy is 2 (l**2/p + r**2/n_r) + const: a =
+            # l**2 n_r + r**2 p over d = p n_r is compared exactly (integers below 2**53
+            # in float64). tmp_i[p - 1] = l. A vectorised pass finds the first candidate
+            # that beats the best, or ties it with another (p, l) (the same split has the
+            # same float proxy); the candidates are walked in order from there.
+            lo = np.uint64(min_leaf if min_leaf > 1 else 1) - np.uint64(1)
+            hi = np.uint64(nn - min_leaf)  # candidates p = i + 1, i in [lo, hi)
+            us = np.uint64(start)  # unsigned positions: no negative-index wraparound
+            n_one = 0
+            for i in range(hi):
+                n_one += ylab[np.uint32(ordp[row, us + i])]
+                tmp_i[i] = n_one
+            first = lo
+            if best_df != 0.0:  # (the node's first candidate always can)
+                first = hi
+                bp = float(best_pos)
+                bl = float(best_l)
+                for i in range(lo, hi):
+                    pf = float(i) + 1.0
+                    lf = float(tmp_i[i])
+                    nrf = nnf - pf
+                    rf = t1 - lf
+                    x = (lf * lf * nrf + rf * rf * pf) * best_df
+                    y = best_af * (pf * nrf)
+                    can = (x > y) | ((x == y) & ((pf != bp) | (lf != bl)))
+                    v = valsp[row, us + i + np.uint64(1)]
+                    can &= v > valsp[row, us + i] + FEATURE_THRESHOLD
+                    cand = i if can else hi
+                    first = cand if cand < first else first
+            for i in range(first, hi):
+                v_prev = valsp[row, us + i]
+                v = valsp[row, us + i + np.uint64(1)]
+                if v <= v_prev + FEATURE_THRESHOLD:
+                    continue
+                pf = float(i) + 1.0
+                lf = float(tmp_i[i])
+                nrf = nnf - pf
+                rf = t1 - lf
+                af = lf * lf * nrf + rf * rf * pf
+                df = pf * nrf
+                if af * best_df >= best_af * df:
+                    p = np.int64(i) + 1
+                    n_left1 = np.int64(tmp_i[i])
+                    n_right = nn - p
+                    n_right1 = total1 - n_left1
+                    sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
+                    sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
+                    wl = float(p)
+                    wr = float(n_right)
+                    gl = 1.0 - float(sq_l) / (wl * wl)
+                    gr = 1.0 - float(sq_r) / (wr * wr)
+                    proxy = -wr * gr - wl * gl
+                    if proxy > best_proxy:
+                        best_proxy = proxy
+                        best_pos = p
+                        best_feat = f
+                        best_thr = float(v_prev) / 2.0 + float(v) / 2.0
+                        best_af = af
+                        best_df = df
+                        best_l = n_left1
         else:
             best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
                 f, start, nn, ordp, valsp, row, ylab, n_classes, cnt_left, cnt_total,
