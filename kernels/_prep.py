@@ -8,7 +8,7 @@ The per-problem helpers are written once, as module-level functions over preallo
 scratch arrays in the subset of Python that both ``numba.njit`` and
 ``numba.cuda.jit(device=True)`` compile, so a CPU kernel and its GPU twin run the same
 code. :func:`device` declares one: the module-level name is its CPU compilation
-(``njit(cache=True, nogil=True)``: Numba caches it on disk, see
+(``njit(cache=True, nogil=True, error_model="numpy")``: Numba caches it on disk, see
 :mod:`gpudecode._numba_cache`), and :func:`device_namespace` compiles the same source for
 the GPU, where helpers reach one another's GPU twins by the same names. CPU batch kernels
 are module-level :func:`cpu_jit` functions (cached on disk, GIL released).
@@ -54,11 +54,18 @@ _SOURCES: dict[tuple[str, str], types.FunctionType] = {}
 
 
 def cpu_jit(**options):
-    """``njit`` for a CPU kernel: cached on disk (Numba's cache directory), GIL released.
+    """``njit`` for a CPU kernel: cached on disk (Numba's cache directory), GIL released,
+    NumPy's error model.
 
-    Extra ``options`` (``parallel=True``, ``fastmath=...``, ``inline="always"``) are passed on.
+    NumPy's error model divides as the GPU twins do (IEEE: ``x / 0`` is ``inf`` or ``nan``,
+    never an exception; kernels guard their divisors, see the rules above). Python's,
+    Numba's default, tests every divisor for zero to raise ``ZeroDivisionError``, and that
+    branch keeps loops with a division from vectorising: 6% of a linear-svm or logistic fit
+    at the study shape (bench/RESULTS.md). Same results bit for bit wherever no divisor is
+    zero. Extra ``options`` (``parallel=True``, ``fastmath=...``, ``inline="always"``) are
+    passed on.
     """
-    return njit(cache=True, nogil=True, **options)
+    return njit(cache=True, nogil=True, **{"error_model": "numpy", **options})
 
 
 def device(fn=None, *, inline: bool = False):
