@@ -34,7 +34,8 @@ from it. A node keeps, for every feature, its samples sorted in one segment; a s
 partitions the segments stably. (When few of many features are visited per node, as in a
 random forest, :func:`grow_tree` can instead filter a visited feature's node samples from
 the root order: the same segments, without the all-feature partition.) Without class
-weights the split scan compares the gini gain exactly in integers and evaluates
+weights the split scan compares the gini gain exactly (in integers; for two classes in
+float64 products of integers below 2**53, in a vectorised pass) and evaluates
 scikit-learn's float proxy only where a split can tie or beat the best, so the choice is
 the one scikit-learn makes, bit for bit.
 
@@ -214,6 +215,18 @@ def children_gini(n_classes, sum_left, sum_total, wn_left, wn_right):
     return (1.0 - sq_l / (wn_left * wn_left), 1.0 - sq_r / (wn_right * wn_right))
 
 
+@device(inline=True)
+def count_proxy(n_left, n_right, sq_left, sq_right):
+    """scikit-learn's float proxy of a split's impurity improvement with unit weights:
+    ``n_left`` and ``n_right`` samples, ``sq_*`` the sums of their squared class counts
+    (integers; scalars, so the inlined call costs no reference counts)."""
+    wl = float(n_left)
+    wr = float(n_right)
+    gl = 1.0 - float(sq_left) / (wl * wl)
+    gr = 1.0 - float(sq_right) / (wr * wr)
+    return -wr * gr - wl * gl
+
+
 @device
 def scan_weighted(f, start, nn, ordi, valsi, row, ylab, wcls, n_classes, sum_left, sum_total,
                   wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr):
@@ -303,11 +316,7 @@ def scan_counts(f, start, nn, ordi, valsi, row, ylab, n_classes, cnt_left, cnt_t
         a = sq_l * n_right + sq_r * p
         d = p * n_right
         if a * best_d >= best_a * d:
-            wl = float(p)
-            wr = float(n_right)
-            gl = 1.0 - float(sq_l) / (wl * wl)
-            gr = 1.0 - float(sq_r) / (wr * wr)
-            proxy = -wr * gr - wl * gl
+            proxy = count_proxy(p, n_right, sq_l, sq_r)
             if proxy > best_proxy:
                 best_proxy = proxy
                 best_pos = p
@@ -467,11 +476,7 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
                     n_right1 = total1 - n_left1
                     sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
                     sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
-                    wl = float(p)
-                    wr = float(n_right)
-                    gl = 1.0 - float(sq_l) / (wl * wl)
-                    gr = 1.0 - float(sq_r) / (wr * wr)
-                    proxy = -wr * gr - wl * gl
+                    proxy = count_proxy(p, n_right, sq_l, sq_r)
                     if proxy > best_proxy:
                         best_proxy = proxy
                         best_pos = p
