@@ -38,6 +38,7 @@ except Exception:
 from .backend import Backend
 from .classifiers import get_classifier, parse_classifiers
 from .engine import (
+    KeptPredictions,
     LabelJob,
     Scores,
     choose_engine,
@@ -182,7 +183,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
                      backend: Backend | None = None, class_weight: str | None = None,
                      metric: str = "accuracy", params: dict | None = None,
                      seed: int | None = None, memory_fraction: float = 0.25,
-                     progress: Callable[[int, int], None] | None = None) -> PopulationResults:
+                     progress: Callable[[int, int], None] | None = None,
+                     votes: KeptPredictions | None = None) -> PopulationResults:
     """Decode the trial label from the votes of per-cell classifiers, combined by a stacker.
 
     See the module docstring for the nesting. Each cell's features are its sliding-window
@@ -218,6 +220,12 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         sets (then cells) are chunked to stay under it.
     progress : callable(done, total), optional
         Called after each label set.
+    votes : KeptPredictions, optional
+        Per-cell predictions already solved on this plan by ``base`` with the same
+        hyper-parameters, class weight, standardisation and features (single-cell decoding's,
+        kept by :func:`gpudecode.single_cell.decode_cells`): the observed labels' votes and
+        the permuted labels' test-slot votes are taken from it, and only the permuted labels'
+        CV slots are solved. The same votes either way.
 
     Returns
     -------
@@ -238,34 +246,37 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     timing = {"features_s": time.perf_counter() - t0, "base_s": 0.0, "stack_s": 0.0}
     n_cells, _, n_feat = X.shape
     L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
+    _check_votes(votes, base, base_params, class_weight, n_cells, plan)
     budget = chunk_budget_bytes(backend, memory_fraction)
     scores = Scores.empty(len(names), 1, plan)
+    solved = 0
     # The null reruns both levels, so permuted labels need the CV slots' votes too.
     for job in label_jobs(plan, null_slots="all"):
-        chunk = job_chunk(X.shape, plan, job, backend, budget)
+        if votes is not None:
+            job = LabelJob(job.label_sets, np.setdiff1d(
+                job.slots, votes.known_slots(plan, job.label_sets.start)))
+        chunk = (job_chunk(X.shape, plan, job, backend, budget) if len(job.slots)
+                 else [n_cells, 1])
         t1 = time.perf_counter()
-        for units, labels, pred in predict_batched(X, plan, clf, job, backend=backend,
-                                                   class_weight=class_weight,
-                                                   params=base_params, chunk=chunk):
+        for labels, cell_votes in _all_votes(X, plan, clf, job, chunk, votes, backend=backend,
+                                             class_weight=class_weight, params=base_params):
             timing["base_s"] += time.perf_counter() - t1
-            if units.start == 0:
-                votes = np.empty((n_cells, *pred.shape[1:]), np.int32)
-            votes[units] = pred
-            if units.stop == n_cells:       # every cell's votes on these label sets
-                t1 = time.perf_counter()
-                stacked = predict_stackers(votes, plan, labels, names, backend=backend,
-                                           seed=seed, class_weight=class_weight, params=extra)
-                for i, lab in enumerate(range(labels.start, labels.stop)):
-                    _record_stackers(scores, plan, lab, stacked[:, i])
-                    if progress is not None:
-                        progress(lab + 1, L)
-                timing["stack_s"] += time.perf_counter() - t1
             t1 = time.perf_counter()
+            stacked = predict_stackers(cell_votes, plan, labels, names, backend=backend,
+                                       seed=seed, class_weight=class_weight, params=extra)
+            for i, lab in enumerate(range(labels.start, labels.stop)):
+                _record_stackers(scores, plan, lab, stacked[:, i])
+                if progress is not None:
+                    progress(lab + 1, L)
+            timing["stack_s"] += time.perf_counter() - t1
+            t1 = time.perf_counter()
+        solved += n_cells * job.n_label_sets * len(job.slots)
     scores = scores.unit(0)
     n_stack_features = int(n_cells * (1 if plan.n_classes == 2 else plan.n_classes))
     engines = [stacker_engine(name, n_stack_features) for name in names]
     timing["total_s"] = time.perf_counter() - t0
     timing["n_base_problems"] = int(n_cells * L * plan.n_slots)
+    timing["n_base_problems_solved"] = int(solved)
     timing["n_stacker_fits"] = int(len(names) * L * S)
     return PopulationResults(
         **scores.arrays(), analysis="democracy", classifiers=names, classes=plan.classes_,
@@ -278,8 +289,57 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
                 "n_shuffles": S, "n_folds": k, "n_permutations": L - 1,
                 "test_size": plan.test_size, "plan_seed": plan.seed,
                 "engines": dict(zip(names, engines)),
+                "base_votes_reused": votes is not None,
                 "classifier_params": {n: extra.get(n, {}) for n in names},
                 "chunking": {"cells": int(chunk[0]), "label_sets": int(chunk[1])}})
+
+
+def _check_votes(votes: KeptPredictions | None, base: str, base_params: dict, class_weight,
+                 n_cells: int, plan: SplitPlan) -> None:
+    """Kept votes must be of the same per-cell problems, or reusing them would be wrong."""
+    if votes is None:
+        return
+    same = (votes.classifier == base and votes.params == base_params
+            and votes.class_weight == class_weight and votes.standardize
+            and votes.observed.shape == (n_cells, plan.n_slots, plan.test_idx_.shape[1])
+            and votes.null.shape[1:3] == (plan.Y_.shape[0] - 1, plan.n_shuffles))
+    if not same:
+        raise ParameterError(f"the kept votes ({votes.classifier}, {votes.params}, "
+                             f"class_weight={votes.class_weight}) are not of democracy's "
+                             f"per-cell problems ({base}, {base_params}, "
+                             f"class_weight={class_weight}) on this plan", field="votes",
+                             fix="pass votes kept by decode_cells with the same base "
+                                 "classifier, parameters and plan, or none")
+
+
+def _all_votes(X: np.ndarray, plan: SplitPlan, clf, job: LabelJob, chunk: list[int],
+               kept: KeptPredictions | None, **kw):
+    """Every cell's votes on every slot, chunk of label sets by chunk.
+
+    Solves ``job`` (its slots; none when ``kept`` holds them all) and fills the slots
+    ``kept`` holds. Yields ``(label_sets, votes)``, ``votes`` of shape (n_cells,
+    n_labelsets_chunk, n_slots, max_test), int32, -1 at padding.
+    """
+    n_cells, width = X.shape[0], plan.test_idx_.shape[1]
+
+    def empty(labels):
+        out = np.full((n_cells, labels.stop - labels.start, plan.n_slots, width), -1, np.int32)
+        if kept is not None:
+            kept.fill(plan, slice(0, n_cells), labels, out)
+        return out
+
+    start, stop = job.label_sets.start, job.label_sets.stop
+    if len(job.slots) == 0:
+        for la in range(start, stop, chunk[1]):
+            labels = slice(la, min(stop, la + chunk[1]))
+            yield labels, empty(labels)
+        return
+    for units, labels, pred in predict_batched(X, plan, clf, job, chunk=chunk, **kw):
+        if units.start == 0:
+            votes = empty(labels)
+        votes[units, :, job.slots] = pred
+        if units.stop == n_cells:       # every cell's votes on these label sets
+            yield labels, votes
 
 
 def _record_stackers(scores: Scores, plan: SplitPlan, labelset: int, stacked: np.ndarray):

@@ -38,7 +38,7 @@ from .selection import selected_features
 from .splits import SplitPlan, score_predictions
 from .stats import permutation_pvalues
 
-__all__ = ["ENGINES", "LabelJob", "Scores", "bytes_per_problem", "choose_engine",
+__all__ = ["ENGINES", "KeptPredictions", "LabelJob", "Scores", "bytes_per_problem", "choose_engine",
            "chunk_budget_bytes", "job_chunk", "label_jobs", "max_chunk_problems", "plan_chunks",
            "predict_batched", "predict_blocks", "solve_batched", "solve_matrix", "tested"]
 
@@ -92,6 +92,74 @@ def label_jobs(plan: SplitPlan, *, null_slots: str = "test") -> list[LabelJob]:
         jobs.append(LabelJob(slice(1, n_labelsets),
                              every if null_slots == "all" else plan.test_slots))
     return jobs
+
+
+@dataclass
+class KeptPredictions:
+    """One batched classifier's predictions on the slots :func:`label_jobs` names, kept for
+    another analysis that needs the same problems (democracy's test-slot votes).
+
+    Attributes
+    ----------
+    classifier : str
+    params : dict
+        The kernel's hyper-parameters, defaults included.
+    class_weight : {None, "balanced"}
+    standardize : bool
+    observed : ndarray of int8 (int32 past 127 classes), shape (n_units, n_slots, max_test)
+        Predicted class codes of the observed labels on every slot, -1 at padding.
+    null : ndarray of the same dtype, shape (n_units, n_permutations, n_shuffles, max_test)
+        Of each permuted label set on the test slots (``plan.test_slots`` order).
+    """
+
+    classifier: str
+    params: dict
+    class_weight: str | None
+    standardize: bool
+    observed: np.ndarray
+    null: np.ndarray
+
+    @classmethod
+    def empty(cls, classifier: str, params: dict, class_weight: str | None,
+              standardize: bool, n_units: int, plan: SplitPlan) -> KeptPredictions:
+        width = plan.test_idx_.shape[1]
+        codes = np.int8 if plan.n_classes <= np.iinfo(np.int8).max else np.int32
+        return cls(classifier, dict(params), class_weight, standardize,
+                   np.full((n_units, plan.n_slots, width), -1, codes),
+                   np.full((n_units, plan.Y_.shape[0] - 1, plan.n_shuffles, width), -1, codes))
+
+    @staticmethod
+    def nbytes_for(n_units: int, plan: SplitPlan) -> int:
+        """Bytes the predictions of ``n_units`` units on ``plan`` take (one byte each)."""
+        return n_units * (plan.n_slots + (plan.Y_.shape[0] - 1) * plan.n_shuffles) \
+            * plan.test_idx_.shape[1]
+
+    def record(self, plan: SplitPlan, units: slice, label_sets: slice, slots: np.ndarray,
+               pred: np.ndarray) -> None:
+        """Keep one chunk of :func:`predict_batched` (its ``pred``: (n_units_chunk,
+        n_labelsets_chunk, n_job_slots, max_test))."""
+        first = label_sets.start
+        if first == 0:
+            self.observed[units][:, slots] = pred[:, 0]
+            pred, first = pred[:, 1:], 1
+        if pred.shape[1]:
+            where = np.full(plan.n_slots, -1)
+            where[slots] = np.arange(len(slots))
+            self.null[units, first - 1:label_sets.stop - 1] = pred[:, :, where[plan.test_slots]]
+
+    def known_slots(self, plan: SplitPlan, labelset: int) -> np.ndarray:
+        """The slots whose predictions are kept for label set ``labelset``."""
+        return np.arange(plan.n_slots) if labelset == 0 else plan.test_slots
+
+    def fill(self, plan: SplitPlan, units: slice, label_sets: slice, out: np.ndarray) -> None:
+        """Write the kept predictions of ``units`` and ``label_sets`` into ``out``
+        (n_units_chunk, n_labelsets_chunk, n_slots, max_test); other slots are left as
+        they are."""
+        for i, lab in enumerate(range(label_sets.start, label_sets.stop)):
+            if lab == 0:
+                out[:, i] = self.observed[units]
+            else:
+                out[:, i][:, plan.test_slots] = self.null[units, lab - 1]
 
 
 # ----------------------------------------------------------------------------- scores
@@ -325,7 +393,7 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
                   params: dict | None = None, memory_fraction: float = 0.25,
                   max_chunk_bytes: int | None = None,
                   progress: Callable[[int, int], None] | None = None,
-                  timing: dict | None = None) -> Scores:
+                  timing: dict | None = None, keep: dict | None = None) -> Scores:
     """Solve every unit x label set x slot problem of ``plan`` with the batched kernels.
 
     Labels run on the slots :func:`label_jobs` names. Problems are solved in chunks that fit
@@ -343,6 +411,9 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
         Hyper-parameters per classifier name, over its defaults.
     timing : dict, optional
         Receives ``<name>_s``, the seconds each classifier took.
+    keep : dict, optional
+        Classifier names whose predictions another analysis reuses: the value of each name
+        that is among ``classifiers`` is set to its :class:`KeptPredictions`.
 
     Returns
     -------
@@ -361,6 +432,11 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
     done = 0
     for row, clf in enumerate(classifiers):
         t1 = time.perf_counter()
+        kept = None
+        if keep is not None and clf.name in keep:
+            kept = keep[clf.name] = KeptPredictions.empty(
+                clf.name, {**clf.params, **extra.get(clf.name, {})}, class_weight,
+                standardize, n_units, plan)
         for job, chunk in zip(jobs, chunks):
             te = plan.test_idx_[job.slots]
             for units, labels, pred in predict_batched(
@@ -368,6 +444,8 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
                     standardize=standardize, params=extra.get(clf.name), chunk=chunk):
                 acc, bal = score_predictions(pred, plan.Y_[labels], te, plan.n_classes)
                 scores.record(plan, row, units, labels, job.slots, acc, bal)
+                if kept is not None:
+                    kept.record(plan, units, labels, job.slots, pred)
                 done += pred.shape[0] * pred.shape[1] * len(job.slots)
                 if progress is not None:
                     progress(done, total)

@@ -23,6 +23,7 @@ from .atomic import StagedFolder
 from .backend import Backend, host_free_memory_bytes
 from .classifiers import BATCHED_CLASSIFIERS, classifier_help
 from .democracy import decode_democracy
+from .engine import KeptPredictions
 from .errors import ParameterError
 from .features import correlation_features
 from .options import document_options, option
@@ -250,6 +251,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     common = {"backend": backend, "class_weight": config.class_weight, "metric": config.metric}
     timing = {}
     entries = []
+    kept = _votes_to_keep(ep, config, plan)
     if "single-cell" in config.analyses:
         say("single-cell")
         t = time.perf_counter()
@@ -257,7 +259,8 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
                                            window_frames=config.window_frames,
                                            step_frames=config.step_frames,
                                            threshold=config.threshold, alpha=config.alpha,
-                                           progress=counts("single-cell"), **common)
+                                           progress=counts("single-cell"), keep=kept,
+                                           **common)
         timing["single_cell_s"] = time.perf_counter() - t
         entries += single_cell_entries(outcome.single_cell, config.metric)
     if "democracy" in config.analyses:
@@ -267,7 +270,7 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
                                base=config.democracy_base,
                                window_frames=config.window_frames,
                                step_frames=config.step_frames, progress=counts("democracy"),
-                               **common)
+                               votes=kept.pop(config.democracy_base, None), **common)
         timing["democracy_s"] = time.perf_counter() - t
         outcome.population.append(res)
         entries += population_entries(res, config.metric)
@@ -310,6 +313,19 @@ def decode_epochs(ep, config: DecodeConfig, backend: Backend | None = None,
     outcome.models = rank_models(entries, config.alpha)
     outcome.summary = {"timing_s": timing, "correlation": correlation}
     return outcome
+
+
+def _votes_to_keep(ep, config: DecodeConfig, plan: SplitPlan) -> dict:
+    """``{democracy base: None}`` when single-cell decoding solves democracy's per-cell
+    problems too, so that it keeps their predictions (one sixth of democracy's per-cell fits
+    with 5 folds: the test slots of every label set, and the observed labels' CV slots);
+    ``{}`` when it does not, or when keeping them would take over a tenth of free memory."""
+    if not {"single-cell", "democracy"} <= set(config.analyses) \
+            or config.democracy_base not in config.classifiers:
+        return {}
+    if KeptPredictions.nbytes_for(ep.n_cells, plan) > 0.1 * host_free_memory_bytes():
+        return {}
+    return {config.democracy_base: None}
 
 
 def _top_cells(outcome: DecodeOutcome, n: int) -> np.ndarray:

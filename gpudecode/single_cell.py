@@ -88,7 +88,8 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
                  standardize: bool = True, metric: str = "accuracy", threshold: float = 0.8,
                  alpha: float = 0.05, params: dict | None = None,
                  memory_fraction: float = 0.25, max_chunk_bytes: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> SingleCellResults:
+                 progress: Callable[[int, int], None] | None = None,
+                 keep: dict | None = None) -> SingleCellResults:
     """Decode the trial label from every single cell, with a permutation null per cell.
 
     Each cell's features are its sliding-window means (``window_frames`` wide, every
@@ -125,6 +126,9 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
         Hard cap on a chunk's memory (tests use it to force many chunks).
     progress : callable(done, total), optional
         Called after every chunk with the problems solved so far and in all.
+    keep : dict, optional
+        Classifier names whose predictions another analysis reuses; each is set to its
+        :class:`~gpudecode.engine.KeptPredictions` (see :func:`gpudecode.engine.solve_batched`).
 
     Returns
     -------
@@ -143,7 +147,7 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
     scores = solve_batched(X, plan, clfs, backend=backend, class_weight=class_weight,
                            standardize=standardize, params=extra,
                            memory_fraction=memory_fraction, max_chunk_bytes=max_chunk_bytes,
-                           progress=progress, timing=timing)
+                           progress=progress, timing=timing, keep=keep)
     p = scores.p_values(metric)
     run_params = {
         "classifiers": [c.name for c in clfs],

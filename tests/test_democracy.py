@@ -27,6 +27,7 @@ from gpudecode.democracy import (
 )
 from gpudecode.errors import ParameterError
 from gpudecode.features import window_features
+from gpudecode.single_cell import decode_cells
 from gpudecode.trials import Epochs
 
 CPU = Backend.from_device("cpu")
@@ -234,3 +235,47 @@ def test_random_forest_stacker_accuracy_like_scikit_learn_over_seeds():
             forest.fit(encode_votes(votes_tr, 2), y[tr])
             theirs.append(np.mean(forest.predict(encode_votes(votes_te, 2)) == y[te]))
     assert abs(np.mean(ours) - np.mean(theirs)) <= 0.05, (np.mean(ours), np.mean(theirs))
+
+
+@pytest.mark.parametrize("n_classes,class_weight", [(2, None), (3, "balanced")])
+def test_votes_kept_by_single_cell_decoding_give_the_same_results(n_classes, class_weight):
+    """Single-cell decoding keeps its linear-svm predictions; democracy then solves only the
+    permuted labels' CV slots and takes the rest from them. Same votes, same results."""
+    ep = _epochs(seed=11, n_classes=n_classes, planted=0.6)
+    plan = SplitPlan(n_shuffles=3, n_folds=3, n_permutations=9, seed=4).fit(ep.labels)
+    keep = {"linear-svm": None}
+    decode_cells(ep, plan, classifiers="logistic,linear-svm", backend=CPU,
+                 class_weight=class_weight, keep=keep)
+    kept = keep["linear-svm"]
+    assert kept.observed.shape == (N_CELLS, plan.n_slots, plan.test_idx_.shape[1])
+    assert kept.null.shape == (N_CELLS, 9, 3, plan.test_idx_.shape[1])
+    alone = decode_democracy(ep, plan, "logistic,random-forest", backend=CPU,
+                             class_weight=class_weight, params=FOREST)
+    reused = decode_democracy(ep, plan, "logistic,random-forest", backend=CPU,
+                              class_weight=class_weight, params=FOREST, votes=kept,
+                              memory_fraction=1e-12)
+    for key in ("test_accuracy", "test_balanced", "null_accuracy", "null_balanced", "p_value"):
+        np.testing.assert_array_equal(getattr(reused, key), getattr(alone, key))
+    assert reused.params["base_votes_reused"] and not alone.params["base_votes_reused"]
+    # solved: the permuted labels' CV slots only
+    assert reused.timing["n_base_problems_solved"] == N_CELLS * 9 * 3 * 3
+    assert alone.timing["n_base_problems_solved"] == N_CELLS * 10 * plan.n_slots
+
+
+def test_kept_votes_of_other_problems_are_refused():
+    ep = _epochs(seed=12)
+    plan = SplitPlan(n_shuffles=2, n_folds=3, n_permutations=3, seed=0).fit(ep.labels)
+    keep = {"logistic": None, "linear-svm": None}
+    decode_cells(ep, plan, classifiers="logistic,linear-svm", backend=CPU, keep=keep,
+                 params={"linear-svm": {"C": 0.5}})
+    other_plan = SplitPlan(n_shuffles=3, n_folds=3, n_permutations=3, seed=0).fit(ep.labels)
+    for votes, kwargs in ((keep["logistic"], {}),                        # another classifier
+                          (keep["linear-svm"], {}),                      # another C
+                          (keep["linear-svm"], {"class_weight": "balanced",
+                                                "params": {"linear-svm": {"C": 0.5}}}),
+                          (keep["linear-svm"], {"plan": other_plan,
+                                                "params": {"linear-svm": {"C": 0.5}}})):
+        kwargs = {"plan": plan, **kwargs}
+        with pytest.raises(ParameterError) as err:
+            decode_democracy(ep, stackers="logistic", backend=CPU, votes=votes, **kwargs)
+        assert err.value.field == "votes"

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 from result_folders import outcome_spec, small_session
 
 from gpudecode.backend import Backend
 from gpudecode.cli import main
-from gpudecode.pipeline import DecodeConfig, decode_session
+from gpudecode.pipeline import DecodeConfig, decode_epochs, decode_session
 from gpudecode.simulate import simulate_session, write_simulation
+from gpudecode.trials import make_epochs
 
 # Every analysis, the cheapest classifier: each would choose a device if none were handed on.
 CONFIG = dict(analyses="all", classifiers="lda", population_classifiers="lda",
@@ -62,3 +64,21 @@ def test_the_command_line_chooses_once(tmp_path, choices, capsys):
                  "--out", str(tmp_path / "out")])
     assert code == 0, capsys.readouterr().err
     assert choices == ["cpu"]
+
+
+@pytest.mark.parametrize("classifiers,reused", [("lda", True), ("logistic", False)])
+def test_democracy_reuses_single_cell_votes_and_gets_the_same_results(classifiers, reused):
+    """With its base among the single-cell classifiers, democracy takes single-cell's kept
+    predictions (the test slots of every label set) and solves the rest: same results as
+    democracy run alone."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = make_epochs(small_session(), outcome_spec())
+    settings = {**CONFIG, "classifiers": classifiers, "permutations": 5}
+    both = decode_epochs(ep, DecodeConfig(**{**settings, "analyses": "single-cell,democracy"}))
+    alone = decode_epochs(ep, DecodeConfig(**{**settings, "analyses": "democracy"}))
+    a, b = both.population[0], alone.population[0]
+    assert a.analysis == b.analysis == "democracy"
+    assert a.params["base_votes_reused"] is reused and not b.params["base_votes_reused"]
+    for key in ("test_accuracy", "test_balanced", "null_accuracy", "null_balanced", "p_value"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
