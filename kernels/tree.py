@@ -349,6 +349,37 @@ def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
 
 
 @device
+def filter_distinct(f, start, nn, order, vals, mult, inside, ylab, rows, cum, ones, out_f):
+    """Feature ``f``'s distinct rows of a node (``nn`` samples, ``inside[r]`` 1 for its rows,
+    else 0; row ``r`` stands for ``mult[r]`` samples), by ascending value, filtered from the
+    root list ``order[f]``/``vals[f]`` without a branch per row: row ``j`` is
+    ``rows[start+j]``, its value ``out_f[FILTER_ROW, j]``, the node's samples up to it
+    ``cum[FILTER_ROW, j]`` and the ones (label 1) among them ``ones[j]``. Returns the
+    number of distinct rows. Writes only below index ``nn`` (at ``k`` while a row of the
+    node is left)."""
+    m = 0
+    k = 0
+    i = 0
+    n_one = 0
+    us = np.uint64(start)
+    while m < nn:
+        r = order[f, i]
+        ur = np.uint32(r)
+        ins = np.int64(inside[ur])
+        w = mult[ur] * ins
+        m += w
+        n_one += w * ylab[ur]
+        uk = np.uint64(k)
+        rows[us + uk] = r
+        out_f[FILTER_ROW, uk] = vals[f, i]
+        cum[FILTER_ROW, uk] = m
+        ones[uk] = n_one
+        k += ins
+        i += 1
+    return k
+
+
+@device
 def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
                ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
                impurity, min_leaf, use_rng, rng, features, const_features, n_known,
@@ -368,7 +399,10 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
     With ``filtered`` (see :func:`grow_tree`) a visited feature's segment is filtered from
     the root lists ``roots_i``/``roots_f`` into row :data:`FILTER_ROW` of ``ordp``/``valsp``
     (nothing is partitioned), and a split relabels the right child's rows in ``member``
-    and leaves ``samples[start:end]`` left rows first.
+    and leaves ``samples[start:end]`` left rows first. Unweighted two-class nodes (up to
+    :data:`EXACT_SCAN_MAX` samples) filter only the distinct rows with their counts
+    (:func:`filter_distinct`; ``side`` marks the node's rows meanwhile) and scan the
+    boundaries between them: the same candidates, counts and thresholds.
     """
     d = n_features
     nn = end - start
@@ -390,6 +424,12 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
     f_j = 0
     state = rng[0]
     exact = not weighted and nn <= EXACT_SCAN_MAX
+    distinct = filtered and exact and n_classes == 2
+    min_leaf_f = float(min_leaf)
+    n_dist = 0
+    if distinct:  # side[r] = 1 for the node's rows (0 elsewhere, see grow_tree)
+        for r in range(start, end):
+            side[samples[r]] = 1
     total1 = cnt_total[1] if n_classes == 2 else 0
     t1 = float(total1)
     nnf = float(nn)
@@ -413,15 +453,72 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
             f = f_next
             f_next += 1
         row = f
-        if filtered:
-            filter_feature(f, start, end, roots_i, roots_f, mult, member, ordp, valsp)
-            row = FILTER_ROW
-        if weighted:  # scikit-learn leaves the node's samples sorted by the last feature drawn
-            for r in range(start, end):
-                samples[r] = ordp[row, r]
-        const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
+        if distinct:
+            n_dist = filter_distinct(f, start, nn, roots_i, roots_f, mult, side, ylab,
+                                     samples, ordp, tmp_i, valsp)
+            const = valsp[FILTER_ROW, n_dist - 1] <= valsp[FILTER_ROW, 0] + FEATURE_THRESHOLD
+        else:
+            if filtered:
+                filter_feature(f, start, end, roots_i, roots_f, mult, member, ordp, valsp)
+                row = FILTER_ROW
+            if weighted:  # scikit-learn leaves the node's samples sorted by the last feature
+                for r in range(start, end):
+                    samples[r] = ordp[row, r]
+            const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
         if const:
             pass
+        elif distinct:
+            # the two-class scan below over the node's distinct rows j: candidate p =
+            # cum[j] (the samples up to row j), l = ones[j], between rows j and j + 1 (only
+            # there can the value change); the same candidates in the same order
+            ud = np.uint64(n_dist - 1)
+            first = np.uint64(0)
+            if best_df != 0.0:
+                first = ud
+                bp = float(best_pos)
+                bl = float(best_l)
+                for j in range(ud):
+                    pf = float(ordp[FILTER_ROW, j])
+                    lf = float(tmp_i[j])
+                    nrf = nnf - pf
+                    rf = t1 - lf
+                    x = (lf * lf * nrf + rf * rf * pf) * best_df
+                    y = best_af * (pf * nrf)
+                    can = (x > y) | ((x == y) & ((pf != bp) | (lf != bl)))
+                    can &= (pf >= min_leaf_f) & (nrf >= min_leaf_f)
+                    v = valsp[FILTER_ROW, j + np.uint64(1)]
+                    can &= v > valsp[FILTER_ROW, j] + FEATURE_THRESHOLD
+                    cand = j if can else ud
+                    first = cand if cand < first else first
+            for j in range(first, ud):
+                v_prev = valsp[FILTER_ROW, j]
+                v = valsp[FILTER_ROW, j + np.uint64(1)]
+                if v <= v_prev + FEATURE_THRESHOLD:
+                    continue
+                p = np.int64(ordp[FILTER_ROW, j])
+                n_right = nn - p
+                if p < min_leaf or n_right < min_leaf:
+                    continue
+                pf = float(p)
+                lf = float(tmp_i[j])
+                nrf = nnf - pf
+                rf = t1 - lf
+                af = lf * lf * nrf + rf * rf * pf
+                df = pf * nrf
+                if af * best_df >= best_af * df:
+                    n_left1 = np.int64(tmp_i[j])
+                    n_right1 = total1 - n_left1
+                    sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
+                    sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
+                    proxy = count_proxy(p, n_right, sq_l, sq_r)
+                    if proxy > best_proxy:
+                        best_proxy = proxy
+                        best_pos = p
+                        best_feat = f
+                        best_thr = float(v_prev) / 2.0 + float(v) / 2.0
+                        best_af = af
+                        best_df = df
+                        best_l = n_left1
         elif not exact:
             best_proxy, best_pos, best_feat, best_thr = scan_weighted(
                 f, start, nn, ordp, valsp, row, ylab, wcls, n_classes, sum_left, sum_total,
@@ -511,13 +608,44 @@ def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end,
     imp_l = INF
     imp_r = INF
     improvement = -INF
-    if best_pos < nn:
+    if best_pos < nn and distinct:
+        # the best feature's distinct rows again; samples[start:end] becomes the node's
+        # samples left first (each row expanded to its count, backward: a row's copies lie
+        # at or after its own index), the right rows join the right child
+        n_dist = filter_distinct(best_feat, start, nn, roots_i, roots_f, mult, side, ylab,
+                                 samples, ordp, tmp_i, valsp)
+        right = start + best_pos
+        for j in range(n_dist - 1, -1, -1):
+            r = samples[start + j]
+            hi = ordp[FILTER_ROW, j]
+            lo = ordp[FILTER_ROW, j - 1] if j > 0 else 0
+            if hi > best_pos:
+                member[r] = right
+            side[r] = 0
+            for q in range(start + lo, start + hi):
+                samples[q] = r
+        for k in range(n_classes):
+            sum_left[k] = 0.0
+        sum_left[1] = float(best_l)
+        sum_left[0] = float(best_pos - best_l)
+        wn_left = float(best_pos)
+        wn_right = wn_node - wn_left
+        imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+        improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
+                                             - wn_left / wn_node * imp_l)
+    elif distinct:  # no split: samples[start:] holds the last visited feature's rows
+        if n_dist == 0:
+            n_dist = nn
+        for j in range(n_dist):
+            side[samples[start + j]] = 0
+    elif best_pos < nn:
         rowb = best_feat
         if filtered:
             filter_feature(best_feat, start, end, roots_i, roots_f, mult, member, ordp, valsp)
             rowb = FILTER_ROW
-        for r in range(start, end):
-            side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
+        if weighted or not filtered:
+            for r in range(start, end):
+                side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
         if weighted:  # scikit-learn's in-place partition of its sample array
             a = start
             b = end
@@ -598,12 +726,14 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
     ``roots_i``/``roots_f`` (d, n) then hold every row once (row ``r`` stands for
     ``mult[r]`` samples, which sum to ``n``) and are only read, ``ordp``/``valsp`` are
     scratch of at least one row (its row :data:`FILTER_ROW` receives a visited feature's
-    node samples) and ``member`` (n,) int32, its own array, labels each row's node.
+    node samples) and ``member`` (n,) int32, its own array, labels each row's node
+    (``side`` is 0 for every row outside the node being split).
     Unfiltered trees ignore ``mult``, ``member``, ``roots_i`` and ``roots_f``.
     """
     if filtered:
         for r in range(n):
             member[r] = 0 if mult[r] > 0 else -1
+            side[r] = 0
     for f in range(n_features):
         features[f] = f
     wn_root = 0.0
