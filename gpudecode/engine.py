@@ -17,7 +17,8 @@ with one of three engines (:func:`choose_engine`):
 
 Which labels run on which slots is :func:`label_jobs`; predictions become accuracies in
 :meth:`Scores.record`; the tested metric and its permutation p-value in :meth:`Scores.tested`
-and :meth:`Scores.p_values`.
+and :meth:`Scores.p_values`. :class:`KeptPredictions` holds one classifier's predictions for
+another analysis that solves the same problems (democracy's test-slot votes).
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from .selection import selected_features
 from .splits import SplitPlan, score_predictions
 from .stats import permutation_pvalues
 
-__all__ = ["ENGINES", "KeptPredictions", "LabelJob", "Scores", "bytes_per_problem", "choose_engine",
-           "chunk_budget_bytes", "job_chunk", "label_jobs", "max_chunk_problems", "plan_chunks",
-           "predict_batched", "predict_blocks", "solve_batched", "solve_matrix", "tested"]
+__all__ = ["ENGINES", "KeptPredictions", "LabelJob", "Scores", "bytes_per_problem",
+           "choose_engine", "chunk_budget_bytes", "job_chunk", "label_jobs",
+           "max_chunk_problems", "plan_chunks", "predict_batched", "predict_blocks",
+           "solve_batched", "solve_matrix", "tested"]
 
 ENGINES = ("batched", "batched-gram", "batched-select", "pipeline")
 
@@ -122,6 +124,7 @@ class KeptPredictions:
     @classmethod
     def empty(cls, classifier: str, params: dict, class_weight: str | None,
               standardize: bool, n_units: int, plan: SplitPlan) -> KeptPredictions:
+        """Room for the predictions of ``n_units`` units on ``plan`` (all -1)."""
         width = plan.test_idx_.shape[1]
         codes = np.int8 if plan.n_classes <= np.iinfo(np.int8).max else np.int32
         return cls(classifier, dict(params), class_weight, standardize,
@@ -130,7 +133,8 @@ class KeptPredictions:
 
     @staticmethod
     def nbytes_for(n_units: int, plan: SplitPlan) -> int:
-        """Bytes the predictions of ``n_units`` units on ``plan`` take (one byte each)."""
+        """Bytes the predictions of ``n_units`` units on ``plan`` take (one byte each, below
+        128 classes)."""
         return n_units * (plan.n_slots + (plan.Y_.shape[0] - 1) * plan.n_shuffles) \
             * plan.test_idx_.shape[1]
 
