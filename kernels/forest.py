@@ -11,8 +11,9 @@ forest does, and predicts the class of largest mean per-tree class probability:
   the only ones accepted, both ways stop at the same nodes: a node of copies of one row is
   pure, a node whose rows share every feature value has no split.)
 - at every node, features are visited in a random order until ``max_features``
-  non-constant ones were scanned (scikit-learn's ``node_split_best``, the tree kernel's
-  :func:`~gpudecode.kernels.tree.node_split`); ``max_depth=None`` grows until leaves are pure;
+  non-constant ones were scanned (scikit-learn's ``node_split_best``, as the tree kernel's
+  :func:`~gpudecode.kernels.tree.grow_tree` splits); ``max_depth=None`` grows until leaves
+  are pure;
 - ``class_weight="balanced"`` weights are computed from the training rows (not the
   bootstrap) and used as scikit-learn 1.9 uses them: with the bootstrap they set how likely
   each row is drawn (every present class equally likely) and the trees are unweighted;

@@ -380,331 +380,6 @@ def filter_distinct(f, start, nn, order, vals, mult, inside, ylab, rows, cum, on
 
 
 @device
-def node_split(n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted,
-               ylab, wcls, n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root,
-               impurity, min_leaf, use_rng, rng, features, const_features, n_known,
-               children_split, max_features, filtered, mult, member, roots_i, roots_f):
-    """scikit-learn's ``node_split_best`` on the node's samples ``[start, end)`` of
-    ``n_features`` features.
-
-    With ``use_rng`` features are drawn in scikit-learn's random order until
-    ``max_features`` non-constant ones were visited (its ``max_features``; the tree passes
-    every feature, the random forest fewer).
-
-    Returns ``(pos, feature, threshold, impurity_left, impurity_right, improvement,
-    n_constant_features)``; ``pos == end - start`` when no split is possible. A split
-    reorders every feature's segment ``[start, end)`` of ``ordp``/``valsp`` into left
-    samples (``<= threshold``) then right ones, each still sorted; when the children
-    cannot be split (``children_split`` False) only feature 0's segment is reordered.
-    With ``filtered`` (see :func:`grow_tree`) a visited feature's segment is filtered from
-    the root lists ``roots_i``/``roots_f`` into row :data:`FILTER_ROW` of ``ordp``/``valsp``
-    (nothing is partitioned), and a split relabels the right child's rows in ``member``
-    and leaves ``samples[start:end]`` left rows first. Unweighted two-class nodes (up to
-    :data:`EXACT_SCAN_MAX` samples) filter only the distinct rows with their counts
-    (:func:`filter_distinct`; ``side`` marks the node's rows meanwhile) and scan the
-    boundaries between them: the same candidates, counts and thresholds.
-    """
-    d = n_features
-    nn = end - start
-    best_proxy = -INF
-    best_pos = nn
-    best_feat = 0
-    best_thr = 0.0
-    best_a = 0
-    best_d = 0
-    best_af = 0.0  # two classes: the best's a and d (see below) and its left ones
-    best_df = 0.0
-    best_l = 0
-    n_total = n_known
-    f_i = d
-    n_visited = 0
-    n_found = 0
-    n_drawn = 0
-    f_next = 0
-    f_j = 0
-    state = rng[0]
-    exact = not weighted and nn <= EXACT_SCAN_MAX
-    distinct = filtered and exact and n_classes == 2
-    min_leaf_f = float(min_leaf)
-    n_dist = 0
-    if distinct:  # side[r] = 1 for the node's rows (0 elsewhere, see grow_tree)
-        for r in range(start, end):
-            side[samples[r]] = 1
-    total1 = cnt_total[1] if n_classes == 2 else 0
-    t1 = float(total1)
-    nnf = float(nn)
-    while True:
-        if use_rng:
-            if not (f_i > n_total and (n_visited < max_features or n_visited <= n_found + n_drawn)):
-                break
-            n_visited += 1
-            f_j, state = rand_int(n_drawn, f_i - n_found, state)
-            if f_j < n_known:
-                t = features[n_drawn]
-                features[n_drawn] = features[f_j]
-                features[f_j] = t
-                n_drawn += 1
-                continue
-            f_j += n_found
-            f = features[f_j]
-        else:  # features in index order
-            if f_next >= d:
-                break
-            f = f_next
-            f_next += 1
-        row = f
-        if distinct:
-            n_dist = filter_distinct(f, start, nn, roots_i, roots_f, mult, side, ylab,
-                                     samples, ordp, tmp_i, valsp)
-            const = valsp[FILTER_ROW, n_dist - 1] <= valsp[FILTER_ROW, 0] + FEATURE_THRESHOLD
-        else:
-            if filtered:
-                filter_feature(f, start, end, roots_i, roots_f, mult, member, ordp, valsp)
-                row = FILTER_ROW
-            if weighted:  # scikit-learn leaves the node's samples sorted by the last feature
-                for r in range(start, end):
-                    samples[r] = ordp[row, r]
-            const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
-        if const:
-            pass
-        elif distinct:
-            # the two-class scan below over the node's distinct rows j: candidate p =
-            # cum[j] (the samples up to row j), l = ones[j], between rows j and j + 1 (only
-            # there can the value change); the same candidates in the same order
-            ud = np.uint64(n_dist - 1)
-            first = np.uint64(0)
-            if best_df != 0.0:
-                first = ud
-                bp = float(best_pos)
-                bl = float(best_l)
-                for j in range(ud):
-                    pf = float(ordp[FILTER_ROW, j])
-                    lf = float(tmp_i[j])
-                    nrf = nnf - pf
-                    rf = t1 - lf
-                    x = (lf * lf * nrf + rf * rf * pf) * best_df
-                    y = best_af * (pf * nrf)
-                    can = (x > y) | ((x == y) & ((pf != bp) | (lf != bl)))
-                    can &= (pf >= min_leaf_f) & (nrf >= min_leaf_f)
-                    v = valsp[FILTER_ROW, j + np.uint64(1)]
-                    can &= v > valsp[FILTER_ROW, j] + FEATURE_THRESHOLD
-                    cand = j if can else ud
-                    first = cand if cand < first else first
-            for j in range(first, ud):
-                v_prev = valsp[FILTER_ROW, j]
-                v = valsp[FILTER_ROW, j + np.uint64(1)]
-                if v <= v_prev + FEATURE_THRESHOLD:
-                    continue
-                p = np.int64(ordp[FILTER_ROW, j])
-                n_right = nn - p
-                if p < min_leaf or n_right < min_leaf:
-                    continue
-                pf = float(p)
-                lf = float(tmp_i[j])
-                nrf = nnf - pf
-                rf = t1 - lf
-                af = lf * lf * nrf + rf * rf * pf
-                df = pf * nrf
-                if af * best_df >= best_af * df:
-                    n_left1 = np.int64(tmp_i[j])
-                    n_right1 = total1 - n_left1
-                    sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
-                    sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
-                    proxy = count_proxy(p, n_right, sq_l, sq_r)
-                    if proxy > best_proxy:
-                        best_proxy = proxy
-                        best_pos = p
-                        best_feat = f
-                        best_thr = float(v_prev) / 2.0 + float(v) / 2.0
-                        best_af = af
-                        best_df = df
-                        best_l = n_left1
-        elif not exact:
-            best_proxy, best_pos, best_feat, best_thr = scan_weighted(
-                f, start, nn, ordp, valsp, row, ylab, wcls, n_classes, sum_left, sum_total,
-                wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
-        elif n_classes == 2:
-            # scan_counts for labels 0/1, written out here (an inlined call costs atomic
-            # reference counts per feature). With l ones among the p left samples and r
-            # among the n_r right ones the proxy is 2 (l**2/p + r**2/n_r) + const: a =
-            # l**2 n_r + r**2 p over d = p n_r is compared exactly (integers below 2**53
-            # in float64). tmp_i[p - 1] = l. A vectorised pass finds the first candidate
-            # that beats the best, or ties it with another (p, l) (the same split has the
-            # same float proxy); the candidates are walked in order from there.
-            lo = np.uint64(min_leaf if min_leaf > 1 else 1) - np.uint64(1)
-            hi = np.uint64(nn - min_leaf)  # candidates p = i + 1, i in [lo, hi)
-            us = np.uint64(start)  # unsigned positions: no negative-index wraparound
-            n_one = 0
-            for i in range(hi):
-                n_one += ylab[np.uint32(ordp[row, us + i])]
-                tmp_i[i] = n_one
-            first = lo
-            if best_df != 0.0:  # (the node's first candidate always can)
-                first = hi
-                bp = float(best_pos)
-                bl = float(best_l)
-                for i in range(lo, hi):
-                    pf = float(i) + 1.0
-                    lf = float(tmp_i[i])
-                    nrf = nnf - pf
-                    rf = t1 - lf
-                    x = (lf * lf * nrf + rf * rf * pf) * best_df
-                    y = best_af * (pf * nrf)
-                    can = (x > y) | ((x == y) & ((pf != bp) | (lf != bl)))
-                    v = valsp[row, us + i + np.uint64(1)]
-                    can &= v > valsp[row, us + i] + FEATURE_THRESHOLD
-                    cand = i if can else hi
-                    first = cand if cand < first else first
-            for i in range(first, hi):
-                v_prev = valsp[row, us + i]
-                v = valsp[row, us + i + np.uint64(1)]
-                if v <= v_prev + FEATURE_THRESHOLD:
-                    continue
-                pf = float(i) + 1.0
-                lf = float(tmp_i[i])
-                nrf = nnf - pf
-                rf = t1 - lf
-                af = lf * lf * nrf + rf * rf * pf
-                df = pf * nrf
-                if af * best_df >= best_af * df:
-                    p = np.int64(i) + 1
-                    n_left1 = np.int64(tmp_i[i])
-                    n_right = nn - p
-                    n_right1 = total1 - n_left1
-                    sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
-                    sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
-                    proxy = count_proxy(p, n_right, sq_l, sq_r)
-                    if proxy > best_proxy:
-                        best_proxy = proxy
-                        best_pos = p
-                        best_feat = f
-                        best_thr = float(v_prev) / 2.0 + float(v) / 2.0
-                        best_af = af
-                        best_df = df
-                        best_l = n_left1
-        else:
-            best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
-                f, start, nn, ordp, valsp, row, ylab, n_classes, cnt_left, cnt_total,
-                min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
-        if not use_rng:
-            continue
-        if const:
-            t = features[f_j]
-            features[f_j] = features[n_total]
-            features[n_total] = t
-            n_found += 1
-            n_total += 1
-            continue
-        f_i -= 1
-        t = features[f_i]
-        features[f_i] = features[f_j]
-        features[f_j] = t
-    rng[0] = state
-    if use_rng:
-        for k in range(n_known):
-            features[k] = const_features[k]
-        for k in range(n_known, n_total):
-            const_features[k] = features[k]
-    imp_l = INF
-    imp_r = INF
-    improvement = -INF
-    if best_pos < nn and distinct:
-        # the best feature's distinct rows again; samples[start:end] becomes the node's
-        # samples left first (each row expanded to its count, backward: a row's copies lie
-        # at or after its own index), the right rows join the right child
-        n_dist = filter_distinct(best_feat, start, nn, roots_i, roots_f, mult, side, ylab,
-                                 samples, ordp, tmp_i, valsp)
-        right = start + best_pos
-        for j in range(n_dist - 1, -1, -1):
-            r = samples[start + j]
-            hi = ordp[FILTER_ROW, j]
-            lo = ordp[FILTER_ROW, j - 1] if j > 0 else 0
-            if hi > best_pos:
-                member[r] = right
-            side[r] = 0
-            for q in range(start + lo, start + hi):
-                samples[q] = r
-        for k in range(n_classes):
-            sum_left[k] = 0.0
-        sum_left[1] = float(best_l)
-        sum_left[0] = float(best_pos - best_l)
-        wn_left = float(best_pos)
-        wn_right = wn_node - wn_left
-        imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
-        improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
-                                             - wn_left / wn_node * imp_l)
-    elif distinct:  # no split: samples[start:] holds the last visited feature's rows
-        if n_dist == 0:
-            n_dist = nn
-        for j in range(n_dist):
-            side[samples[start + j]] = 0
-    elif best_pos < nn:
-        rowb = best_feat
-        if filtered:
-            filter_feature(best_feat, start, end, roots_i, roots_f, mult, member, ordp, valsp)
-            rowb = FILTER_ROW
-        if weighted or not filtered:
-            for r in range(start, end):
-                side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
-        if weighted:  # scikit-learn's in-place partition of its sample array
-            a = start
-            b = end
-            while a < b:
-                if side[samples[a]] == 1:
-                    a += 1
-                else:
-                    b -= 1
-                    t = samples[a]
-                    samples[a] = samples[b]
-                    samples[b] = t
-            for k in range(n_classes):
-                sum_left[k] = 0.0
-            wn_left = crit_update(0, best_pos, nn, samples, start, ylab, wcls, n_classes,
-                                  sum_left, sum_total, wn_node, 0.0)
-        else:
-            for k in range(n_classes):
-                sum_left[k] = 0.0
-            for r in range(start, start + best_pos):
-                sum_left[ylab[ordp[rowb, r]]] += 1.0
-            wn_left = float(best_pos)
-        wn_right = wn_node - wn_left
-        imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
-        improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
-                                             - wn_left / wn_node * imp_l)
-        n_left = best_pos
-        n_right = nn - best_pos
-        if children_split:  # a child that will be a leaf needs no sorted features
-            children_split = ((n_left >= min_leaf + min_leaf and n_left >= 2 and imp_l > EPS)
-                              or (n_right >= min_leaf + min_leaf and n_right >= 2
-                                  and imp_r > EPS))
-        n_part = d if children_split else 1
-        if filtered:
-            n_part = 0
-            if not weighted:
-                for r in range(start, end):
-                    samples[r] = ordp[rowb, r]
-            for r in range(start + best_pos, end):
-                member[samples[r]] = start + best_pos
-        us = np.uint64(start)  # unsigned positions: no negative-index wraparound
-        un = np.uint64(nn)
-        for f in range(n_part):  # stable partition of every feature's segment:
-            for r in range(un):  # a copy, then left rows to a and right rows to b
-                tmp_i[r] = ordp[f, us + r]
-                tmp_f[r] = valsp[f, us + r]
-            a = us
-            b = us + np.uint64(best_pos)
-            for r in range(un):
-                pos = tmp_i[r]
-                go = np.uint64(side[np.uint32(pos)])
-                dst = a if go else b
-                ordp[f, dst] = pos
-                valsp[f, dst] = tmp_f[r]
-                a += go
-                b += np.uint64(1) - go
-    return best_pos, best_feat, best_thr, imp_l, imp_r, improvement, n_total
-
-
-@device
 def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf, seed,
               max_features, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
               const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
@@ -729,6 +404,20 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
     node samples) and ``member`` (n,) int32, its own array, labels each row's node
     (``side`` is 0 for every row outside the node being split).
     Unfiltered trees ignore ``mult``, ``member``, ``roots_i`` and ``roots_f``.
+
+    Each node ``[start, end)`` is split as scikit-learn's ``node_split_best`` splits it
+    (written out in the loop, see there): with ``seed >= 0`` features are drawn in
+    scikit-learn's random order until ``max_features`` non-constant ones were visited (the
+    tree passes every feature, the random forest fewer). A split reorders every feature's
+    segment ``[start, end)`` of ``ordp``/``valsp`` into left samples (``<= threshold``)
+    then right ones, each still sorted; when the children cannot be split only feature 0's
+    segment is reordered. A ``filtered`` tree filters a visited feature's segment from the
+    root lists into row :data:`FILTER_ROW` of ``ordp``/``valsp`` (nothing is partitioned),
+    and a split relabels the right child's rows in ``member`` and leaves
+    ``samples[start:end]`` left rows first. Unweighted two-class nodes (up to
+    :data:`EXACT_SCAN_MAX` samples) filter only the distinct rows with their counts
+    (:func:`filter_distinct`; ``side`` marks the node's rows meanwhile) and scan the
+    boundaries between them: the same candidates, counts and thresholds.
     """
     if filtered:
         for r in range(n):
@@ -794,11 +483,312 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
         is_leaf = is_leaf or impurity <= EPS
         if is_leaf:
             continue
-        pos, feat, thr, imp_l, imp_r, improvement, n_const = node_split(
-            n_features, ordp, valsp, samples, side, tmp_i, tmp_f, start, end, weighted, ylab, wcls,
-            n_classes, sum_left, sum_total, cnt_left, cnt_total, wn_node, wn_root, impurity,
-            min_leaf, use_rng, rng, features, const_features, n_known,
-            depth + 1 < max_depth, max_features, filtered, mult, member, roots_i, roots_f)
+        # the node's split (scikit-learn's node_split_best), written out here: a call
+        # binds its ~20 array arguments with atomic reference-count updates (Numba does
+        # not prune them in a function this size), per node
+        children_split = depth + 1 < max_depth
+        d = n_features
+        nn = end - start
+        best_proxy = -INF
+        best_pos = nn
+        best_feat = 0
+        best_thr = 0.0
+        best_a = 0
+        best_d = 0
+        best_af = 0.0  # two classes: the best's a and d (see below) and its left ones
+        best_df = 0.0
+        best_l = 0
+        n_total = n_known
+        f_i = d
+        n_visited = 0
+        n_found = 0
+        n_drawn = 0
+        f_next = 0
+        f_j = 0
+        state = rng[0]
+        exact = not weighted and nn <= EXACT_SCAN_MAX
+        distinct = filtered and exact and n_classes == 2
+        min_leaf_f = float(min_leaf)
+        n_dist = 0
+        if distinct:  # side[r] = 1 for the node's rows (0 elsewhere, see grow_tree)
+            for r in range(start, end):
+                side[samples[r]] = 1
+        total1 = cnt_total[1] if n_classes == 2 else 0
+        t1 = float(total1)
+        nnf = float(nn)
+        while True:
+            if use_rng:
+                if not (f_i > n_total and (n_visited < max_features
+                                           or n_visited <= n_found + n_drawn)):
+                    break
+                n_visited += 1
+                f_j, state = rand_int(n_drawn, f_i - n_found, state)
+                if f_j < n_known:
+                    t = features[n_drawn]
+                    features[n_drawn] = features[f_j]
+                    features[f_j] = t
+                    n_drawn += 1
+                    continue
+                f_j += n_found
+                f = features[f_j]
+            else:  # features in index order
+                if f_next >= d:
+                    break
+                f = f_next
+                f_next += 1
+            row = f
+            if distinct:
+                n_dist = filter_distinct(f, start, nn, roots_i, roots_f, mult, side, ylab,
+                                         samples, ordp, tmp_i, valsp)
+                const = valsp[FILTER_ROW, n_dist - 1] <= valsp[FILTER_ROW, 0] + FEATURE_THRESHOLD
+            else:
+                if filtered:
+                    filter_feature(f, start, end, roots_i, roots_f, mult, member, ordp, valsp)
+                    row = FILTER_ROW
+                if weighted:  # scikit-learn leaves the node's samples sorted by the last feature
+                    for r in range(start, end):
+                        samples[r] = ordp[row, r]
+                const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
+            if const:
+                pass
+            elif distinct:
+                # the two-class scan below over the node's distinct rows j: candidate p =
+                # cum[j] (the samples up to row j), l = ones[j], between rows j and j + 1 (only
+                # there can the value change); the same candidates in the same order
+                ud = np.uint64(n_dist - 1)
+                first = np.uint64(0)
+                if best_df != 0.0:
+                    first = ud
+                    bp = float(best_pos)
+                    bl = float(best_l)
+                    for j in range(ud):
+                        pf = float(ordp[FILTER_ROW, j])
+                        lf = float(tmp_i[j])
+                        nrf = nnf - pf
+                        rf = t1 - lf
+                        x = (lf * lf * nrf + rf * rf * pf) * best_df
+                        y = best_af * (pf * nrf)
+                        can = (x > y) | ((x == y) & ((pf != bp) | (lf != bl)))
+                        can &= (pf >= min_leaf_f) & (nrf >= min_leaf_f)
+                        v = valsp[FILTER_ROW, j + np.uint64(1)]
+                        can &= v > valsp[FILTER_ROW, j] + FEATURE_THRESHOLD
+                        cand = j if can else ud
+                        first = cand if cand < first else first
+                for j in range(first, ud):
+                    v_prev = valsp[FILTER_ROW, j]
+                    v = valsp[FILTER_ROW, j + np.uint64(1)]
+                    if v <= v_prev + FEATURE_THRESHOLD:
+                        continue
+                    p = np.int64(ordp[FILTER_ROW, j])
+                    n_right = nn - p
+                    if p < min_leaf or n_right < min_leaf:
+                        continue
+                    pf = float(p)
+                    lf = float(tmp_i[j])
+                    nrf = nnf - pf
+                    rf = t1 - lf
+                    af = lf * lf * nrf + rf * rf * pf
+                    df = pf * nrf
+                    if af * best_df >= best_af * df:
+                        n_left1 = np.int64(tmp_i[j])
+                        n_right1 = total1 - n_left1
+                        sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
+                        sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
+                        proxy = count_proxy(p, n_right, sq_l, sq_r)
+                        if proxy > best_proxy:
+                            best_proxy = proxy
+                            best_pos = p
+                            best_feat = f
+                            best_thr = float(v_prev) / 2.0 + float(v) / 2.0
+                            best_af = af
+                            best_df = df
+                            best_l = n_left1
+            elif not exact:
+                best_proxy, best_pos, best_feat, best_thr = scan_weighted(
+                    f, start, nn, ordp, valsp, row, ylab, wcls, n_classes, sum_left, sum_total,
+                    wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr)
+            elif n_classes == 2:
+                # scan_counts for labels 0/1, written out here (an inlined call costs atomic
+                # reference counts per feature). With l ones among the p left samples and r
+                # among the n_r right ones the proxy is 2 (l**2/p + r**2/n_r) + const: a =
+                # l**2 n_r + r**2 p over d = p n_r is compared exactly (integers below 2**53
+                # in float64). tmp_i[p - 1] = l. A vectorised pass finds the first candidate
+                # that beats the best, or ties it with another (p, l) (the same split has the
+                # same float proxy); the candidates are walked in order from there.
+                lo = np.uint64(min_leaf if min_leaf > 1 else 1) - np.uint64(1)
+                hi = np.uint64(nn - min_leaf)  # candidates p = i + 1, i in [lo, hi)
+                us = np.uint64(start)  # unsigned positions: no negative-index wraparound
+                n_one = 0
+                for i in range(hi):
+                    n_one += ylab[np.uint32(ordp[row, us + i])]
+                    tmp_i[i] = n_one
+                first = lo
+                if best_df != 0.0:  # (the node's first candidate always can)
+                    first = hi
+                    bp = float(best_pos)
+                    bl = float(best_l)
+                    for i in range(lo, hi):
+                        pf = float(i) + 1.0
+                        lf = float(tmp_i[i])
+                        nrf = nnf - pf
+                        rf = t1 - lf
+                        x = (lf * lf * nrf + rf * rf * pf) * best_df
+                        y = best_af * (pf * nrf)
+                        can = (x > y) | ((x == y) & ((pf != bp) | (lf != bl)))
+                        v = valsp[row, us + i + np.uint64(1)]
+                        can &= v > valsp[row, us + i] + FEATURE_THRESHOLD
+                        cand = i if can else hi
+                        first = cand if cand < first else first
+                for i in range(first, hi):
+                    v_prev = valsp[row, us + i]
+                    v = valsp[row, us + i + np.uint64(1)]
+                    if v <= v_prev + FEATURE_THRESHOLD:
+                        continue
+                    pf = float(i) + 1.0
+                    lf = float(tmp_i[i])
+                    nrf = nnf - pf
+                    rf = t1 - lf
+                    af = lf * lf * nrf + rf * rf * pf
+                    df = pf * nrf
+                    if af * best_df >= best_af * df:
+                        p = np.int64(i) + 1
+                        n_left1 = np.int64(tmp_i[i])
+                        n_right = nn - p
+                        n_right1 = total1 - n_left1
+                        sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
+                        sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
+                        proxy = count_proxy(p, n_right, sq_l, sq_r)
+                        if proxy > best_proxy:
+                            best_proxy = proxy
+                            best_pos = p
+                            best_feat = f
+                            best_thr = float(v_prev) / 2.0 + float(v) / 2.0
+                            best_af = af
+                            best_df = df
+                            best_l = n_left1
+            else:
+                best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
+                    f, start, nn, ordp, valsp, row, ylab, n_classes, cnt_left, cnt_total,
+                    min_leaf, best_proxy, best_pos, best_feat, best_thr, best_a, best_d)
+            if not use_rng:
+                continue
+            if const:
+                t = features[f_j]
+                features[f_j] = features[n_total]
+                features[n_total] = t
+                n_found += 1
+                n_total += 1
+                continue
+            f_i -= 1
+            t = features[f_i]
+            features[f_i] = features[f_j]
+            features[f_j] = t
+        rng[0] = state
+        if use_rng:
+            for k in range(n_known):
+                features[k] = const_features[k]
+            for k in range(n_known, n_total):
+                const_features[k] = features[k]
+        imp_l = INF
+        imp_r = INF
+        improvement = -INF
+        if best_pos < nn and distinct:
+            # the best feature's distinct rows again; samples[start:end] becomes the node's
+            # samples left first (each row expanded to its count, backward: a row's copies lie
+            # at or after its own index), the right rows join the right child
+            n_dist = filter_distinct(best_feat, start, nn, roots_i, roots_f, mult, side, ylab,
+                                     samples, ordp, tmp_i, valsp)
+            right = start + best_pos
+            for j in range(n_dist - 1, -1, -1):
+                r = samples[start + j]
+                hi = ordp[FILTER_ROW, j]
+                lo = ordp[FILTER_ROW, j - 1] if j > 0 else 0
+                if hi > best_pos:
+                    member[r] = right
+                side[r] = 0
+                for q in range(start + lo, start + hi):
+                    samples[q] = r
+            for k in range(n_classes):
+                sum_left[k] = 0.0
+            sum_left[1] = float(best_l)
+            sum_left[0] = float(best_pos - best_l)
+            wn_left = float(best_pos)
+            wn_right = wn_node - wn_left
+            imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+            improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
+                                                 - wn_left / wn_node * imp_l)
+        elif distinct:  # no split: samples[start:] holds the last visited feature's rows
+            if n_dist == 0:
+                n_dist = nn
+            for j in range(n_dist):
+                side[samples[start + j]] = 0
+        elif best_pos < nn:
+            rowb = best_feat
+            if filtered:
+                filter_feature(best_feat, start, end, roots_i, roots_f, mult, member, ordp, valsp)
+                rowb = FILTER_ROW
+            if weighted or not filtered:
+                for r in range(start, end):
+                    side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
+            if weighted:  # scikit-learn's in-place partition of its sample array
+                a = start
+                b = end
+                while a < b:
+                    if side[samples[a]] == 1:
+                        a += 1
+                    else:
+                        b -= 1
+                        t = samples[a]
+                        samples[a] = samples[b]
+                        samples[b] = t
+                for k in range(n_classes):
+                    sum_left[k] = 0.0
+                wn_left = crit_update(0, best_pos, nn, samples, start, ylab, wcls, n_classes,
+                                      sum_left, sum_total, wn_node, 0.0)
+            else:
+                for k in range(n_classes):
+                    sum_left[k] = 0.0
+                for r in range(start, start + best_pos):
+                    sum_left[ylab[ordp[rowb, r]]] += 1.0
+                wn_left = float(best_pos)
+            wn_right = wn_node - wn_left
+            imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
+            improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
+                                                 - wn_left / wn_node * imp_l)
+            n_left = best_pos
+            n_right = nn - best_pos
+            if children_split:  # a child that will be a leaf needs no sorted features
+                children_split = ((n_left >= min_leaf + min_leaf and n_left >= 2 and imp_l > EPS)
+                                  or (n_right >= min_leaf + min_leaf and n_right >= 2
+                                      and imp_r > EPS))
+            n_part = d if children_split else 1
+            if filtered:
+                n_part = 0
+                if not weighted:
+                    for r in range(start, end):
+                        samples[r] = ordp[rowb, r]
+                for r in range(start + best_pos, end):
+                    member[samples[r]] = start + best_pos
+            us = np.uint64(start)  # unsigned positions: no negative-index wraparound
+            un = np.uint64(nn)
+            for f in range(n_part):  # stable partition of every feature's segment:
+                for r in range(un):  # a copy, then left rows to a and right rows to b
+                    tmp_i[r] = ordp[f, us + r]
+                    tmp_f[r] = valsp[f, us + r]
+                a = us
+                b = us + np.uint64(best_pos)
+                for r in range(un):
+                    pos = tmp_i[r]
+                    go = np.uint64(side[np.uint32(pos)])
+                    dst = a if go else b
+                    ordp[f, dst] = pos
+                    valsp[f, dst] = tmp_f[r]
+                    a += go
+                    b += np.uint64(1) - go
+        pos = best_pos
+        feat = best_feat
+        thr = best_thr
+        n_const = n_total
         if pos >= nn or improvement + EPS < 0.0:
             continue
         node_feat[node] = feat
