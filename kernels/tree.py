@@ -67,6 +67,8 @@ FEATURE_THRESHOLD = np.float32(1e-7)
 NO_DEPTH_LIMIT = 2 ** 30
 FILTER_ROW = 0  # row of the working lists a filtering tree scans
 EXACT_SCAN_MAX = 1000  # node size up to which the integer gini comparison is float-safe
+COUNT_BITS = 16  # filter_distinct packs a node's sample count (<= EXACT_SCAN_MAX) below
+COUNT_MASK = (1 << COUNT_BITS) - 1  # its count of ones
 
 
 def sklearn_tree_seed(random_state) -> int:
@@ -349,32 +351,30 @@ def filter_feature(f, start, end, order, vals, mult, member, out_i, out_f):
 
 
 @device
-def filter_distinct(f, start, nn, order, vals, mult, inside, ylab, rows, cum, ones, out_f):
-    """Feature ``f``'s distinct rows of a node (``nn`` samples, ``inside[r]`` 1 for its rows,
-    else 0; row ``r`` stands for ``mult[r]`` samples), by ascending value, filtered from the
-    root list ``order[f]``/``vals[f]`` without a branch per row: row ``j`` is
-    ``rows[start+j]``, its value ``out_f[FILTER_ROW, j]``, the node's samples up to it
-    ``cum[FILTER_ROW, j]`` and the ones (label 1) among them ``ones[j]``. Returns the
-    number of distinct rows. Writes only below index ``nn`` (at ``k`` while a row of the
-    node is left)."""
+def filter_distinct(f, start, nn, order, vals, weight, keep_rows, rows, cum, out_f):
+    """Feature ``f``'s distinct rows of a node of ``nn`` samples, by ascending value,
+    filtered from the root list ``order[f]``/``vals[f]`` without a branch per row.
+
+    ``weight[r]``: row ``r``'s packed weight in the node, its draw count ``c`` plus
+    ``c * 2**COUNT_BITS`` when labelled 1 (0 for rows outside the node). Row ``j`` of the
+    result has the value ``out_f[FILTER_ROW, j]``; ``cum[FILTER_ROW, j]`` packs the node's
+    samples up to it (low :data:`COUNT_BITS` bits) and the ones among them (above);
+    ``keep_rows``: the row is ``rows[start+j]``. Returns the number of distinct rows.
+    Writes only below index ``nn`` (at ``k`` while a row of the node is left)."""
     m = 0
     k = 0
     i = 0
-    n_one = 0
     us = np.uint64(start)
-    while m < nn:
+    while (m & COUNT_MASK) < nn:
         r = order[f, i]
-        ur = np.uint32(r)
-        ins = np.int64(inside[ur])
-        w = mult[ur] * ins
+        w = weight[np.uint32(r)]
         m += w
-        n_one += w * ylab[ur]
         uk = np.uint64(k)
-        rows[us + uk] = r
+        if keep_rows:
+            rows[us + uk] = r
         out_f[FILTER_ROW, uk] = vals[f, i]
         cum[FILTER_ROW, uk] = m
-        ones[uk] = n_one
-        k += ins
+        k += np.int64(w != 0)
         i += 1
     return k
 
@@ -401,8 +401,7 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
     ``roots_i``/``roots_f`` (d, n) then hold every row once (row ``r`` stands for
     ``mult[r]`` samples, which sum to ``n``) and are only read, ``ordp``/``valsp`` are
     scratch of at least one row (its row :data:`FILTER_ROW` receives a visited feature's
-    node samples) and ``member`` (n,) int32, its own array, labels each row's node
-    (``side`` is 0 for every row outside the node being split).
+    node samples) and ``member`` (n,) int32, its own array, labels each row's node.
     Unfiltered trees ignore ``mult``, ``member``, ``roots_i`` and ``roots_f``.
 
     Each node ``[start, end)`` is split as scikit-learn's ``node_split_best`` splits it
@@ -416,13 +415,12 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
     and a split relabels the right child's rows in ``member`` and leaves
     ``samples[start:end]`` left rows first. Unweighted two-class nodes (up to
     :data:`EXACT_SCAN_MAX` samples) filter only the distinct rows with their counts
-    (:func:`filter_distinct`; ``side`` marks the node's rows meanwhile) and scan the
-    boundaries between them: the same candidates, counts and thresholds.
+    (:func:`filter_distinct`, ``tmp_i`` holding the rows' weights in the node) and scan
+    the boundaries between them: the same candidates, counts and thresholds.
     """
     if filtered:
         for r in range(n):
             member[r] = 0 if mult[r] > 0 else -1
-            side[r] = 0
     for f in range(n_features):
         features[f] = f
     wn_root = 0.0
@@ -510,9 +508,12 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
         distinct = filtered and exact and n_classes == 2
         min_leaf_f = float(min_leaf)
         n_dist = 0
-        if distinct:  # side[r] = 1 for the node's rows (0 elsewhere, see grow_tree)
-            for r in range(start, end):
-                side[samples[r]] = 1
+        if distinct:  # tmp_i[r]: row r's packed weight in the node (filter_distinct)
+            for r in range(n):
+                tmp_i[r] = 0
+            for q in range(start, end):
+                r = samples[q]
+                tmp_i[r] = mult[r] + ((mult[r] * ylab[r]) << COUNT_BITS)
         total1 = cnt_total[1] if n_classes == 2 else 0
         t1 = float(total1)
         nnf = float(nn)
@@ -538,8 +539,8 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                 f_next += 1
             row = f
             if distinct:
-                n_dist = filter_distinct(f, start, nn, roots_i, roots_f, mult, side, ylab,
-                                         samples, ordp, tmp_i, valsp)
+                n_dist = filter_distinct(f, start, nn, roots_i, roots_f, tmp_i, False, samples,
+                                         ordp, valsp)
                 const = valsp[FILTER_ROW, n_dist - 1] <= valsp[FILTER_ROW, 0] + FEATURE_THRESHOLD
             else:
                 if filtered:
@@ -553,8 +554,9 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                 pass
             elif distinct:
                 # the two-class scan below over the node's distinct rows j: candidate p =
-                # cum[j] (the samples up to row j), l = ones[j], between rows j and j + 1 (only
-                # there can the value change); the same candidates in the same order
+                # the samples up to row j, l = the ones among them (packed in ordp), between
+                # rows j and j + 1 (only there can the value change); the same candidates in
+                # the same order
                 ud = np.uint64(n_dist - 1)
                 first = np.uint64(0)
                 if best_df != 0.0:
@@ -562,8 +564,8 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                     bp = float(best_pos)
                     bl = float(best_l)
                     for j in range(ud):
-                        pf = float(ordp[FILTER_ROW, j])
-                        lf = float(tmp_i[j])
+                        pf = float(ordp[FILTER_ROW, j] & COUNT_MASK)
+                        lf = float(ordp[FILTER_ROW, j] >> COUNT_BITS)
                         nrf = nnf - pf
                         rf = t1 - lf
                         x = (lf * lf * nrf + rf * rf * pf) * best_df
@@ -579,18 +581,18 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                     v = valsp[FILTER_ROW, j + np.uint64(1)]
                     if v <= v_prev + FEATURE_THRESHOLD:
                         continue
-                    p = np.int64(ordp[FILTER_ROW, j])
+                    p = np.int64(ordp[FILTER_ROW, j] & COUNT_MASK)
                     n_right = nn - p
                     if p < min_leaf or n_right < min_leaf:
                         continue
                     pf = float(p)
-                    lf = float(tmp_i[j])
+                    n_left1 = np.int64(ordp[FILTER_ROW, j] >> COUNT_BITS)
+                    lf = float(n_left1)
                     nrf = nnf - pf
                     rf = t1 - lf
                     af = lf * lf * nrf + rf * rf * pf
                     df = pf * nrf
                     if af * best_df >= best_af * df:
-                        n_left1 = np.int64(tmp_i[j])
                         n_right1 = total1 - n_left1
                         sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
                         sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
@@ -696,16 +698,15 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
             # the best feature's distinct rows again; samples[start:end] becomes the node's
             # samples left first (each row expanded to its count, backward: a row's copies lie
             # at or after its own index), the right rows join the right child
-            n_dist = filter_distinct(best_feat, start, nn, roots_i, roots_f, mult, side, ylab,
-                                     samples, ordp, tmp_i, valsp)
+            n_dist = filter_distinct(best_feat, start, nn, roots_i, roots_f, tmp_i, True,
+                                     samples, ordp, valsp)
             right = start + best_pos
             for j in range(n_dist - 1, -1, -1):
                 r = samples[start + j]
-                hi = ordp[FILTER_ROW, j]
-                lo = ordp[FILTER_ROW, j - 1] if j > 0 else 0
+                hi = ordp[FILTER_ROW, j] & COUNT_MASK
+                lo = ordp[FILTER_ROW, j - 1] & COUNT_MASK if j > 0 else 0
                 if hi > best_pos:
                     member[r] = right
-                side[r] = 0
                 for q in range(start + lo, start + hi):
                     samples[q] = r
             for k in range(n_classes):
@@ -717,19 +718,13 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
             imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
             improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
                                                  - wn_left / wn_node * imp_l)
-        elif distinct:  # no split: samples[start:] holds the last visited feature's rows
-            if n_dist == 0:
-                n_dist = nn
-            for j in range(n_dist):
-                side[samples[start + j]] = 0
         elif best_pos < nn:
             rowb = best_feat
             if filtered:
                 filter_feature(best_feat, start, end, roots_i, roots_f, mult, member, ordp, valsp)
                 rowb = FILTER_ROW
-            if weighted or not filtered:
-                for r in range(start, end):
-                    side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
+            for r in range(start, end):
+                side[ordp[rowb, r]] = 1 if r < start + best_pos else 0
             if weighted:  # scikit-learn's in-place partition of its sample array
                 a = start
                 b = end
