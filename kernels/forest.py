@@ -56,8 +56,8 @@ from .tree import (PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch, allocate_pair_
                    max_tree_nodes, presort_cell, presort_pair, problem_scratch_shapes)
 
 __all__ = ["PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES", "check_forest_params",
-           "filter_nodes", "fit_predict_forest", "forest_core", "resolve_max_features",
-           "tree_scratch_shapes", "vote_scratch_shapes"]
+           "filter_nodes", "fit_predict_forest", "forest_core", "problem_keys",
+           "resolve_max_features", "tree_scratch_shapes", "vote_scratch_shapes"]
 
 MASK32 = 0xFFFFFFFF
 PROB_SCALE = 4294967296.0  # 2**32 vote units per unit of class probability
@@ -96,6 +96,25 @@ def problem_key(seed, y, tr, n, order):
         for m in range(n):
             h = combine(h, order[f, m])
     return h
+
+
+@cpu_jit()
+def problem_keys(seed, Y, tr, n, order, keys):
+    """:func:`problem_key` of every label set ``Y[lab]`` at once, into ``keys[lab]``
+    (n_labelsets,) int64: the ranks' inner hashes are shared and the label sets' chains,
+    independent, run side by side (one chain is latency-bound; side by side they
+    vectorise)."""
+    for lab in range(Y.shape[0]):
+        h = combine(hash32(seed), seed >> 32)
+        for r in range(n):
+            h = combine(h, tr[r])
+            h = combine(h, Y[lab, tr[r]])
+        keys[lab] = h
+    for f in range(order.shape[0]):
+        for m in range(n):
+            g = hash32(int(order[f, m]) + 0x9E3779B9)
+            for lab in range(Y.shape[0]):
+                keys[lab] = hash32(keys[lab] ^ g)
 
 
 # ----------------------------------------------------------------------------- one tree
@@ -286,6 +305,19 @@ def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes, f
 
 
 @cpu_jit()
+def key_scratch_shapes(n_sets):
+    """The CPU kernel's random keys of a pair's label sets, :func:`problem_keys`' ``keys``
+    (n_labelsets,), int64 (the GPU twin draws each tree's key in its thread)."""
+    return ((n_sets,),)
+
+
+@cpu_jit()
+def allocate_key_scratch(n_sets):
+    """The CPU kernel's keys, as :func:`key_scratch_shapes` declares them."""
+    return (np.empty(key_scratch_shapes(n_sets)[0], dtype=np.int64),)
+
+
+@cpu_jit()
 def allocate_vote_scratch(max_test, n_classes):
     """The CPU kernel's votes, as :func:`vote_scratch_shapes` declares them (zeroed)."""
     return (np.zeros(vote_scratch_shapes(max_test, n_classes)[0], dtype=np.int64),)
@@ -311,6 +343,7 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
          member) = allocate_tree_scratch(d, nmax, max(test_idx.shape[1], 1), n_classes,
                                          n_nodes_max, filtered)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
+        keys = allocate_key_scratch(n_sets)[0]
         last_c = -1
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
             c = pair // n_slots
@@ -321,11 +354,12 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                 presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
                 last_c = c
             presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+            problem_keys(seed, Y, train_idx[s], ntr, order, keys)
             for lab in range(n_sets):
                 weighted, weighted_draws = prepare_labels(
                     Y[lab], train_idx[s], ntr, n_classes, balanced, bootstrap, counts, ylab,
                     wcls, wdraw)
-                key = problem_key(seed, Y[lab], train_idx[s], ntr, order)
+                key = keys[lab]
                 for t in range(n_trees):
                     grow_forest_tree(X, c, test_idx[s], nte, ntr, n_classes, weighted,
                                      weighted_draws, max_depth, max_features, bootstrap,
