@@ -33,7 +33,7 @@ from .outputs import (check_output_folder, file_manifest, input_paths, new_run_i
 from .pairs import (PAIRS_COLUMNS, correlation_order, discriminative_pairs,
                     mean_correlation_by_class)
 from .population import decode_correlations, decode_summed
-from .problem_size import check_memory, problem_sizes
+from .problem_size import check_memory, democracy_reuses_votes, problem_sizes
 from .ranking import (MODELS_COLUMNS, population_entries, rank_models, single_cell_entries,
                       timecourse_entries)
 from .single_cell import decode_cells
@@ -320,8 +320,7 @@ def _votes_to_keep(ep, config: DecodeConfig, plan: SplitPlan) -> dict:
     problems too, so that it keeps their predictions (one sixth of democracy's per-cell fits
     with 5 folds: the test slots of every label set, and the observed labels' CV slots);
     ``{}`` when it does not, or when keeping them would take over a tenth of free memory."""
-    if not {"single-cell", "democracy"} <= set(config.analyses) \
-            or config.democracy_base not in config.classifiers:
+    if not democracy_reuses_votes(config):
         return {}
     if KeptPredictions.nbytes_for(ep.n_cells, plan) > 0.1 * host_free_memory_bytes():
         return {}

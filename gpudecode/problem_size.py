@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from .errors import ParameterError
 from .time_resolved import to_frames
 
-__all__ = ["AnalysisSize", "problem_sizes", "smallest_p", "smallest_q", "permutations_needed",
-           "discoveries_needed", "result_bytes", "check_memory", "significance_notes"]
+__all__ = ["AnalysisSize", "democracy_reuses_votes", "problem_sizes", "smallest_p",
+           "smallest_q", "permutations_needed", "discoveries_needed", "result_bytes",
+           "check_memory", "significance_notes"]
 
 _FLOAT = 8   # float64 per stored accuracy
 
@@ -48,6 +49,9 @@ class AnalysisSize:
         Host memory of its results (most of it grows with the permutations).
     bytes_per_permutation : int
         How much of ``result_bytes`` each permutation adds.
+    reused : int
+        Fits whose predictions come from another analysis, not counted in ``fits``
+        (democracy's per-cell votes that single-cell decoding solved).
     """
 
     analysis: str
@@ -58,11 +62,17 @@ class AnalysisSize:
     tests: int
     result_bytes: int
     bytes_per_permutation: int = 0
+    reused: int = 0
 
     def describe(self, shuffles: int, folds: int, permutations: int) -> str:
         """``109 cells x 3 classifiers x 20 shuffles x (1 + 3 folds + 100 permutations) = ...``"""
         per = f"(1 + {folds} folds + {permutations} permutations)"
         if self.analysis == "democracy":
+            if self.reused:
+                return (f"{self.units} cells x {shuffles} shuffles x {folds} folds x "
+                        f"{permutations} permutations per-cell fits (the other "
+                        f"{self.reused:,} are single-cell's), then {self.classifiers} "
+                        f"stacker(s) = {self.fits:,} fits")
             return (f"{self.units} cells x {shuffles} shuffles x (1 + {folds} folds) x "
                     f"(1 + {permutations}) label sets per-cell fits, then {self.classifiers} "
                     f"stacker(s) = {self.fits:,} fits")
@@ -99,6 +109,14 @@ def discoveries_needed(tests: int, permutations: int, alpha: float) -> int | Non
     return r if r <= tests else None
 
 
+def democracy_reuses_votes(config) -> bool:
+    """Whether democracy takes single-cell decoding's per-cell predictions (both analyses
+    run and the democracy base is a single-cell classifier); the pipeline also needs them to
+    fit in memory (:func:`gpudecode.pipeline.decode_epochs`)."""
+    return ({"single-cell", "democracy"} <= set(config.analyses)
+            and config.democracy_base in config.classifiers)
+
+
 def _windows(n_frames: int, width: int, step: int) -> int:
     return max(0, (n_frames - width) // step + 1) if width <= n_frames else 0
 
@@ -130,9 +148,11 @@ def problem_sizes(epochs, config) -> list[AnalysisSize]:
                                       per_perm * n_cells * c))
         elif analysis == "democracy":
             c = len(config.population_classifiers)
-            fits = n_cells * S * (1 + k) * (1 + P) + c * S * (1 + P)
+            # single-cell's kept votes: the observed labels' and every test slot's
+            shared = n_cells * S * ((1 + k) + P) if democracy_reuses_votes(config) else 0
+            fits = n_cells * S * (1 + k) * (1 + P) - shared + c * S * (1 + P)
             sizes.append(AnalysisSize(analysis, n_cells, "cells", c, fits, 1,
-                                      stored * _FLOAT * c, per_perm * c))
+                                      stored * _FLOAT * c, per_perm * c, shared))
         elif analysis in ("summed", "correlation"):
             c = len(config.population_classifiers)
             sizes.append(AnalysisSize(analysis, 1, "population", c, c * per_unit, 1,

@@ -132,3 +132,23 @@ def test_notes_warn_only_where_a_lone_discovery_cannot_pass():
     assert warns == [] and len(notes) == 3
     _, warns = significance_notes(few, 0, 0.05)
     assert len(warns) == 1 and "no p-values" in warns[0]
+
+
+def test_democracy_counts_only_the_per_cell_fits_single_cell_does_not_solve():
+    """With its base among the single-cell classifiers, democracy solves the permuted labels'
+    CV folds only; the count it announces is what it solves."""
+    ep = _epochs()
+    config = DecodeConfig(analyses="single-cell,democracy", classifiers="lda,linear-svm",
+                          population_classifiers="lda", shuffles=3, folds=2, permutations=7,
+                          window_frames=4, step_frames=2)
+    size = {s.analysis: s for s in problem_sizes(ep, config)}["democracy"]
+    plan = SplitPlan(n_shuffles=3, n_folds=2, n_permutations=7, seed=0).fit(ep.labels)
+    keep = {"linear-svm": None}
+    decode_cells(ep, plan, classifiers="lda,linear-svm", window_frames=4, step_frames=2,
+                 keep=keep)
+    dem = decode_democracy(ep, plan, "lda", window_frames=4, step_frames=2,
+                           votes=keep["linear-svm"])
+    assert size.fits == dem.timing["n_base_problems_solved"] + dem.timing["n_stacker_fits"]
+    assert size.reused == dem.timing["n_base_problems"] - dem.timing["n_base_problems_solved"]
+    text = size.describe(3, 2, 7)
+    assert f"the other {size.reused:,} are single-cell's" in text and f"{size.fits:,} fits" in text
