@@ -229,6 +229,24 @@ def count_proxy(n_left, n_right, sq_left, sq_right):
     return -wr * gr - wl * gl
 
 
+@device(inline=True)
+def accept_two_class(p, n_left1, n_right, total1, af, df, f, v_prev, v, best_proxy, best_pos,
+                     best_feat, best_thr, best_af, best_df, best_l):
+    """A two-class candidate against the best so far: ``p`` left samples with ``n_left1``
+    ones, ``n_right`` right samples, ``total1`` ones in the node, ``af / df`` its exact proxy
+    ratio, between values ``v_prev`` and ``v`` of feature ``f``. Returns the best
+    (proxy, pos, feat, thr, af, df, left ones), replaced where the candidate beats it
+    (scalars only, so the inlined call costs no reference counts)."""
+    if af * best_df >= best_af * df:
+        n_right1 = total1 - n_left1
+        sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
+        sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
+        proxy = count_proxy(p, n_right, sq_l, sq_r)
+        if proxy > best_proxy:
+            return (proxy, p, f, float(v_prev) / 2.0 + float(v) / 2.0, af, df, n_left1)
+    return best_proxy, best_pos, best_feat, best_thr, best_af, best_df, best_l
+
+
 @device
 def scan_weighted(f, start, nn, ordi, valsi, row, ylab, wcls, n_classes, sum_left, sum_total,
                   wn_node, min_leaf, best_proxy, best_pos, best_feat, best_thr):
@@ -592,19 +610,10 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                     rf = t1 - lf
                     af = lf * lf * nrf + rf * rf * pf
                     df = pf * nrf
-                    if af * best_df >= best_af * df:
-                        n_right1 = total1 - n_left1
-                        sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
-                        sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
-                        proxy = count_proxy(p, n_right, sq_l, sq_r)
-                        if proxy > best_proxy:
-                            best_proxy = proxy
-                            best_pos = p
-                            best_feat = f
-                            best_thr = float(v_prev) / 2.0 + float(v) / 2.0
-                            best_af = af
-                            best_df = df
-                            best_l = n_left1
+                    (best_proxy, best_pos, best_feat, best_thr, best_af, best_df,
+                     best_l) = accept_two_class(p, n_left1, n_right, total1, af, df, f, v_prev,
+                                                v, best_proxy, best_pos, best_feat, best_thr,
+                                                best_af, best_df, best_l)
             elif not exact:
                 best_proxy, best_pos, best_feat, best_thr = scan_weighted(
                     f, start, nn, ordp, valsp, row, ylab, wcls, n_classes, sum_left, sum_total,
@@ -652,22 +661,11 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                     rf = t1 - lf
                     af = lf * lf * nrf + rf * rf * pf
                     df = pf * nrf
-                    if af * best_df >= best_af * df:
-                        p = np.int64(i) + 1
-                        n_left1 = np.int64(tmp_i[i])
-                        n_right = nn - p
-                        n_right1 = total1 - n_left1
-                        sq_l = (p - n_left1) * (p - n_left1) + n_left1 * n_left1
-                        sq_r = (n_right - n_right1) * (n_right - n_right1) + n_right1 * n_right1
-                        proxy = count_proxy(p, n_right, sq_l, sq_r)
-                        if proxy > best_proxy:
-                            best_proxy = proxy
-                            best_pos = p
-                            best_feat = f
-                            best_thr = float(v_prev) / 2.0 + float(v) / 2.0
-                            best_af = af
-                            best_df = df
-                            best_l = n_left1
+                    p = np.int64(i) + 1
+                    (best_proxy, best_pos, best_feat, best_thr, best_af, best_df,
+                     best_l) = accept_two_class(p, np.int64(tmp_i[i]), nn - p, total1, af, df, f,
+                                                v_prev, v, best_proxy, best_pos, best_feat,
+                                                best_thr, best_af, best_df, best_l)
             else:
                 best_proxy, best_pos, best_feat, best_thr, best_a, best_d = scan_counts(
                     f, start, nn, ordp, valsp, row, ylab, n_classes, cnt_left, cnt_total,
