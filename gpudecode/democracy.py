@@ -246,7 +246,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     timing = {"features_s": time.perf_counter() - t0, "base_s": 0.0, "stack_s": 0.0}
     n_cells, _, n_feat = X.shape
     L, S, k = plan.Y_.shape[0], plan.n_shuffles, plan.n_folds
-    _check_votes(votes, base, base_params, class_weight, n_cells, plan)
+    _check_votes(votes, base, base_params, class_weight, plan,
+                 {"window_frames": window_frames, "step_frames": step_frames})
     budget = chunk_budget_bytes(backend, memory_fraction)
     scores = Scores.empty(len(names), 1, plan)
     solved = 0
@@ -295,21 +296,20 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
 
 
 def _check_votes(votes: KeptPredictions | None, base: str, base_params: dict, class_weight,
-                 n_cells: int, plan: SplitPlan) -> None:
+                 plan: SplitPlan, features: dict) -> None:
     """Kept votes must be of the same per-cell problems, or reusing them would be wrong."""
     if votes is None:
         return
     same = (votes.classifier == base and votes.params == base_params
             and votes.class_weight == class_weight and votes.standardize
-            and votes.observed.shape == (n_cells, plan.n_slots, plan.test_idx_.shape[1])
-            and votes.null.shape[1:3] == (plan.Y_.shape[0] - 1, plan.n_shuffles))
+            and votes.features == features and votes.solved_on(plan))
     if not same:
         raise ParameterError(f"the kept votes ({votes.classifier}, {votes.params}, "
-                             f"class_weight={votes.class_weight}) are not of democracy's "
-                             f"per-cell problems ({base}, {base_params}, "
-                             f"class_weight={class_weight}) on this plan", field="votes",
-                             fix="pass votes kept by decode_cells with the same base "
-                                 "classifier, parameters and plan, or none")
+                             f"class_weight={votes.class_weight}, {votes.features}) are not "
+                             f"of democracy's per-cell problems ({base}, {base_params}, "
+                             f"class_weight={class_weight}, {features}) on this plan",
+                             field="votes", fix="pass votes kept by decode_cells with the same "
+                             "base classifier, parameters, features and plan, or none")
 
 
 def _all_votes(X: np.ndarray, plan: SplitPlan, clf, job: LabelJob, chunk: list[int],

@@ -27,7 +27,7 @@ import inspect
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
@@ -112,6 +112,11 @@ class KeptPredictions:
         Predicted class codes of the observed labels on every slot, -1 at padding.
     null : ndarray of the same dtype, shape (n_units, n_permutations, n_shuffles, max_test)
         Of each permuted label set on the test slots (``plan.test_slots`` order).
+    plan : SplitPlan
+        The plan they were solved on.
+    features : dict
+        What the units' features were, as the analysis that kept them records it (e.g.
+        ``{"window_frames": 4, "step_frames": 1}``).
     """
 
     classifier: str
@@ -120,6 +125,8 @@ class KeptPredictions:
     standardize: bool
     observed: np.ndarray
     null: np.ndarray
+    plan: SplitPlan
+    features: dict = field(default_factory=dict)
 
     @classmethod
     def empty(cls, classifier: str, params: dict, class_weight: str | None,
@@ -129,7 +136,15 @@ class KeptPredictions:
         codes = np.int8 if plan.n_classes <= np.iinfo(np.int8).max else np.int32
         return cls(classifier, dict(params), class_weight, standardize,
                    np.full((n_units, plan.n_slots, width), -1, codes),
-                   np.full((n_units, plan.Y_.shape[0] - 1, plan.n_shuffles, width), -1, codes))
+                   np.full((n_units, plan.Y_.shape[0] - 1, plan.n_shuffles, width), -1, codes),
+                   plan)
+
+    def solved_on(self, plan: SplitPlan) -> bool:
+        """Whether ``plan`` has the same splits and label sets as the one they were solved on."""
+        mine = self.plan
+        return plan is mine or all(np.array_equal(getattr(plan, a), getattr(mine, a))
+                                   for a in ("Y_", "train_idx_", "n_train_", "test_idx_",
+                                             "n_test_", "fold_of_slot_"))
 
     @staticmethod
     def nbytes_for(n_units: int, plan: SplitPlan) -> int:

@@ -148,6 +148,9 @@ def decode_cells(epochs: Epochs, plan: SplitPlan | None = None, *,
                            standardize=standardize, params=extra,
                            memory_fraction=memory_fraction, max_chunk_bytes=max_chunk_bytes,
                            progress=progress, timing=timing, keep=keep)
+    for kept in (keep or {}).values():
+        if kept is not None:
+            kept.features = {"window_frames": window_frames, "step_frames": step_frames}
     p = scores.p_values(metric)
     run_params = {
         "classifiers": [c.name for c in clfs],

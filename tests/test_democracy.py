@@ -268,14 +268,18 @@ def test_kept_votes_of_other_problems_are_refused():
     keep = {"logistic": None, "linear-svm": None}
     decode_cells(ep, plan, classifiers="logistic,linear-svm", backend=CPU, keep=keep,
                  params={"linear-svm": {"C": 0.5}})
-    other_plan = SplitPlan(n_shuffles=3, n_folds=3, n_permutations=3, seed=0).fit(ep.labels)
+    other_plan = SplitPlan(n_shuffles=2, n_folds=3, n_permutations=3, seed=1).fit(ep.labels)
     for votes, kwargs in ((keep["logistic"], {}),                        # another classifier
                           (keep["linear-svm"], {}),                      # another C
                           (keep["linear-svm"], {"class_weight": "balanced",
                                                 "params": {"linear-svm": {"C": 0.5}}}),
-                          (keep["linear-svm"], {"plan": other_plan,
+                          (keep["linear-svm"], {"plan": other_plan,        # same shapes
+                                                "params": {"linear-svm": {"C": 0.5}}}),
+                          (keep["linear-svm"], {"window_frames": 3,           # other features
                                                 "params": {"linear-svm": {"C": 0.5}}})):
         kwargs = {"plan": plan, **kwargs}
         with pytest.raises(ParameterError) as err:
             decode_democracy(ep, stackers="logistic", backend=CPU, votes=votes, **kwargs)
         assert err.value.field == "votes"
+    assert decode_democracy(ep, plan, "logistic", backend=CPU, votes=keep["linear-svm"],
+                            params={"linear-svm": {"C": 0.5}}).params["base_votes_reused"]
