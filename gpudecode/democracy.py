@@ -255,7 +255,7 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
     for job in label_jobs(plan, null_slots="all"):
         if votes is not None:
             job = LabelJob(job.label_sets, np.setdiff1d(
-                job.slots, votes.known_slots(plan, job.label_sets.start)))
+                job.slots, votes.known_slots(job.label_sets.start)))
         chunk = (job_chunk(X.shape, plan, job, backend, budget) if len(job.slots)
                  else [n_cells, 1])
         t1 = time.perf_counter()
@@ -325,7 +325,7 @@ def _all_votes(X: np.ndarray, plan: SplitPlan, clf, job: LabelJob, chunk: list[i
     def empty(labels):
         out = np.full((n_cells, labels.stop - labels.start, plan.n_slots, width), -1, np.int32)
         if kept is not None:
-            kept.fill(plan, slice(0, n_cells), labels, out)
+            kept.fill(slice(0, n_cells), labels, out)
         return out
 
     start, stop = job.label_sets.start, job.label_sets.stop

@@ -153,10 +153,11 @@ class KeptPredictions:
         return n_units * (plan.n_slots + (plan.Y_.shape[0] - 1) * plan.n_shuffles) \
             * plan.test_idx_.shape[1]
 
-    def record(self, plan: SplitPlan, units: slice, label_sets: slice, slots: np.ndarray,
+    def record(self, units: slice, label_sets: slice, slots: np.ndarray,
                pred: np.ndarray) -> None:
         """Keep one chunk of :func:`predict_batched` (its ``pred``: (n_units_chunk,
         n_labelsets_chunk, n_job_slots, max_test))."""
+        plan = self.plan
         first = label_sets.start
         if first == 0:
             self.observed[units][:, slots] = pred[:, 0]
@@ -166,11 +167,11 @@ class KeptPredictions:
             where[slots] = np.arange(len(slots))
             self.null[units, first - 1:label_sets.stop - 1] = pred[:, :, where[plan.test_slots]]
 
-    def known_slots(self, plan: SplitPlan, labelset: int) -> np.ndarray:
+    def known_slots(self, labelset: int) -> np.ndarray:
         """The slots whose predictions are kept for label set ``labelset``."""
-        return np.arange(plan.n_slots) if labelset == 0 else plan.test_slots
+        return np.arange(self.plan.n_slots) if labelset == 0 else self.plan.test_slots
 
-    def fill(self, plan: SplitPlan, units: slice, label_sets: slice, out: np.ndarray) -> None:
+    def fill(self, units: slice, label_sets: slice, out: np.ndarray) -> None:
         """Write the kept predictions of ``units`` and ``label_sets`` into ``out``
         (n_units_chunk, n_labelsets_chunk, n_slots, max_test); other slots are left as
         they are."""
@@ -178,7 +179,7 @@ class KeptPredictions:
             if lab == 0:
                 out[:, i] = self.observed[units]
             else:
-                out[:, i][:, plan.test_slots] = self.null[units, lab - 1]
+                out[:, i][:, self.plan.test_slots] = self.null[units, lab - 1]
 
 
 # ----------------------------------------------------------------------------- scores
@@ -464,7 +465,7 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
                 acc, bal = score_predictions(pred, plan.Y_[labels], te, plan.n_classes)
                 scores.record(plan, row, units, labels, job.slots, acc, bal)
                 if kept is not None:
-                    kept.record(plan, units, labels, job.slots, pred)
+                    kept.record(units, labels, job.slots, pred)
                 done += pred.shape[0] * pred.shape[1] * len(job.slots)
                 if progress is not None:
                     progress(done, total)
