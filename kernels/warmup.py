@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["GROUPS", "compile_group", "compile_cpu_kernels"]
+__all__ = ["GROUPS", "child_command", "compile_group", "compile_cpu_kernels"]
 
 
 def _batch(n_classes: int = 2):
@@ -85,10 +85,19 @@ def compile_group(name: str) -> None:
     GROUPS[name]()
 
 
-def _child(names: list[str]) -> subprocess.Popen:
-    code = ("import sys\nfrom gpudecode.kernels.warmup import compile_group\n"
+def child_command(names: list[str]) -> list[str]:
+    """The command of a child compiling ``names``. It imports gpudecode from this process's
+    ``sys.path``: ``python -c`` would put the working directory first, and run from a
+    checkout (README's first command) it would compile the checkout's kernels, entries this
+    installed package never loads."""
+    code = (f"import sys\nsys.path[:] = {sys.path!r}\n"
+            "from gpudecode.kernels.warmup import compile_group\n"
             "for name in sys.argv[1:]:\n    compile_group(name)\n")
-    return subprocess.Popen([sys.executable, "-c", code, *names], stdin=subprocess.DEVNULL,
+    return [sys.executable, "-c", code, *names]
+
+
+def _child(names: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(child_command(names), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

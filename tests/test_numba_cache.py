@@ -193,6 +193,29 @@ def test_the_warm_up_compiles_here_what_its_children_could_not(monkeypatch, chil
     assert sorted(ran) == here
 
 
+def test_warm_up_children_import_this_gpudecode_not_one_in_the_working_directory(tmp_path):
+    """README's first command runs from a checkout: a child started with ``python -c`` would
+    import the checkout's gpudecode (the working directory comes first) and compile kernels
+    this process never loads. Here the working directory holds a decoy that leaves a file
+    when imported."""
+    from gpudecode.kernels.warmup import child_command
+    decoy = tmp_path / "gpudecode"
+    (decoy / "kernels").mkdir(parents=True)
+    (decoy / "__init__.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('imported').write_text('decoy')\n")
+    (decoy / "kernels" / "__init__.py").write_text("")
+    (decoy / "kernels" / "warmup.py").write_text("def compile_group(name):\n    pass\n")
+    probe = child_command([])
+    assert probe[:2] == [sys.executable, "-c"]
+    code = probe[2] + "import gpudecode\nprint(gpudecode.__file__)\n"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert not (decoy / "imported").exists()
+    import gpudecode
+    assert out.stdout.strip() == gpudecode.__file__
+
+
 @pytest.mark.parametrize("cpu", ["skylake", "znver4"])
 def test_the_marker_names_the_build_and_the_cpu(monkeypatch, cpu):
     monkeypatch.setattr(numba.config, "CPU_NAME", cpu)
