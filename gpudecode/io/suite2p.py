@@ -189,16 +189,17 @@ def _resolve_frame_rate(plane: Path, frame_rate: float | None, trust_pickle: boo
                              "not loaded by default (unpickling runs code)", path=plane,
                              field="frame_rate",
                              fix="pass --frame-rate HZ (or --trust-pickle to read ops.npy)")
-    return _read_ops_fs(plane / "ops.npy")
+    return _read_ops_fs(plane / "ops.npy", trust_pickle=trust_pickle)
 
 
-def _read_ops_fs(file: Path) -> float:
-    """``fs`` from ``ops.npy`` — the only place a pickle is ever loaded (caller trusts it)."""
+def _read_ops_fs(file: Path, *, trust_pickle: bool) -> float:
+    """``fs`` from ``ops.npy`` — the only place a pickle is ever loaded, and only with
+    ``trust_pickle`` (``--trust-pickle``); without it ``np.load`` refuses the pickle."""
     if not file.is_file():
         raise InputFileError("ops.npy not found, so the frame rate is unknown", path=file,
                              field="fs", fix="pass --frame-rate HZ")
     try:
-        ops = np.load(file, allow_pickle=True).item()
+        ops = np.load(file, allow_pickle=trust_pickle).item()
         fs = ops["fs"]
     except Exception as exc:  # unpickling can raise anything
         raise FormatError(f"cannot read 'fs' from ops.npy ({type(exc).__name__}: {exc})",
