@@ -24,6 +24,7 @@ another analysis that solves the same problems (democracy's test-slot votes).
 from __future__ import annotations
 
 import inspect
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -128,16 +129,21 @@ class KeptPredictions:
     plan: SplitPlan
     features: dict = field(default_factory=dict)
 
+    @staticmethod
+    def _layout(n_units: int, plan: SplitPlan) -> tuple[tuple, tuple, type]:
+        """Shapes of ``observed`` and ``null``, and their dtype, for ``n_units`` units."""
+        width = plan.test_idx_.shape[1]
+        codes = np.int8 if plan.n_classes <= np.iinfo(np.int8).max else np.int32
+        return ((n_units, plan.n_slots, width),
+                (n_units, plan.Y_.shape[0] - 1, plan.n_shuffles, width), codes)
+
     @classmethod
     def empty(cls, classifier: str, params: dict, class_weight: str | None,
               standardize: bool, n_units: int, plan: SplitPlan) -> KeptPredictions:
         """Room for the predictions of ``n_units`` units on ``plan`` (all -1)."""
-        width = plan.test_idx_.shape[1]
-        codes = np.int8 if plan.n_classes <= np.iinfo(np.int8).max else np.int32
+        observed, null, codes = cls._layout(n_units, plan)
         return cls(classifier, dict(params), class_weight, standardize,
-                   np.full((n_units, plan.n_slots, width), -1, codes),
-                   np.full((n_units, plan.Y_.shape[0] - 1, plan.n_shuffles, width), -1, codes),
-                   plan)
+                   np.full(observed, -1, codes), np.full(null, -1, codes), plan)
 
     def solved_on(self, plan: SplitPlan) -> bool:
         """Whether ``plan`` has the same splits and label sets as the one they were solved on."""
@@ -146,12 +152,12 @@ class KeptPredictions:
                                    for a in ("Y_", "train_idx_", "n_train_", "test_idx_",
                                              "n_test_", "fold_of_slot_"))
 
-    @staticmethod
-    def nbytes_for(n_units: int, plan: SplitPlan) -> int:
+    @classmethod
+    def nbytes_for(cls, n_units: int, plan: SplitPlan) -> int:
         """Bytes the predictions of ``n_units`` units on ``plan`` take (one byte each, below
         128 classes)."""
-        return n_units * (plan.n_slots + (plan.Y_.shape[0] - 1) * plan.n_shuffles) \
-            * plan.test_idx_.shape[1]
+        observed, null, codes = cls._layout(n_units, plan)
+        return (math.prod(observed) + math.prod(null)) * np.dtype(codes).itemsize
 
     def record(self, units: slice, label_sets: slice, slots: np.ndarray,
                pred: np.ndarray) -> None:

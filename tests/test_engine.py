@@ -8,8 +8,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from gpudecode import Backend, SplitPlan
 from gpudecode.classifiers import BATCHED_CLASSIFIERS, CLASSIFIERS, get_classifier
-from gpudecode.engine import (Scores, choose_engine, label_jobs, plan_chunks, predict_batched,
-                              solve_batched)
+from gpudecode.engine import (KeptPredictions, Scores, choose_engine, label_jobs, plan_chunks,
+                              predict_batched, solve_batched)
 from gpudecode.stats import permutation_pvalues
 
 CPU = Backend.from_device("cpu")
@@ -184,3 +184,14 @@ def test_engine_choice_follows_the_registry():
         if clf.batched and limit is not None:
             assert choose_engine(name, limit, None, standardize=True) == "batched"
             assert choose_engine(name, limit + 1, None, standardize=True) == "pipeline"
+
+
+@pytest.mark.parametrize("n_classes", [2, 130])
+def test_kept_predictions_size_is_what_empty_allocates(n_classes):
+    """The memory check before keeping single-cell's votes (pipeline) asks nbytes_for;
+    it must count what empty() allocates, int32 codes included past 127 classes."""
+    y = np.arange(10 * n_classes) % n_classes
+    plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=3,
+                     seed=0).fit(y)
+    kept = KeptPredictions.empty("linear-svm", {}, None, True, 5, plan)
+    assert KeptPredictions.nbytes_for(5, plan) == kept.observed.nbytes + kept.null.nbytes
