@@ -712,10 +712,6 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
             sum_left[1] = float(best_l)
             sum_left[0] = float(best_pos - best_l)
             wn_left = float(best_pos)
-            wn_right = wn_node - wn_left
-            imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
-            improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
-                                                 - wn_left / wn_node * imp_l)
         elif best_pos < nn:
             rowb = best_feat
             if filtered:
@@ -744,10 +740,12 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                 for r in range(start, start + best_pos):
                     sum_left[ylab[ordp[rowb, r]]] += 1.0
                 wn_left = float(best_pos)
+        if best_pos < nn:
             wn_right = wn_node - wn_left
             imp_l, imp_r = children_gini(n_classes, sum_left, sum_total, wn_left, wn_right)
             improvement = (wn_node / wn_root) * (impurity - wn_right / wn_node * imp_r
                                                  - wn_left / wn_node * imp_l)
+        if best_pos < nn and not distinct:
             n_left = best_pos
             n_right = nn - best_pos
             if children_split:  # a child that will be a leaf needs no sorted features
