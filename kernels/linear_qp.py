@@ -270,27 +270,48 @@ def gap_after(n, step, a, s, z, w, da, dz, dw):
 
 
 @device
-def direction(H, n, yv, reg, rp, yy, target, c2, a, s, z, w, rd, r, da, dz, dw):
-    """Newton direction for the complementarity targets ``a z = s w = target`` (with
-    ``c2`` times the second-order term of the direction ``(da, dz, dw)`` held on entry,
-    Mehrotra's corrector); overwrites ``(da, dz, dw)`` and returns ``db``."""
+def direction_rhs(n, target, c2, a, s, z, w, rd, r, da, dz, dw):
+    """First part of :func:`direction`: its right-hand side in ``r``, the complementarity
+    residuals in ``dz``, ``dw``."""
     for i in range(n):
         raz = target - a[i] * z[i] - c2 * da[i] * dz[i]
         rsw = target - s[i] * w[i] + c2 * da[i] * dw[i]
         r[i] = -rd[i] + raz / a[i] - rsw / s[i]
         dz[i] = raz
         dw[i] = rsw
-    forward_solve(H, n, r)
+
+
+@device
+def direction_offset(H, n, rp, yy, r, da):
+    """Middle of :func:`direction`, after the forward solve of ``r``: the offset's step
+    ``db`` (returned) and the right-hand side of the back solve in ``da``."""
     yr = 0.0
     for i in range(n):
         yr += H[i, n] * r[i]
     db = (yr + rp) / yy
     for i in range(n):
         da[i] = r[i] - db * H[i, n]
-    back_solve(H, n, da)
+    return db
+
+
+@device
+def direction_end(n, a, s, z, w, da, dz, dw):
+    """Last part of :func:`direction`, after the back solve of ``da``: ``dz``, ``dw``."""
     for i in range(n):
         dz[i] = (dz[i] - z[i] * da[i]) / a[i]
         dw[i] = (dw[i] + w[i] * da[i]) / s[i]
+
+
+@device
+def direction(H, n, yv, reg, rp, yy, target, c2, a, s, z, w, rd, r, da, dz, dw):
+    """Newton direction for the complementarity targets ``a z = s w = target`` (with
+    ``c2`` times the second-order term of the direction ``(da, dz, dw)`` held on entry,
+    Mehrotra's corrector); overwrites ``(da, dz, dw)`` and returns ``db``."""
+    direction_rhs(n, target, c2, a, s, z, w, rd, r, da, dz, dw)
+    forward_solve(H, n, r)
+    db = direction_offset(H, n, rp, yy, r, da)
+    back_solve(H, n, da)
+    direction_end(n, a, s, z, w, da, dz, dw)
     return db - reg * rp
 
 
@@ -335,6 +356,170 @@ def libsvm_rho(n, yv, a, s, z, w, G):
 
 
 @device
+def qp_begin(Qs, n, Cv, V):
+    """Start :func:`interior_point` (see :func:`qp_start`) in ``V``; returns ``reg``."""
+    qp_start(Qs, n, Cv, V[0], V[1], V[2], V[3], V[4])
+    reg = 1.0
+    for i in range(n):
+        reg += float(Qs[i, i]) / n
+    return reg
+
+
+@device
+def qp_residuals(Qs, n, yv, b, tol, V):
+    """The gradient ``G`` and dual residual ``rd`` at the iterate in ``V`` (offset ``b``).
+
+    Returns
+    -------
+    converged : bool
+        The stopping test: dual residual and ``|y' a|`` below ``tol``, duality gap below
+        ``tol (1 + |objective|)``.
+    rp : float
+        ``y' a``.
+    gap : float
+        ``a' z + s' w``.
+    """
+    a = V[0]
+    s = V[1]
+    z = V[2]
+    w = V[3]
+    G = V[4]
+    rd = V[5]
+    qp_gradient(Qs, a, n, G)
+    rp = 0.0
+    rdmax = 0.0
+    gap = 0.0
+    obj = 0.0
+    for i in range(n):
+        t = G[i] + b * yv[i] - z[i] + w[i]
+        rd[i] = t
+        rdmax = rdmax if rdmax > abs(t) else abs(t)
+        rp += yv[i] * a[i]
+        gap += a[i] * z[i] + s[i] * w[i]
+        obj += a[i] * (0.5 * G[i] - 0.5)
+    converged = rdmax < tol and abs(rp) < tol and gap < tol * (1.0 + abs(obj))
+    return converged, rp, gap
+
+
+@device
+def qp_newton_matrix(Qs, n, yv, reg, V, H):
+    """:func:`newton_matrix` at the iterate in ``V``."""
+    newton_matrix(Qs, n, yv, reg, V[0], V[1], V[2], V[3], V[5], H)
+
+
+@device
+def qp_predictor(H, n, rp, V):
+    """Start of :func:`qp_step`, after the factorisation: the affine (predictor) direction's
+    right-hand side in ``da``; returns ``y' H^-1 y`` (from the bordered column)."""
+    yy = 0.0
+    yr = 0.0
+    for i in range(n):
+        yy += H[i, n] * H[i, n]
+        yr += H[i, n] * H[i, n + 1]
+    db = (yr + rp) / yy
+    da = V[7]
+    for i in range(n):
+        da[i] = H[i, n + 1] - db * H[i, n]
+    return yy
+
+
+@device
+def qp_corrector_target(n, gap, V):
+    """After the predictor's back solve: its ``dz``, ``dw`` and step, and from them
+    Mehrotra's centring target ``sigma^3 mu``; then the corrector's right-hand side
+    (:func:`direction_rhs`). Returns the target."""
+    a = V[0]
+    s = V[1]
+    z = V[2]
+    w = V[3]
+    da = V[7]
+    dz = V[8]
+    dw = V[9]
+    for i in range(n):
+        dz[i] = -z[i] - z[i] * da[i] / a[i]
+        dw[i] = -w[i] + w[i] * da[i] / s[i]
+    step = step_to_boundary(n, a, s, z, w, da, dz, dw, V[6])
+    sigma = gap_after(n, step, a, s, z, w, da, dz, dw) / gap
+    target = sigma * sigma * sigma * (gap / (2 * n))
+    direction_rhs(n, target, 1.0, a, s, z, w, V[5], V[6], da, dz, dw)
+    return target
+
+
+@device
+def qp_step_length(n, gap, V):
+    """After a direction's back solve (:func:`direction_end` done): the step, and whether
+    the corrector must fall back to the centred step (short, or the gap would grow)."""
+    step = ETA * step_to_boundary(n, V[0], V[1], V[2], V[3], V[7], V[8], V[9], V[6])
+    fall_back = step < STEP_MIN or gap_after(n, step, V[0], V[1], V[2], V[3], V[7], V[8],
+                                             V[9]) > gap
+    return step, fall_back
+
+
+@device
+def qp_fallback_rhs(n, gap, V):
+    """The centred step's right-hand side (:func:`direction_rhs`, sigma = SIGMA_SAFE)."""
+    direction_rhs(n, SIGMA_SAFE * (gap / (2 * n)), 0.0, V[0], V[1], V[2], V[3], V[5], V[6],
+                  V[7], V[8], V[9])
+
+
+@device
+def qp_move(n, step, V):
+    """Move the iterate ``(a, s, z, w)`` by ``step`` along the direction."""
+    a = V[0]
+    s = V[1]
+    z = V[2]
+    w = V[3]
+    da = V[7]
+    dz = V[8]
+    dw = V[9]
+    for i in range(n):
+        a[i] += step * da[i]
+        s[i] -= step * da[i]
+        z[i] += step * dz[i]
+        w[i] += step * dw[i]
+
+
+@device
+def qp_step(H, n, yv, reg, rp, gap, V):
+    """One predictor-corrector step from the factored Newton matrix in ``H``; moves the
+    iterate in ``V`` and returns the change of the offset ``b``.
+
+    Written as phases between the triangular solves (:func:`qp_predictor`,
+    :func:`qp_corrector_target`, :func:`direction_offset`, :func:`direction_end`,
+    :func:`qp_step_length`, :func:`qp_fallback_rhs`, :func:`qp_move`), so that the CPU can
+    run the solves of eight problems together (``linear_svm.solve_pair_lanes``).
+    """
+    r = V[6]
+    da = V[7]
+    yy = qp_predictor(H, n, rp, V)
+    back_solve(H, n, da)
+    qp_corrector_target(n, gap, V)
+    forward_solve(H, n, r)
+    db = direction_offset(H, n, rp, yy, r, da)
+    back_solve(H, n, da)
+    direction_end(n, V[0], V[1], V[2], V[3], da, V[8], V[9])
+    step, fall_back = qp_step_length(n, gap, V)
+    if fall_back:
+        qp_fallback_rhs(n, gap, V)
+        forward_solve(H, n, r)
+        db = direction_offset(H, n, rp, yy, r, da)
+        back_solve(H, n, da)
+        direction_end(n, V[0], V[1], V[2], V[3], da, V[8], V[9])
+        step, _ = qp_step_length(n, gap, V)
+    qp_move(n, step, V)
+    return step * (db - reg * rp)
+
+
+@device
+def qp_finish(n, yv, V, coef):
+    """``coef = y a`` from ``V``; returns libsvm's ``rho`` (:func:`libsvm_rho`)."""
+    a = V[0]
+    for i in range(n):
+        coef[i] = yv[i] * a[i]
+    return libsvm_rho(n, yv, a, V[1], V[2], V[3], V[4])
+
+
+@device
 def interior_point(Qs, n, yv, Cv, tol, max_iter, V, H, coef):
     """Solve one binary C-SVC dual by Mehrotra's predictor-corrector.
 
@@ -362,70 +547,21 @@ def interior_point(Qs, n, yv, Cv, tol, max_iter, V, H, coef):
         Decision function ``sum_i coef_i K(x_i, x) - rho``.
     n_iter : int
         Newton steps taken (``max_iter`` where not converged).
+
+    The phases (:func:`qp_begin`, :func:`qp_residuals`, :func:`qp_newton_matrix`, the
+    factorisation, :func:`qp_step`, :func:`qp_finish`) are separate so that the CPU can
+    run eight problems side by side and factor their matrices together
+    (:mod:`gpudecode.kernels.lanes`).
     """
-    a = V[0]
-    s = V[1]
-    z = V[2]
-    w = V[3]
-    G = V[4]
-    rd = V[5]
-    r = V[6]
-    da = V[7]
-    dz = V[8]
-    dw = V[9]
-    qp_start(Qs, n, Cv, a, s, z, w, G)
-    reg = 1.0
-    for i in range(n):
-        reg += float(Qs[i, i]) / n
+    reg = qp_begin(Qs, n, Cv, V)
     b = 0.0
     it = 0
     while True:
-        qp_gradient(Qs, a, n, G)
-        rp = 0.0
-        rdmax = 0.0
-        gap = 0.0
-        obj = 0.0
-        for i in range(n):
-            t = G[i] + b * yv[i] - z[i] + w[i]
-            rd[i] = t
-            rdmax = rdmax if rdmax > abs(t) else abs(t)
-            rp += yv[i] * a[i]
-            gap += a[i] * z[i] + s[i] * w[i]
-            obj += a[i] * (0.5 * G[i] - 0.5)
-        if (rdmax < tol and abs(rp) < tol and gap < tol * (1.0 + abs(obj))) \
-                or it >= max_iter:
+        converged, rp, gap = qp_residuals(Qs, n, yv, b, tol, V)
+        if converged or it >= max_iter:
             break
         it += 1
-        mu = gap / (2 * n)
-        newton_matrix(Qs, n, yv, reg, a, s, z, w, rd, H)
+        qp_newton_matrix(Qs, n, yv, reg, V, H)
         cholesky_bordered(H, n, n + 2)
-        yy = 0.0
-        yr = 0.0
-        for i in range(n):
-            yy += H[i, n] * H[i, n]
-            yr += H[i, n] * H[i, n + 1]
-        db = (yr + rp) / yy
-        for i in range(n):
-            da[i] = H[i, n + 1] - db * H[i, n]
-        back_solve(H, n, da)
-        for i in range(n):
-            dz[i] = -z[i] - z[i] * da[i] / a[i]
-            dw[i] = -w[i] + w[i] * da[i] / s[i]
-        step = step_to_boundary(n, a, s, z, w, da, dz, dw, r)
-        sigma = gap_after(n, step, a, s, z, w, da, dz, dw) / gap
-        db = direction(H, n, yv, reg, rp, yy, sigma * sigma * sigma * mu, 1.0, a, s, z, w,
-                       rd, r, da, dz, dw)
-        step = ETA * step_to_boundary(n, a, s, z, w, da, dz, dw, r)
-        if step < STEP_MIN or gap_after(n, step, a, s, z, w, da, dz, dw) > gap:
-            db = direction(H, n, yv, reg, rp, yy, SIGMA_SAFE * mu, 0.0, a, s, z, w, rd, r,
-                           da, dz, dw)
-            step = ETA * step_to_boundary(n, a, s, z, w, da, dz, dw, r)
-        for i in range(n):
-            a[i] += step * da[i]
-            s[i] -= step * da[i]
-            z[i] += step * dz[i]
-            w[i] += step * dw[i]
-        b += step * db
-    for i in range(n):
-        coef[i] = yv[i] * a[i]
-    return libsvm_rho(n, yv, a, s, z, w, G), it
+        b += qp_step(H, n, yv, reg, rp, gap, V)
+    return qp_finish(n, yv, V, coef), it

@@ -104,14 +104,19 @@ def test_fixed_features_equal_the_per_cell_kernel_and_svc(n_classes, balanced):
     assert_agrees(fixed[None, 0], oracle(X, y, plan, svc(**kw), standardize=False), y, plan)
 
 
-def test_permuted_label_sets_equal_separate_runs():
-    X, y = simulate(3, 40, 30, 3, seed=8, strengths=[1.0])
-    plan = plan_for(y, n_permutations=3)
-    args = batch_args(X, plan, 3)
-    both = fit_predict_linear_svm(*args)
+@pytest.mark.parametrize("n_classes, balanced", [(3, False), (2, False), (2, True), (3, True)])
+def test_permuted_label_sets_equal_separate_runs(n_classes, balanced):
+    """Label sets of one pair run side by side in SIMD lanes (kernels/lanes.py), taking the
+    next label set as one converges; a label set alone runs by itself. Same predictions.
+    Twelve label sets: full lanes, refills, a draining tail below MIN_BUSY_LANES."""
+    X, y = simulate(3, 40, 30, n_classes, seed=8, strengths=[1.0])
+    plan = plan_for(y, n_permutations=11)
+    args = batch_args(X, plan, n_classes)
+    together = fit_predict_linear_svm(*args, class_weight_balanced=balanced)
     for lab in range(plan.Y_.shape[0]):
-        alone = fit_predict_linear_svm(X, plan.Y_[lab:lab + 1], *args[2:])
-        np.testing.assert_array_equal(both[:, lab], alone[:, 0])
+        alone = fit_predict_linear_svm(X, plan.Y_[lab:lab + 1], *args[2:],
+                                       class_weight_balanced=balanced)
+        np.testing.assert_array_equal(together[:, lab], alone[:, 0])
 
 
 def test_single_class_training_set_predicts_that_class():
