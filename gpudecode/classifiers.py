@@ -122,6 +122,10 @@ class Classifier:
         The kernel predicts what its scikit-learn estimator predicts on the same rows (>= 99%
         agreement, tested); False for randomised models (the random forest draws its own
         bootstraps and features: it matches scikit-learn in distribution over seeds).
+    label_sets_together : int
+        Label sets of one (unit, slot) pair the CPU kernel solves best in one call; chunks
+        keep at least this many where memory allows (``linear-svm``: 16, two rounds of the
+        eight SIMD lanes of :mod:`gpudecode.kernels.lanes`).
     """
 
     name: str
@@ -135,6 +139,7 @@ class Classifier:
     gram_function: str | None = None
     one_vs_rest: bool = False
     fit_for_fit: bool = True
+    label_sets_together: int = 1
 
     @property
     def batched(self) -> bool:
@@ -205,7 +210,7 @@ CLASSIFIERS: dict[str, Classifier] = {c.name: c for c in (
         sklearn=Estimator("sklearn.svm.SVC", {"kernel": "linear"}),
         cuml=Estimator("cuml.svm.SVC", {"kernel": "linear"}),
         kernel_module="linear_svm", kernel_function="fit_predict_linear_svm",
-        gram_function="fit_predict_linear_svm_fixed"),
+        gram_function="fit_predict_linear_svm_fixed", label_sets_together=16),
     Classifier(
         "logistic", "L2 logistic regression", {"C": 1.0},
         sklearn=Estimator("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),

@@ -256,8 +256,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
         if votes is not None:
             job = LabelJob(job.label_sets, np.setdiff1d(
                 job.slots, votes.known_slots(job.label_sets.start)))
-        chunk = (job_chunk(X.shape, plan, job, backend, budget) if len(job.slots)
-                 else [n_cells, 1])
+        chunk = (job_chunk(X.shape, plan, job, backend, budget, clf.label_sets_together)
+                 if len(job.slots) else [n_cells, 1])
         t1 = time.perf_counter()
         for labels, cell_votes in _all_votes(X, plan, clf, job, chunk, votes, backend=backend,
                                              class_weight=class_weight, params=base_params):

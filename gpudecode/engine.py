@@ -314,29 +314,36 @@ def chunk_budget_bytes(backend: Backend, memory_fraction: float = 0.25,
 
 
 def plan_chunks(n_units: int, n_labelsets: int, n_slots: int, per_problem: int,
-                budget_bytes: int, max_problems: int | None = None) -> tuple[int, int]:
+                budget_bytes: int, max_problems: int | None = None,
+                min_label_sets: int = 1) -> tuple[int, int]:
     """Chunk sizes (units, label sets) so one chunk's problems fit in ``budget_bytes``
     (and number at most ``max_problems``).
 
     Label sets are chunked first (all units of a label set together share the most
-    structure); units are cut only when one label set for all units is too large.
+    structure); units are cut only when ``min_label_sets`` label sets (the kernel's
+    :attr:`~gpudecode.classifiers.Classifier.label_sets_together`, at most all of them) for
+    all units are too large.
     """
     max_problems = max(1, min(budget_bytes // max(1, per_problem),
                               max_problems if max_problems is not None else np.inf))
+    want = int(max(1, min(n_labelsets, min_label_sets)))
     per_labelset = n_units * n_slots
-    if per_labelset <= max_problems:
-        return n_units, int(max(1, min(n_labelsets, max_problems // per_labelset)))
-    return int(max(1, max_problems // n_slots)), 1
+    if per_labelset * want <= max_problems:
+        return n_units, int(min(n_labelsets, max(want, max_problems // per_labelset)))
+    units = max_problems // (n_slots * want)
+    if units >= 1:
+        return int(units), want
+    return 1, int(max(1, min(want, max_problems // n_slots)))
 
 
 def job_chunk(X_shape: tuple[int, int, int], plan: SplitPlan, job: LabelJob, backend: Backend,
-              budget_bytes: int) -> list[int]:
+              budget_bytes: int, min_label_sets: int = 1) -> list[int]:
     """``[units, label sets]`` per chunk of ``job`` for features of shape ``X_shape``
     (n_units, n_trials, n_features), within ``budget_bytes`` (:func:`plan_chunks`)."""
     per_problem = bytes_per_problem(plan.train_idx_.shape[1], plan.test_idx_.shape[1],
                                     X_shape[2])
     return list(plan_chunks(X_shape[0], job.n_label_sets, len(job.slots), per_problem,
-                            budget_bytes, max_chunk_problems(backend)))
+                            budget_bytes, max_chunk_problems(backend), min_label_sets))
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
@@ -384,7 +391,8 @@ def predict_batched(X: np.ndarray, plan: SplitPlan, classifier: Classifier,
     slots = job.slots
     if chunk is None:
         budget = chunk_budget_bytes(backend) if budget_bytes is None else budget_bytes
-        chunk = job_chunk(X.shape, plan, job, backend, budget)
+        chunk = job_chunk(X.shape, plan, job, backend, budget,
+                          getattr(classifier, "label_sets_together", 1))
     kernel = classifier.kernel(gpu=backend.is_gpu)
     kw = {**classifier.params, **(params or {})}
     tr, ntr = plan.train_idx_[slots], plan.n_train_[slots]
@@ -452,7 +460,8 @@ def solve_batched(X: np.ndarray, plan: SplitPlan, classifiers: list[Classifier],
     jobs = label_jobs(plan)
     budget = chunk_budget_bytes(backend, memory_fraction, max_chunk_bytes)
     # One chunk size per job, kept across classifiers (an OOM-halved size stays halved).
-    chunks = [job_chunk(X.shape, plan, job, backend, budget) for job in jobs]
+    together = max([getattr(c, "label_sets_together", 1) for c in classifiers], default=1)
+    chunks = [job_chunk(X.shape, plan, job, backend, budget, together) for job in jobs]
     scores = Scores.empty(len(classifiers), n_units, plan)
     total = len(classifiers) * n_units * sum(j.n_label_sets * len(j.slots) for j in jobs)
     done = 0

@@ -195,3 +195,15 @@ def test_kept_predictions_size_is_what_empty_allocates(n_classes):
                      seed=0).fit(y)
     kept = KeptPredictions.empty("linear-svm", {}, None, True, 5, plan)
     assert KeptPredictions.nbytes_for(5, plan) == kept.observed.nbytes + kept.null.nbytes
+
+
+def test_plan_chunks_keeps_the_label_sets_a_kernel_solves_together():
+    """Democracy's CV-fold job at the real shape (49 cells x 100 slots, 1000 permuted label
+    sets, at most 16,384 problems a call): the linear SVM's lanes want 16 label sets of a
+    pair in one call, so cells are cut instead; others keep all cells."""
+    assert plan_chunks(49, 1000, 100, 1, 10**12, 1 << 14) == (49, 3)
+    assert plan_chunks(49, 1000, 100, 1, 10**12, 1 << 14, min_label_sets=16) == (10, 16)
+    assert plan_chunks(49, 3, 100, 1, 10**12, 1 << 14, min_label_sets=16) == (49, 3)
+    assert plan_chunks(2, 1000, 100, 1, 10**12, 1 << 14, min_label_sets=16) == (2, 81)
+    units, label_sets = plan_chunks(49, 1000, 100, 1, 10**12, 1 << 14, min_label_sets=16)
+    assert units * label_sets * 100 <= 1 << 14
