@@ -124,8 +124,8 @@ class Classifier:
         bootstraps and features: it matches scikit-learn in distribution over seeds).
     label_sets_together : int
         Label sets of one (unit, slot) pair the CPU kernel solves best in one call; chunks
-        keep at least this many where memory allows (``linear-svm``: 16, two rounds of the
-        eight SIMD lanes of :mod:`gpudecode.kernels.lanes`).
+        keep at least this many where memory allows (``linear-svm``: 32, four rounds of the
+        eight SIMD lanes of :mod:`gpudecode.kernels.lanes`, so that lanes seldom idle).
     """
 
     name: str
@@ -210,7 +210,7 @@ CLASSIFIERS: dict[str, Classifier] = {c.name: c for c in (
         sklearn=Estimator("sklearn.svm.SVC", {"kernel": "linear"}),
         cuml=Estimator("cuml.svm.SVC", {"kernel": "linear"}),
         kernel_module="linear_svm", kernel_function="fit_predict_linear_svm",
-        gram_function="fit_predict_linear_svm_fixed", label_sets_together=16),
+        gram_function="fit_predict_linear_svm_fixed", label_sets_together=32),
     Classifier(
         "logistic", "L2 logistic regression", {"C": 1.0},
         sklearn=Estimator("sklearn.linear_model.LogisticRegression", {"max_iter": 1000}),

@@ -199,8 +199,8 @@ def test_kept_predictions_size_is_what_empty_allocates(n_classes):
 
 def test_plan_chunks_keeps_the_label_sets_a_kernel_solves_together():
     """Democracy's CV-fold job at the real shape (49 cells x 100 slots, 1000 permuted label
-    sets, at most 16,384 problems a call): the linear SVM's lanes want 16 label sets of a
-    pair in one call, so cells are cut instead; others keep all cells."""
+    sets, at most 16,384 problems a call): a kernel that wants 16 label sets of a pair in one
+    call gets them, cells are cut instead; others keep all cells."""
     assert plan_chunks(49, 1000, 100, 1, 10**12, 1 << 14) == (49, 3)
     assert plan_chunks(49, 1000, 100, 1, 10**12, 1 << 14, min_label_sets=16) == (10, 16)
     assert plan_chunks(49, 3, 100, 1, 10**12, 1 << 14, min_label_sets=16) == (49, 3)
