@@ -162,9 +162,10 @@ def fit_predict_linear_svm_fixed(X, Y, train_idx, n_train, test_idx, n_test, n_c
 # The label sets of one (cell, slot) pair share its kernel matrices. Their binary problems
 # (two classes in the training rows: every row, the same n) run side by side in LANES
 # lanes: each lane goes through the interior point's phases on its own problem, and the
-# lanes' Newton matrices are factored together (kernels/lanes.py). A lane whose problem
-# converges writes its predictions and takes the next label set; a label set with one
-# class or more than two takes libsvm's full path (fit_predict_labelset) on the spot.
+# lanes' Newton matrices are factored, and solved with, together (kernels/lanes.py). A lane
+# whose problem converges writes its predictions and takes the next label set; a label set
+# with one class or more than two takes libsvm's full path (fit_predict_labelset) on the
+# spot.
 # Each problem gets the same operations as interior_point gives it alone: the same bits.
 
 
