@@ -267,8 +267,8 @@ def decode_democracy(epochs: Epochs, plan: SplitPlan, stackers="random-forest", 
                                        seed=seed, class_weight=class_weight, params=extra)
             for i, lab in enumerate(range(labels.start, labels.stop)):
                 _record_stackers(scores, plan, lab, stacked[:, i])
-                if progress is not None:
-                    progress(lab + 1, L)
+            if progress is not None:  # per chunk: its base votes come first, all at once
+                progress(labels.stop, L)
             timing["stack_s"] += time.perf_counter() - t1
             t1 = time.perf_counter()
         solved += n_cells * job.n_label_sets * len(job.slots)

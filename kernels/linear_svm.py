@@ -267,9 +267,18 @@ def lane_finish(lane, ntr, nte, n_classes, Kt, scores, lanes, out):
 @cpu_jit()
 def solve_pair_lanes(Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking, Kq, QD,
                      Kt, scalar, lanes, out):
-    """Every label set of one prepared (cell, slot) pair; ``out`` (n_labelsets, max_test)."""
+    """Every label set of one prepared (cell, slot) pair; ``out`` (n_labelsets, max_test).
+    Fewer label sets than ``MIN_BUSY_LANES`` are solved one by one."""
     counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
-    scores = scalar[10]
+    (s_counts, s_order, alpha, G, G_bar, status, active, s_yv, s_Cv, s_coef, scores, s_Qs,
+     s_QDs, obj, s_V, s_H) = scalar
+    if Y.shape[0] < MIN_BUSY_LANES:
+        for lab in range(Y.shape[0]):
+            fit_predict_labelset(Y[lab], tr, ntr, nte, n_classes, balanced, True, True, C, eps,
+                                 cap, shrinking, Kq, QD, Kt, s_counts, s_order, alpha, G,
+                                 G_bar, status, active, s_yv, s_Cv, s_coef, scores, s_Qs,
+                                 s_QDs, obj, s_V, s_H, out[lab])
+        return
     next_lab = 0
     for lane in range(LANES):
         next_lab = lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap,

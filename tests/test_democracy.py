@@ -93,8 +93,13 @@ def test_a_leaky_stacker_scores_far_above_chance_on_the_same_noise(noise):
 def test_planted_cells_are_found_by_every_stacker():
     ep = _epochs(seed=5, planted=0.8)
     plan = SplitPlan(n_shuffles=4, n_folds=4, n_permutations=19, seed=1).fit(ep.labels)
-    res = decode_democracy(ep, plan, "logistic,tree", backend=CPU, metric="balanced")
+    whole = []
+    res = decode_democracy(ep, plan, "logistic,tree", backend=CPU, metric="balanced",
+                           progress=lambda *a: whole.append(a))
     assert res.classifiers == ["logistic", "tree"]
+    # progress once per chunk of label sets (its base votes are solved first, all at once:
+    # per label set, the first report would come after the whole chunk's work)
+    assert whole[-1] == (20, 20) and len(whole) < 20
     assert (res.test_balanced.mean(-1) > 0.75).all()
     assert (res.p_value <= 2 / 20).all()
     # a tiny memory budget splits label sets and cells into many kernel calls: same results
