@@ -139,8 +139,10 @@ def test_killed_run_resumes_without_recomputing(cohort_dir, tmp_path):
     cmd = [sys.executable, "-m", "gpudecode.cli", "cohort", str(cohort_dir / "data" / "manifest.csv"),
            "--out", str(out), "--target", "outcome", "--analysis", "summed",
            "--population-classifier", "random-forest", "--shuffles", "5", "--folds", "2",
-           "--permutations", "10", "--scheduler", "synchronous", "--device", "cpu"]
+           "--permutations", "100", "--scheduler", "synchronous", "--device", "cpu"]
     # cwd away from the repository, so the installed package is imported, not the source tree.
+    # Enough permutations that a session outlasts the polling (with 10, a warm cache let all
+    # four sessions finish between two polls in .ci/run).
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True, cwd=tmp_path)
     deadline = time.time() + 300
@@ -149,7 +151,7 @@ def test_killed_run_resumes_without_recomputing(cohort_dir, tmp_path):
         summaries = list(out.glob("*/*/outcome/summary.json"))
         if summaries:
             break
-        time.sleep(0.2)
+        time.sleep(0.02)
     assert proc.poll() is None, proc.communicate()[1].decode()[-2000:]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
