@@ -43,6 +43,11 @@ _VEC = ir.VectorType(ir.DoubleType(), LANES)
 _I64 = ir.IntType(64)
 
 
+def _data(context, builder, array_type, value):
+    """Pointer to the first float64 of an array argument."""
+    return cgutils.create_struct_proxy(array_type)(context, builder, value=value).data
+
+
 def _lane_pointer(builder, base, offset):
     """Pointer to the 8 lanes of the entry at flat ``offset`` (a multiple of ``LANES``)."""
     return builder.bitcast(builder.gep(base, [offset]), _VEC.as_pointer())
@@ -66,8 +71,7 @@ def _make_update(n_rows: int, n_pivots: int):
 
         def codegen(context, builder, signature, args):
             arr, out, piv, row_stride, n_cols = args
-            base = cgutils.create_struct_proxy(signature.args[0])(context, builder,
-                                                                  value=arr).data
+            base = _data(context, builder, signature.args[0], arr)
             coef = [[builder.load(_lane_pointer(builder, base, _offset(
                 builder, piv, row_stride, q, r)), align=8) for q in range(n_pivots)]
                 for r in range(n_rows)]
@@ -108,8 +112,7 @@ def _scale_row(typingctx, H, start, factor, n_cols):
 
     def codegen(context, builder, signature, args):
         arr, start, factor, n_cols = args
-        base = cgutils.create_struct_proxy(signature.args[0])(context, builder,
-                                                              value=arr).data
+        base = _data(context, builder, signature.args[0], arr)
         f = builder.load(_lane_pointer(builder, base, factor), align=8)
         with cgutils.for_range(builder, n_cols) as loop:
             target = _lane_pointer(builder, base, builder.add(
@@ -176,10 +179,6 @@ def cholesky_lanes(H, n, w):
                 for i in range(j1, n):
                     _rank1_row(H, i * width + i * LANES, jj * width + i * LANES, width, w - i)
         j0 = j1
-
-
-def _data(context, builder, array_type, value):
-    return cgutils.create_struct_proxy(array_type)(context, builder, value=value).data
 
 
 @intrinsic

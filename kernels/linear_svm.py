@@ -195,14 +195,24 @@ def allocate_lane_scratch(max_train, n_classes):
 
 
 @cpu_jit()
+def solve_alone(y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking, Kq, QD, Kt,
+                scalar, out_row):
+    """One label set by itself (libsvm's full path, :func:`fit_predict_labelset`) on the
+    one-problem scratch ``scalar`` (:func:`allocate_solver_scratch`)."""
+    (counts, order, alpha, G, G_bar, status, active, yv, Cv, coef, scores, Qs, QDs, obj, V,
+     H) = scalar
+    fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, True, True, C, eps, cap,
+                         shrinking, Kq, QD, Kt, counts, order, alpha, G, G_bar, status,
+                         active, yv, Cv, coef, scores, Qs, QDs, obj, V, H, out_row)
+
+
+@cpu_jit()
 def lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking,
               Kq, QD, Kt, scalar, lanes, out):
     """Give ``lane`` the next label set from ``next_lab`` that is a binary problem, solving
     the others on the spot; returns the next label set not taken. ``lanes[9]`` row ``lane``
     is left at -1 when none is left."""
     counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
-    (s_counts, s_order, alpha, G, G_bar, status, active, s_yv, s_Cv, s_coef, scores, s_Qs,
-     s_QDs, obj, s_V, s_H) = scalar
     n_sets = Y.shape[0]
     state[lane, 0] = -1
     while next_lab < n_sets:
@@ -211,10 +221,8 @@ def lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap, eps,
         y = Y[lab]
         n_present = count_classes(y, tr, ntr, n_classes, counts[lane])
         if n_present != 2:
-            fit_predict_labelset(y, tr, ntr, nte, n_classes, balanced, True, True, C, eps,
-                                 cap, shrinking, Kq, QD, Kt, s_counts, s_order, alpha, G,
-                                 G_bar, status, active, s_yv, s_Cv, s_coef, scores, s_Qs,
-                                 s_QDs, obj, s_V, s_H, out[lab])
+            solve_alone(y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking, Kq, QD,
+                        Kt, scalar, out[lab])
             continue
         ki = -1
         kj = -1
@@ -270,14 +278,11 @@ def solve_pair_lanes(Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinkin
     """Every label set of one prepared (cell, slot) pair; ``out`` (n_labelsets, max_test).
     Fewer label sets than ``MIN_BUSY_LANES`` are solved one by one."""
     counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
-    (s_counts, s_order, alpha, G, G_bar, status, active, s_yv, s_Cv, s_coef, scores, s_Qs,
-     s_QDs, obj, s_V, s_H) = scalar
+    scores = scalar[10]
     if Y.shape[0] < MIN_BUSY_LANES:
         for lab in range(Y.shape[0]):
-            fit_predict_labelset(Y[lab], tr, ntr, nte, n_classes, balanced, True, True, C, eps,
-                                 cap, shrinking, Kq, QD, Kt, s_counts, s_order, alpha, G,
-                                 G_bar, status, active, s_yv, s_Cv, s_coef, scores, s_Qs,
-                                 s_QDs, obj, s_V, s_H, out[lab])
+            solve_alone(Y[lab], tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking, Kq,
+                        QD, Kt, scalar, out[lab])
         return
     next_lab = 0
     for lane in range(LANES):
