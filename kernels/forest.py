@@ -38,7 +38,12 @@ grown by the tree kernel's :func:`~gpudecode.kernels.tree.grow_tree`, with ``max
 features per split and its own feature-order seed. With many features per visited one
 (:func:`filter_nodes`, e.g. 1176 pair features, 34 visited) the tree is not expanded and
 no split reorders every feature: each visited feature's node samples are filtered from the
-pair's order with the draw counts, which grows the same tree.
+pair's order with the draw counts, which grows the same tree. A feature that takes two values
+in the pair (the 0/1 votes democracy stacks) has one candidate split per node, so such a
+tree only counts the node's samples at its lower value (:func:`~gpudecode.kernels.tree.
+two_valued_rows`). Units of many more trials than a pair trains on (the one-problem blocks of
+:func:`gpudecode.engine.predict_blocks`) sort each pair's rows by themselves instead of the
+unit's trials (:func:`~gpudecode.kernels.tree.sort_pair_rows`). Neither changes a tree.
 """
 
 from __future__ import annotations
@@ -53,11 +58,13 @@ from ..errors import ParameterError
 from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace, run_pairs
 from .tree import (PROBLEM_SCRATCH_DTYPES, allocate_cell_scratch, allocate_pair_scratch,
                    allocate_problem_arrays, check_distinct_rows, find_leaf, grow_tree,
-                   max_tree_nodes, presort_cell, presort_pair, problem_scratch_shapes)
+                   max_tree_nodes, problem_scratch_shapes, sort_pair, sorts_pair_rows,
+                   two_valued_rows)
 
-__all__ = ["PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES", "check_forest_params",
-           "filter_nodes", "fit_predict_forest", "forest_core", "problem_keys",
-           "resolve_max_features", "tree_scratch_shapes", "vote_scratch_shapes"]
+__all__ = ["PAIR_TABLE_DTYPES", "PROB_SCALE", "TREE_SCRATCH_DTYPES", "VOTE_SCRATCH_DTYPES",
+           "check_forest_params", "filter_nodes", "fit_predict_forest", "forest_core",
+           "pair_table_shapes", "problem_keys", "resolve_max_features", "tree_scratch_shapes",
+           "vote_scratch_shapes"]
 
 MASK32 = 0xFFFFFFFF
 PROB_SCALE = 4294967296.0  # 2**32 vote units per unit of class probability
@@ -191,7 +198,7 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
                      wcls, wdraw, bcnt, member, ordp, valsp, samples, side, tmp_i, tmp_f,
                      features, const_features, rng, sum_left, sum_total, cnt_left, cnt_total,
                      stack_i, stack_f, node_feat, node_thr, node_left, node_right, node_val,
-                     leaf_of):
+                     leaf_of, low, two):
     """Grow tree ``tree`` of a problem on its bootstrap sample with the tree kernel's
     :func:`~gpudecode.kernels.tree.grow_tree`; ``leaf_of[t]`` = the leaf of test row ``t``
     (its class fractions in ``node_val[leaf]``).
@@ -200,7 +207,8 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
     with the draw counts at every visited feature into ``ordp[0]``/``valsp[0]`` (then
     (1, max_train), all it uses) and labels each row's node in ``member`` (max_train,); else
     the drawn rows are expanded into ``ordp``/``valsp`` (d, max_train) and partitioned
-    (``member`` unused). Same tree."""
+    (``member`` unused). Same tree. ``low``/``two``: the pair's two-valued features
+    (:func:`~gpudecode.kernels.tree.two_valued_rows`), read by filtering trees only."""
     kt = combine(key, tree)
     draw_bootstrap(kt, n, n_classes, weighted_draws, bootstrap, counts, ylab, wdraw, bcnt,
                    tmp_i, cnt_left, cnt_total)
@@ -220,7 +228,7 @@ def grow_forest_tree(X, c, te, nte, n, n_classes, weighted, weighted_draws, max_
               max_features, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
               const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
               node_feat, node_thr, node_left, node_right, node_val, filtered, bcnt, member,
-              order, vals)
+              order, vals, low, two)
     for t in range(nte):
         leaf_of[t] = find_leaf(X, c, te[t], node_feat, node_thr, node_left, node_right)
 
@@ -304,6 +312,25 @@ def allocate_tree_scratch(n_features, max_train, max_test, n_classes, n_nodes, f
         np.empty(sh[25]), np.empty(sh[26], dtype=np.int32))
 
 
+PAIR_TABLE_DTYPES = (np.int32, np.int32)
+"""dtypes of the arrays :func:`pair_table_shapes` sizes, in its order."""
+
+
+@cpu_jit()
+def pair_table_shapes(n_features, max_train):
+    """One (cell, slot) pair's two-valued features, as
+    :func:`~gpudecode.kernels.tree.two_valued_rows` fills them for filtering trees: ``low``
+    (d, max_train), ``two`` (d,)."""
+    return ((n_features, max_train), (n_features,))
+
+
+@cpu_jit()
+def allocate_pair_tables(n_features, max_train):
+    """The CPU kernel's pair tables, as :func:`pair_table_shapes` declares them."""
+    sh = pair_table_shapes(n_features, max_train)
+    return (np.empty(sh[0], dtype=np.int32), np.empty(sh[1], dtype=np.int32))
+
+
 @cpu_jit()
 def key_scratch_shapes(n_sets):
     """The CPU kernel's random keys of a pair's label sets, :func:`problem_keys`' ``keys``
@@ -327,8 +354,8 @@ def allocate_vote_scratch(max_test, n_classes):
 
 @cpu_jit(parallel=True)
 def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
-                  max_features, n_trees, bootstrap, filtered, seed, n_nodes_max, n_chunks,
-                  pred):
+                  max_features, n_trees, bootstrap, filtered, seed, n_nodes_max, own_rows,
+                  n_chunks, pred):
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
@@ -344,16 +371,17 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                                          n_nodes_max, filtered)
         acc = allocate_vote_scratch(max(test_idx.shape[1], 1), n_classes)[0]
         keys = allocate_key_scratch(n_sets)[0]
+        low, two = allocate_pair_tables(d, nmax)
         last_c = -1
         for pair in range(ch * n_pairs // n_chunks, (ch + 1) * n_pairs // n_chunks):
             c = pair // n_slots
             s = pair - c * n_slots
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
-            if c != last_c:
-                presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
-                last_c = c
-            presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+            last_c = sort_pair(X, c, train_idx[s], ntr, last_c, own_rows, sort_i, sort_f,
+                               cell_order, cell_vals, pos_of, order, vals)
+            if filtered:  # only filtering trees read them
+                two_valued_rows(order, vals, ntr, low, two)
             problem_keys(seed, Y, train_idx[s], ntr, order, keys)
             for lab in range(n_sets):
                 weighted, weighted_draws = prepare_labels(
@@ -368,7 +396,7 @@ def _forest_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balance
                                      tmp_f, features, const_features, rng, sum_left,
                                      sum_total, cnt_left, cnt_total, stack_i, stack_f,
                                      node_feat, node_thr, node_left, node_right, node_val,
-                                     leaf_of)
+                                     leaf_of, low, two)
                     add_votes(node_val, leaf_of, nte, n_classes, acc)
                 vote(acc, nte, n_classes, pred[c, lab, s])
 
@@ -501,4 +529,5 @@ def fit_predict_forest(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
     return run_pairs(_forest_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                      bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap,
                      filter_nodes(X.shape[2], n_feat), seed,
-                     max_tree_nodes(depth, train_idx.shape[1]), chunked=True)
+                     max_tree_nodes(depth, train_idx.shape[1]),
+                     sorts_pair_rows(X.shape[1], train_idx.shape[1]), chunked=True)

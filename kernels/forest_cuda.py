@@ -24,9 +24,10 @@ import numpy as np
 
 from ._gpu import (device_batch, empty_result, grid_1d, layout_bytes, scratch_arrays,
                    scratch_budget, usable_cuda)
-from .forest import (TREE_SCRATCH_DTYPES, VOTE_SCRATCH_DTYPES, check_forest_params,
-                     filter_nodes, forest_core, tree_scratch_shapes, vote_scratch_shapes)
-from .tree import max_tree_nodes
+from .forest import (PAIR_TABLE_DTYPES, TREE_SCRATCH_DTYPES, VOTE_SCRATCH_DTYPES,
+                     check_forest_params, filter_nodes, forest_core, pair_table_shapes,
+                     tree_scratch_shapes, vote_scratch_shapes)
+from .tree import max_tree_nodes, tree_core
 from .tree_cuda import float32_tree_features, presort_chunk, presort_pair_bytes, presort_scratch
 
 __all__ = ["fit_predict_forest_cuda"]
@@ -38,6 +39,7 @@ _problem_key_dev = None
 _grow_dev = None
 _leaf_votes_dev = None
 _vote_dev = None
+_two_valued_dev = None
 
 
 def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
@@ -46,7 +48,7 @@ def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
                  tmp_i_b, tmp_f_b, features_b, const_b, rng_b, sum_left_b, sum_total_b,
                  cnt_left_b, cnt_total_b, stack_i_b, stack_f_b, node_feat_b, node_thr_b,
                  node_left_b, node_right_b, node_val_b, bcnt_b, leaf_of_b, wdraw_b, member_b,
-                 acc_b):
+                 low_b, two_b, acc_b):
     tid = cuda.grid(1)
     if tid >= n_tasks:
         return
@@ -75,10 +77,18 @@ def _tree_kernel(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced
               features_b[tid], const_b[tid], rng_b[tid],
               sum_left_b[tid], sum_total_b[tid], cnt_left_b[tid], cnt_total_b[tid],
               stack_i_b[tid], stack_f_b[tid], node_feat_b[tid], node_thr_b[tid],
-              node_left_b[tid], node_right_b[tid], node_val, leaf_of)
+              node_left_b[tid], node_right_b[tid], node_val, leaf_of, low_b[lp], two_b[lp])
     for t in range(nte):
         for k in range(n_classes):
             cuda.atomic.add(acc_b, (problem, t, k), _leaf_votes_dev(node_val, leaf_of[t], k))
+
+
+def _tables_kernel(n_train, n_slots, pair_lo, n_pairs, order_b, vals_b, low_b, two_b):
+    tid = cuda.grid(1)
+    if tid >= n_pairs:
+        return
+    s = (pair_lo + tid) % n_slots
+    _two_valued_dev(order_b[tid], vals_b[tid], n_train[s], low_b[tid], two_b[tid])
 
 
 def _vote_kernel(n_test, n_classes, pair_lo, n_problems, n_sets, acc_b, pred):
@@ -97,14 +107,16 @@ def _vote_kernel(n_test, n_classes, pair_lo, n_problems, n_sets, acc_b, pred):
 @functools.cache
 def _kernels():
     global cuda, _prepare_labels_dev, _problem_key_dev, _grow_dev, _leaf_votes_dev, _vote_dev
+    global _two_valued_dev
     cuda = usable_cuda()
     forest = forest_core("cuda")
+    _two_valued_dev = tree_core("cuda").two_valued_rows
     _prepare_labels_dev = forest.prepare_labels
     _problem_key_dev = forest.problem_key
     _grow_dev = forest.grow_forest_tree
     _leaf_votes_dev = forest.leaf_votes
     _vote_dev = forest.vote
-    return cuda.jit(_tree_kernel), cuda.jit(_vote_kernel)
+    return cuda.jit(_tree_kernel), cuda.jit(_vote_kernel), cuda.jit(_tables_kernel)
 
 
 def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
@@ -162,7 +174,8 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
     trees = tree_scratch_shapes(d, nmax, max(mmax, 1), n_classes, max_tree_nodes(depth, nmax),
                                 filtered)
     votes = vote_scratch_shapes(max(mmax, 1), n_classes)
-    per_pair = (presort_pair_bytes(n_trials, d, nmax)
+    tables = pair_table_shapes(d, nmax)
+    per_pair = (presort_pair_bytes(n_trials, d, nmax) + layout_bytes(tables, PAIR_TABLE_DTYPES)
                 + n_sets * layout_bytes(votes, VOTE_SCRATCH_DTYPES))
     budget = scratch_budget(max_scratch_bytes)
     chunk = int(max(1, min(n_pairs, (budget // 2) // max(per_pair, 1))))
@@ -170,20 +183,23 @@ def fit_predict_forest_cuda(X, Y, train_idx, n_train, test_idx, n_test, n_classe
     task_chunk = int(max(1, min(per_chunk_tasks,
                                 (budget // 2) // max(layout_bytes(trees, TREE_SCRATCH_DTYPES),
                                                      1))))
-    grow, vote = _kernels()
+    grow, vote, fill_tables = _kernels()
     cell_b, pair_b = presort_scratch(n_trials, d, nmax, n_cells, n_slots, chunk)
     _, order_b, vals_b = pair_b
+    low_b, two_b = scratch_arrays(tables, PAIR_TABLE_DTYPES, chunk)
     tree_b = scratch_arrays(trees, TREE_SCRATCH_DTYPES, task_chunk)
     acc_b = cuda.to_device(np.zeros((chunk * n_sets,) + votes[0], dtype=np.int64))
     for lo in range(0, n_pairs, chunk):
         n = min(chunk, n_pairs - lo)
         presort_chunk(X, train_idx, n_train, lo, n, cell_b, pair_b)
+        if filtered:
+            fill_tables[grid_1d(n)](n_train, n_slots, lo, n, order_b, vals_b, low_b, two_b)
         n_tasks = n * n_sets * n_trees
         for t0 in range(0, n_tasks, task_chunk):
             m = min(task_chunk, n_tasks - t0)
             grow[grid_1d(m)](X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                              bool(class_weight_balanced), depth, n_feat, n_trees, bootstrap,
                              filtered, seed, lo, t0, m, order_b, vals_b,
-                             *tree_b, acc_b)
+                             *tree_b, low_b, two_b, acc_b)
         vote[grid_1d(n * n_sets)](n_test, n_classes, lo, n * n_sets, n_sets, acc_b, pred)
     return pred.copy_to_host() if on_host else pred

@@ -58,13 +58,15 @@ from ._prep import check_batch, count_classes, cpu_jit, device, device_namespace
 __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree_core",
            "sklearn_tree_seed", "max_tree_nodes", "grow_tree", "find_leaf",
            "cell_scratch_shapes", "pair_scratch_shapes", "problem_scratch_shapes",
-           "CELL_SCRATCH_DTYPES", "PAIR_SCRATCH_DTYPES", "PROBLEM_SCRATCH_DTYPES"]
+           "CELL_SCRATCH_DTYPES", "PAIR_SCRATCH_DTYPES", "PROBLEM_SCRATCH_DTYPES",
+           "sort_pair", "sort_pair_rows", "sorts_pair_rows", "two_valued_rows"]
 
 EPS = float(np.finfo(np.float64).eps)
 INF = float("inf")
 RAND_R_MAX = 2147483647
 FEATURE_THRESHOLD = np.float32(1e-7)
 NO_DEPTH_LIMIT = 2 ** 30
+OWN_SORT_RATIO = 4  # trials per training row beyond which pairs sort their own rows
 FILTER_ROW = 0  # row of the working lists a filtering tree scans
 EXACT_SCAN_MAX = 1000  # node size up to which the integer gini comparison is float-safe
 COUNT_BITS = 16  # filter_distinct packs a node's sample count (<= EXACT_SCAN_MAX) below
@@ -163,6 +165,80 @@ def presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals):
                 order[f, m] = r
                 vals[f, m] = cell_vals[f, i]
             m += r >= 0
+
+
+@device
+def sort_pair_rows(X, c, tr, n, tmp_i, tmp_f, order, vals):
+    """:func:`presort_pair`'s result sorted from the pair's own rows: ``order[f, :n]`` = row
+    positions (indices into ``tr``) by ascending ``X[c, tr[r], f]``, ties in trial order,
+    ``vals[f, :n]`` the values; without sorting the cell's other trials.
+
+    For units of many more trials than a pair trains on (the blocks of
+    :func:`gpudecode.engine.predict_blocks`, one problem per block), where sorting the cell
+    and filtering every pair from it costs O(n_trials) per pair. Insertion sort up to 64
+    rows, bottom-up merge sort beyond; ``tmp_i``, ``tmp_f`` (n,) are scratch.
+    """
+    for f in range(X.shape[2]):
+        idx = order[f]
+        v = vals[f]
+        for i in range(n):
+            x = X[c, tr[i], f]
+            t = tr[i]
+            j = i
+            if n <= 64:
+                while j > 0 and (v[j - 1] > x or (v[j - 1] == x and tr[idx[j - 1]] > t)):
+                    v[j] = v[j - 1]
+                    idx[j] = idx[j - 1]
+                    j -= 1
+            v[j] = x
+            idx[j] = i
+        width = 1
+        while n > 64 and width < n:
+            lo = 0
+            while lo < n:
+                mid = min(lo + width, n)
+                hi = min(lo + 2 * width, n)
+                a = lo
+                b = mid
+                k = lo
+                while a < mid or b < hi:
+                    if a < mid and (b >= hi or v[a] < v[b]
+                                    or (v[a] == v[b] and tr[idx[a]] < tr[idx[b]])):
+                        tmp_i[k] = idx[a]
+                        tmp_f[k] = v[a]
+                        a += 1
+                    else:
+                        tmp_i[k] = idx[b]
+                        tmp_f[k] = v[b]
+                        b += 1
+                    k += 1
+                lo += 2 * width
+            for i in range(n):
+                idx[i] = tmp_i[i]
+                v[i] = tmp_f[i]
+            width *= 2
+
+
+@device
+def sort_pair(X, c, tr, n, last_c, own_rows, tmp_i, tmp_f, cell_order, cell_vals, pos_of,
+              order, vals):
+    """A pair's training rows sorted by every feature (:func:`presort_pair`'s ``order``,
+    ``vals``), from the cell's sort (done here when the cell ``c`` is not ``last_c``, the
+    cell sorted last) or, ``own_rows``, by themselves (:func:`sort_pair_rows`). Returns the
+    cell now sorted in ``cell_order``/``cell_vals``."""
+    if own_rows:
+        sort_pair_rows(X, c, tr, n, tmp_i, tmp_f, order, vals)
+        return last_c
+    if c != last_c:  # pairs run cell by cell: sort each cell's trials once
+        presort_cell(X, c, tmp_i, tmp_f, cell_order, cell_vals)
+    presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals)
+    return c
+
+
+def sorts_pair_rows(n_trials: int, max_train: int) -> bool:
+    """Whether pairs sort their own rows (:func:`sort_pair_rows`): when a unit has over
+    :data:`OWN_SORT_RATIO` times as many trials as a pair trains on."""
+    return n_trials > OWN_SORT_RATIO * max_train
 
 
 @device(inline=True)
@@ -398,11 +474,44 @@ def filter_distinct(f, start, nn, order, vals, weight, keep_rows, rows, cum, out
 
 
 @device
+def two_valued_rows(order, vals, n, low, two):
+    """Which features of a pair take exactly two values, and which rows take the lower.
+
+    ``order``/``vals`` (d, n): the pair's root lists (:func:`presort_pair`). ``two[f]`` = 1
+    when feature ``f``'s values are exactly ``vals[f, 0] < vals[f, n - 1]``, more than
+    :data:`FEATURE_THRESHOLD` apart (e.g. the 0/1 votes democracy stacks); then
+    ``low[f, r]`` = 1 for the rows ``r`` at the lower value, else 0."""
+    for f in range(order.shape[0]):
+        if n < 2:
+            two[f] = 0
+            continue
+        lo = vals[f, 0]
+        hi = vals[f, n - 1]
+        ok = hi > lo + FEATURE_THRESHOLD
+        for m in range(n):
+            v = vals[f, m]
+            ok = ok and (v == lo or v == hi)
+            low[f, order[f, m]] = 1 if v == lo else 0
+        two[f] = 1 if ok else 0
+
+
+@device
+def low_weight(f, n, weight, low):
+    """The packed weight (:func:`filter_distinct`'s ``cum``) of the node's samples at the
+    lower value of two-valued feature ``f``: ``weight`` (n,) each row's packed weight in
+    the node, ``low[f]`` (n,) 1 at the lower value."""
+    m = 0
+    for r in range(n):
+        m += np.int64(weight[r] * low[f, r])
+    return m
+
+
+@device
 def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf, seed,
               max_features, ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
               const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
               node_feat, node_thr, node_left, node_right, node_val, filtered, mult, member,
-              roots_i, roots_f):
+              roots_i, roots_f, low, two):
     """Grow one tree depth first, as scikit-learn's ``DepthFirstTreeBuilder``.
 
     The caller prepares the ``n`` samples of ``n_features`` (d) features: ``ylab`` (labels
@@ -434,7 +543,11 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
     ``samples[start:end]`` left rows first. Unweighted two-class nodes (up to
     :data:`EXACT_SCAN_MAX` samples) filter only the distinct rows with their counts
     (:func:`filter_distinct`, ``tmp_i`` holding the rows' weights in the node) and scan
-    the boundaries between them: the same candidates, counts and thresholds.
+    the boundaries between them: the same candidates, counts and thresholds. There, a
+    feature that takes two values in the pair (``two[f]``, ``low`` from
+    :func:`two_valued_rows`; unused by unfiltered trees) has one candidate, the lower value
+    left: its counts are a sum over the rows' weights (:func:`low_weight`), and the split
+    partitions ``samples[start:end]`` by ``low`` (the order within each side is not read).
     """
     if filtered:
         for r in range(n):
@@ -556,7 +669,12 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                 f = f_next
                 f_next += 1
             row = f
-            if distinct:
+            two_f = distinct and two[f] != 0
+            if two_f:  # one candidate: the lower value left
+                packed = low_weight(f, n, tmp_i, low)
+                p_low = np.int64(packed & COUNT_MASK)
+                const = p_low == 0 or p_low == nn
+            elif distinct:
                 n_dist = filter_distinct(f, start, nn, roots_i, roots_f, tmp_i, False, samples,
                                          ordp, valsp)
                 const = valsp[FILTER_ROW, n_dist - 1] <= valsp[FILTER_ROW, 0] + FEATURE_THRESHOLD
@@ -570,6 +688,21 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
                 const = valsp[row, end - 1] <= valsp[row, start] + FEATURE_THRESHOLD
             if const:
                 pass
+            elif two_f:
+                n_right = nn - p_low
+                if p_low >= min_leaf and n_right >= min_leaf:
+                    n_left1 = np.int64(packed >> COUNT_BITS)
+                    pf = float(p_low)
+                    lf = float(n_left1)
+                    nrf = nnf - pf
+                    rf = t1 - lf
+                    af = lf * lf * nrf + rf * rf * pf
+                    df = pf * nrf
+                    (best_proxy, best_pos, best_feat, best_thr, best_af, best_df,
+                     best_l) = accept_two_class(p_low, n_left1, n_right, total1, af, df, f,
+                                                roots_f[f, 0], roots_f[f, n - 1], best_proxy,
+                                                best_pos, best_feat, best_thr, best_af, best_df,
+                                                best_l)
             elif distinct:
                 # the two-class scan below over the node's distinct rows j: candidate p =
                 # the samples up to row j, l = the ones among them (packed in ordp), between
@@ -692,7 +825,27 @@ def grow_tree(n, n_features, n_classes, weighted, max_depth, min_split, min_leaf
         imp_l = INF
         imp_r = INF
         improvement = -INF
-        if best_pos < nn and distinct:
+        if best_pos < nn and distinct and two[best_feat] != 0:
+            # the node's samples, lower value first (a node's order within each side does
+            # not matter: its rows are counted, not scanned in order)
+            right = start + best_pos
+            a = start
+            b = end
+            while a < b:
+                r = samples[a]
+                if low[best_feat, r] != 0:
+                    a += 1
+                else:
+                    b -= 1
+                    samples[a] = samples[b]
+                    samples[b] = r
+                    member[r] = right
+            for k in range(n_classes):
+                sum_left[k] = 0.0
+            sum_left[1] = float(best_l)
+            sum_left[0] = float(best_pos - best_l)
+            wn_left = float(best_pos)
+        elif best_pos < nn and distinct:
             # the best feature's distinct rows again; samples[start:end] becomes the node's
             # samples left first (each row expanded to its count, backward: a row's copies lie
             # at or after its own index), the right rows join the right child
@@ -858,7 +1011,7 @@ def fit_predict_labelset(X, c, y, tr, n, te, nte, n_classes, balanced, max_depth
               X.shape[2], ylab, wcls, ordp, valsp, samples, side, tmp_i, tmp_f, features,
               const_features, rng, sum_left, sum_total, cnt_left, cnt_total, stack_i, stack_f,
               node_feat, node_thr, node_left, node_right, node_val, False, tmp_i, tmp_i, ordp,
-              valsp)
+              valsp, ordp, tmp_i)
     for t in range(out.shape[0]):
         if t >= nte:
             out[t] = -1
@@ -965,7 +1118,7 @@ def allocate_problem_arrays(sh):
 
 @cpu_jit(parallel=True)
 def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced, max_depth,
-                min_split, min_leaf, seed, n_nodes_max, n_chunks, pred):
+                min_split, min_leaf, seed, n_nodes_max, own_rows, n_chunks, pred):
     d = X.shape[2]
     n_sets = Y.shape[0]
     n_slots = train_idx.shape[0]
@@ -985,13 +1138,12 @@ def _tree_batch(X, Y, train_idx, n_train, test_idx, n_test, n_classes, balanced,
             s = pair - c * n_slots
             ntr = np.int64(n_train[s])
             nte = np.int64(n_test[s])
-            if c != last_c:  # pairs run cell by cell: sort each cell's trials once
-                presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
-                last_c = c
             if n_sets == 1:  # one tree per pair: sort straight into its working lists
-                presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, ordp, valsp)
+                last_c = sort_pair(X, c, train_idx[s], ntr, last_c, own_rows, sort_i, sort_f,
+                                   cell_order, cell_vals, pos_of, ordp, valsp)
             else:
-                presort_pair(train_idx[s], ntr, cell_order, cell_vals, pos_of, order, vals)
+                last_c = sort_pair(X, c, train_idx[s], ntr, last_c, own_rows, sort_i, sort_f,
+                                   cell_order, cell_vals, pos_of, order, vals)
             for lab in range(n_sets):
                 fit_predict_labelset(X, c, Y[lab], train_idx[s], ntr, test_idx[s], nte,
                                      n_classes, balanced, max_depth, min_split, min_leaf,
@@ -1105,4 +1257,5 @@ def fit_predict_tree(X, Y, train_idx, n_train, test_idx, n_test, n_classes, *,
     X = np.ascontiguousarray(X, dtype=np.float32)
     return run_pairs(_tree_batch, X, Y, train_idx, n_train, test_idx, n_test, n_classes,
                      bool(class_weight_balanced), max_depth, min_split, min_leaf, seed,
-                     max_tree_nodes(max_depth, train_idx.shape[1]), chunked=True)
+                     max_tree_nodes(max_depth, train_idx.shape[1]),
+                     sorts_pair_rows(X.shape[1], train_idx.shape[1]), chunked=True)

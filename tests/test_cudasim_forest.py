@@ -67,3 +67,15 @@ def test_gpu_twin_equals_cpu_kernel_filtering_or_partitioning(monkeypatch, ratio
         want = fit_predict_forest(*batch, 3, class_weight_balanced=balanced, **kw)
         got = fit_predict_forest_cuda(*batch, 3, class_weight_balanced=balanced, **kw)
         np.testing.assert_array_equal(got, want)
+
+
+def test_gpu_twin_equals_cpu_kernel_on_two_valued_votes():
+    """0/1 votes (democracy's stacker features) in filtering trees: the twin fills each
+    pair's two-valued tables in its own kernel and counts them as the CPU kernel does."""
+    X, Y, *rest = tiny_batch(2, n_features=12, seed=6)
+    X = (X > 0).astype(np.float32)
+    X[1, :, 3] = 1.0                       # constant in every pair: not two-valued
+    assert forest.filter_nodes(12, forest.resolve_max_features("sqrt", 12))
+    want = fit_predict_forest(X, Y, *rest, 2, n_estimators=4)
+    got = fit_predict_forest_cuda(X, Y, *rest, 2, n_estimators=4)
+    np.testing.assert_array_equal(got, want)

@@ -296,3 +296,92 @@ def test_filtering_nodes_grows_the_partitioned_trees(monkeypatch, kw):
         assert forest.filter_nodes(60, 60) == (ratio == 0)
         paths.append(forest.fit_predict_forest(*args, **kw))
     np.testing.assert_array_equal(paths[0], paths[1])
+
+
+def _votes(n_trials, n_voters, y, rng):
+    """0/1 votes, as democracy stacks them: voter v agrees with the label with its own rate."""
+    agree = rng.uniform(0.5, 0.8, n_voters)
+    right = rng.random((n_trials, n_voters)) < agree
+    return np.where(right, y[:, None], 1 - y[:, None]).astype(np.float32)
+
+
+@pytest.mark.parametrize("kw", [
+    {"n_estimators": 3},
+    {"n_estimators": 2, "max_features": 3, "max_depth": 5, "random_state": 4},
+])
+def test_two_valued_features_grow_the_partitioned_trees(monkeypatch, kw):
+    """Counting a two-valued feature's lower-value samples (its one candidate split) grows
+    the trees that scanning its sorted node samples grows: filtering trees, which take the
+    count, against partitioning ones, which never do, on 0/1 votes (with a few 3-valued and
+    constant columns among them), every label set a permutation."""
+    rng = np.random.default_rng(3)
+    y = np.tile([0, 1], 30).astype(np.int32)
+    X = np.stack([_votes(60, 40, y, rng) for _ in range(2)])
+    X[:, :, 5] = 1.0                                     # a voter that always says 1
+    X[0, ::7, 6] = 2.0                                   # a column with three values
+    plan = SplitPlan(n_shuffles=2, test_size=0.25, n_folds=2, n_permutations=4,
+                     seed=1).fit(y)
+    args = batch_args(X, plan, 2)
+    tr = plan.train_idx_[0, :plan.n_train_[0]]
+    order, vals = _pair_lists(X, 0, tr)
+    low, two = forest.allocate_pair_tables(40, tr.size)
+    tree.two_valued_rows(order, vals, tr.size, low, two)
+    assert two.sum() == 38 and not two[5] and not two[6]  # the path is taken
+    np.testing.assert_array_equal(low[0] == 1, X[0, tr, 0] == 0)
+    paths = []
+    for ratio in (0, 10 ** 9):  # every call filters / none does
+        monkeypatch.setattr(forest, "FILTER_RATIO", ratio)
+        paths.append(forest.fit_predict_forest(*args, **kw))
+    np.testing.assert_array_equal(paths[0], paths[1])
+
+
+def _pair_lists(X, c, tr):
+    """A pair's root lists from the cell's sort (presort_cell, then presort_pair)."""
+    sort_i, sort_f, cell_order, cell_vals = tree.allocate_cell_scratch(X.shape[1], X.shape[2])
+    pos_of, order, vals = tree.allocate_pair_scratch(X.shape[1], X.shape[2], tr.size)
+    tree.presort_cell(X, c, sort_i, sort_f, cell_order, cell_vals)
+    tree.presort_pair(tr, tr.size, cell_order, cell_vals, pos_of, order, vals)
+    return order, vals
+
+
+@pytest.mark.parametrize("n_train", [30, 100])  # insertion sort / merge sort
+def test_a_pair_sorting_its_own_rows_gets_the_cells_order(n_train):
+    """sort_pair_rows gives presort_pair's lists (ties in trial order) for training trials
+    in any order, without sorting the cell's other trials."""
+    rng = np.random.default_rng(n_train)
+    X = np.round(rng.normal(size=(2, 400, 5)), 1).astype(np.float32)  # many ties
+    X[1, :, 2] = 0.0
+    X[1, ::3, 2] = -0.0
+    tr = rng.choice(400, n_train, replace=False).astype(np.int32)       # unsorted
+    for c in range(2):
+        order, vals = _pair_lists(X, c, tr)
+        own_o = np.empty_like(order)
+        own_v = np.empty_like(vals)
+        tmp_i = np.empty(400, np.int32)
+        tmp_f = np.empty(400, np.float32)
+        tree.sort_pair_rows(X, c, tr, tr.size, tmp_i, tmp_f, own_o, own_v)
+        np.testing.assert_array_equal(own_o, order)
+        np.testing.assert_array_equal(own_v.view(np.int32), vals.view(np.int32))
+
+
+@pytest.mark.parametrize("fit, module", [(forest.fit_predict_forest, forest),
+                                         (tree.fit_predict_tree, tree)])
+def test_blocks_sorting_their_own_rows_predict_the_same(monkeypatch, fit, module):
+    """Units of one problem per block (engine.predict_blocks' layout: many more trials than
+    a pair trains on) sort each pair's rows by themselves; the predictions are those of
+    the cell's sort."""
+    rng = np.random.default_rng(7)
+    n_blocks, rows, d = 6, 40, 12
+    y = rng.integers(0, 3, n_blocks * rows).astype(np.int32)
+    X = np.round(rng.normal(size=(1, n_blocks * rows, d)) + y[None, :, None] * 0.3, 1)
+    first = (np.arange(n_blocks) * rows)[:, None]
+    tr = (first + rng.permuted(np.tile(np.arange(rows), (n_blocks, 1)), axis=1)[:, :30])
+    te = first + np.arange(30, rows)
+    args = (X.astype(np.float32), y[None], tr.astype(np.int32), np.full(n_blocks, 30),
+            te.astype(np.int32), np.full(n_blocks, rows - 30), 3)
+    assert module.sorts_pair_rows(X.shape[1], 30)
+    paths = []
+    for own in (True, False):
+        monkeypatch.setattr(module, "sorts_pair_rows", lambda n_trials, m, own=own: own)
+        paths.append(fit(*args, **({"n_estimators": 5} if module is forest else {})))
+    np.testing.assert_array_equal(paths[0], paths[1])

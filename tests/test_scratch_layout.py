@@ -76,6 +76,8 @@ FOREST_TREES = [((3, 7, 4, 2, 13, False), TREE_PROBLEMS[0][1] + [(7,), (4,), (2,
                 ((3, 7, 4, 2, 13, True), TREE_PROBLEMS[0][1][:3] + [(1, 7), (1, 7)]
                  + TREE_PROBLEMS[0][1][5:] + [(7,), (4,), (2,), (7,)])]
 FOREST_VOTES = [((4, 3), [(4, 3)])]
+# a pair's two-valued features: which rows sit at the lower value (3 x 7), which features (3,)
+FOREST_PAIR_TABLES = [((3, 7), [(3, 7), (3,)])]
 
 # name: (declaration, CPU allocation, declared dtypes, hand-computed cases)
 LAYOUTS = {
@@ -96,6 +98,8 @@ LAYOUTS = {
                       tree.PROBLEM_SCRATCH_DTYPES, TREE_PROBLEMS),
     "forest trees": (forest.tree_scratch_shapes, forest.allocate_tree_scratch,
                      forest.TREE_SCRATCH_DTYPES, FOREST_TREES),
+    "forest pair tables": (forest.pair_table_shapes, forest.allocate_pair_tables,
+                           forest.PAIR_TABLE_DTYPES, FOREST_PAIR_TABLES),
     "forest votes": (forest.vote_scratch_shapes, forest.allocate_vote_scratch,
                      forest.VOTE_SCRATCH_DTYPES, FOREST_VOTES),
 }
@@ -110,7 +114,8 @@ DRIVERS = [
     (tree._tree_batch, {"allocate_cell_scratch", "allocate_pair_scratch",
                         "allocate_problem_scratch"}),
     (forest._forest_batch, {"allocate_cell_scratch", "allocate_pair_scratch",
-                            "allocate_tree_scratch", "allocate_vote_scratch"}),
+                            "allocate_pair_tables", "allocate_tree_scratch",
+                            "allocate_vote_scratch"}),
 ]
 
 
@@ -251,12 +256,13 @@ def test_forest_twin_allocates_the_cpu_layout(n_features, recorded):
     filtered = forest.filter_nodes(d, forest.resolve_max_features("sqrt", d))
     assert filtered == (n_features == 20)
     pred = fit_predict_forest_cuda(*batch, n_estimators=2, max_depth=2, max_scratch_bytes=1)
-    cells, pairs, trees = recorded
+    cells, pairs, tables, trees = recorded
     assert cells[:2] == cpu_layout(tree.allocate_cell_scratch, n_trials, d)
     assert pairs[:2] == cpu_layout(tree.allocate_pair_scratch, n_trials, d, m)
+    assert tables[:2] == cpu_layout(forest.allocate_pair_tables, d, m)
     assert trees[:2] == cpu_layout(forest.allocate_tree_scratch, d, m, max(mt, 1), n_classes,
                                    tree.max_tree_nodes(2, m), filtered)
     assert trees[0][3] == ((1 if filtered else d), m)
-    assert pairs[2] == 1 and trees[2] == 1
+    assert pairs[2] == 1 and tables[2] == 1 and trees[2] == 1
     np.testing.assert_array_equal(pred, forest.fit_predict_forest(*batch, n_estimators=2,
                                                                   max_depth=2))
