@@ -246,7 +246,7 @@ def scale_rows(xtr, ntr, xte, nte, d, mean, scale):
             xte[i, j] = (xte[i, j] - mean[j]) / scale[j]
 
 
-@device
+@device(inline=True)
 def dot_rows(A, i, B, k, d):
     """``A[i, :d] . B[k, :d]`` with four partial sums (a fixed order, the same on CPU and GPU)."""
     a0 = 0.0
@@ -317,7 +317,7 @@ def dot_rows4(a, i, b, k, d):
         (s0 + s1) + (s2 + s3)
 
 
-@device
+@device(inline=True)
 def dot_vr(v, A, i, n):
     """``v[:n] . A[i, :n]`` with four partial sums (a fixed order, the same on CPU and GPU)."""
     a0 = 0.0
