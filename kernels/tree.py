@@ -59,7 +59,8 @@ __all__ = ["fit_predict_tree", "check_tree_params", "check_distinct_rows", "tree
            "sklearn_tree_seed", "max_tree_nodes", "grow_tree", "find_leaf",
            "cell_scratch_shapes", "pair_scratch_shapes", "problem_scratch_shapes",
            "CELL_SCRATCH_DTYPES", "PAIR_SCRATCH_DTYPES", "PROBLEM_SCRATCH_DTYPES",
-           "sort_pair", "sort_pair_rows", "sorts_pair_rows", "two_valued_rows"]
+           "sort_pair", "sort_pair_rows", "sorts_pair_rows", "stable_sort",
+           "two_valued_rows"]
 
 EPS = float(np.finfo(np.float64).eps)
 INF = float("inf")
@@ -95,54 +96,61 @@ def max_tree_nodes(max_depth: int, max_train: int) -> int:
 # small hot helpers are inlined into their callers on the CPU (saves call overhead).
 
 @device
+def stable_sort(idx, v, n, tmp_i, tmp_f):
+    """Sort ``v[:n]`` ascending and ``idx[:n]`` with it, ties kept in their present order.
+    Insertion sort up to 64 entries, bottom-up merge sort beyond (``tmp_i``, ``tmp_f`` (n,)
+    scratch)."""
+    if n <= 64:
+        for i in range(1, n):
+            x = v[i]
+            t = idx[i]
+            j = i
+            while j > 0 and v[j - 1] > x:
+                v[j] = v[j - 1]
+                idx[j] = idx[j - 1]
+                j -= 1
+            v[j] = x
+            idx[j] = t
+        return
+    width = 1
+    while width < n:
+        lo = 0
+        while lo < n:
+            mid = min(lo + width, n)
+            hi = min(lo + 2 * width, n)
+            a = lo
+            b = mid
+            k = lo
+            while a < mid or b < hi:
+                if a < mid and (b >= hi or not v[b] < v[a]):
+                    tmp_i[k] = idx[a]
+                    tmp_f[k] = v[a]
+                    a += 1
+                else:
+                    tmp_i[k] = idx[b]
+                    tmp_f[k] = v[b]
+                    b += 1
+                k += 1
+            lo += 2 * width
+        for i in range(n):
+            idx[i] = tmp_i[i]
+            v[i] = tmp_f[i]
+        width *= 2
+
+
+@device
 def presort_cell(X, c, tmp_i, tmp_f, cell_order, cell_vals):
     """Sort all trials of cell ``c`` by every feature (stable: ties in trial order).
 
     ``cell_order[f]`` = trials by ascending ``X[c, ., f]`` (float32), ``cell_vals[f]``
-    the values in that order. Insertion sort up to 64 trials, bottom-up merge sort beyond.
+    the values in that order (:func:`stable_sort`).
     """
     n = X.shape[1]
     for f in range(X.shape[2]):
-        idx = cell_order[f]
-        v = cell_vals[f]
         for i in range(n):
-            x = X[c, i, f]
-            j = i
-            if n <= 64:
-                while j > 0 and v[j - 1] > x:
-                    v[j] = v[j - 1]
-                    idx[j] = idx[j - 1]
-                    j -= 1
-            v[j] = x
-            idx[j] = i
-        width = 1
-        while n > 64 and width < n:
-            lo = 0
-            while lo < n:
-                mid = lo + width
-                if mid > n:
-                    mid = n
-                hi = lo + 2 * width
-                if hi > n:
-                    hi = n
-                a = lo
-                b = mid
-                k = lo
-                while a < mid or b < hi:
-                    if a < mid and (b >= hi or not v[b] < v[a]):
-                        tmp_i[k] = idx[a]
-                        tmp_f[k] = v[a]
-                        a += 1
-                    else:
-                        tmp_i[k] = idx[b]
-                        tmp_f[k] = v[b]
-                        b += 1
-                    k += 1
-                lo += 2 * width
-            for i in range(n):
-                idx[i] = tmp_i[i]
-                v[i] = tmp_f[i]
-            width *= 2
+            cell_order[f, i] = i
+            cell_vals[f, i] = X[c, i, f]
+        stable_sort(cell_order[f], cell_vals[f], n, tmp_i, tmp_f)
 
 
 @device
@@ -168,55 +176,31 @@ def presort_pair(tr, n, cell_order, cell_vals, pos_of, order, vals):
 
 
 @device
-def sort_pair_rows(X, c, tr, n, tmp_i, tmp_f, order, vals):
+def sort_pair_rows(X, c, tr, n, by_trial, tmp_i, tmp_f, order, vals):
     """:func:`presort_pair`'s result sorted from the pair's own rows: ``order[f, :n]`` = row
     positions (indices into ``tr``) by ascending ``X[c, tr[r], f]``, ties in trial order,
     ``vals[f, :n]`` the values; without sorting the cell's other trials.
 
     For units of many more trials than a pair trains on (the blocks of
     :func:`gpudecode.engine.predict_blocks`, one problem per block), where sorting the cell
-    and filtering every pair from it costs O(n_trials) per pair. Insertion sort up to 64
-    rows, bottom-up merge sort beyond; ``tmp_i``, ``tmp_f`` (n,) are scratch.
+    and filtering every pair from it costs O(n_trials) per pair. The positions are put in
+    trial order once (``by_trial`` (n,), insertion sort: the blocks' trials come in order),
+    then each feature is sorted stably (:func:`stable_sort`; ``tmp_i``, ``tmp_f`` (n,)
+    scratch).
     """
+    for i in range(n):
+        t = tr[i]
+        j = i
+        while j > 0 and tr[by_trial[j - 1]] > t:
+            by_trial[j] = by_trial[j - 1]
+            j -= 1
+        by_trial[j] = i
     for f in range(X.shape[2]):
-        idx = order[f]
-        v = vals[f]
-        for i in range(n):
-            x = X[c, tr[i], f]
-            t = tr[i]
-            j = i
-            if n <= 64:
-                while j > 0 and (v[j - 1] > x or (v[j - 1] == x and tr[idx[j - 1]] > t)):
-                    v[j] = v[j - 1]
-                    idx[j] = idx[j - 1]
-                    j -= 1
-            v[j] = x
-            idx[j] = i
-        width = 1
-        while n > 64 and width < n:
-            lo = 0
-            while lo < n:
-                mid = min(lo + width, n)
-                hi = min(lo + 2 * width, n)
-                a = lo
-                b = mid
-                k = lo
-                while a < mid or b < hi:
-                    if a < mid and (b >= hi or v[a] < v[b]
-                                    or (v[a] == v[b] and tr[idx[a]] < tr[idx[b]])):
-                        tmp_i[k] = idx[a]
-                        tmp_f[k] = v[a]
-                        a += 1
-                    else:
-                        tmp_i[k] = idx[b]
-                        tmp_f[k] = v[b]
-                        b += 1
-                    k += 1
-                lo += 2 * width
-            for i in range(n):
-                idx[i] = tmp_i[i]
-                v[i] = tmp_f[i]
-            width *= 2
+        for j in range(n):
+            r = by_trial[j]
+            order[f, j] = r
+            vals[f, j] = X[c, tr[r], f]
+        stable_sort(order[f], vals[f], n, tmp_i, tmp_f)
 
 
 @device
@@ -227,7 +211,7 @@ def sort_pair(X, c, tr, n, last_c, own_rows, tmp_i, tmp_f, cell_order, cell_vals
     cell sorted last) or, ``own_rows``, by themselves (:func:`sort_pair_rows`). Returns the
     cell now sorted in ``cell_order``/``cell_vals``."""
     if own_rows:
-        sort_pair_rows(X, c, tr, n, tmp_i, tmp_f, order, vals)
+        sort_pair_rows(X, c, tr, n, pos_of, tmp_i, tmp_f, order, vals)
         return last_c
     if c != last_c:  # pairs run cell by cell: sort each cell's trials once
         presort_cell(X, c, tmp_i, tmp_f, cell_order, cell_vals)

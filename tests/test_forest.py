@@ -359,7 +359,8 @@ def test_a_pair_sorting_its_own_rows_gets_the_cells_order(n_train):
         own_v = np.empty_like(vals)
         tmp_i = np.empty(400, np.int32)
         tmp_f = np.empty(400, np.float32)
-        tree.sort_pair_rows(X, c, tr, tr.size, tmp_i, tmp_f, own_o, own_v)
+        by_trial = np.empty(400, np.int32)
+        tree.sort_pair_rows(X, c, tr, tr.size, by_trial, tmp_i, tmp_f, own_o, own_v)
         np.testing.assert_array_equal(own_o, order)
         np.testing.assert_array_equal(own_v.view(np.int32), vals.view(np.int32))
 
