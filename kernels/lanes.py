@@ -1,4 +1,5 @@
-"""Eight Cholesky factorisations and triangular solves at once, one per SIMD lane (CPU).
+"""Eight Cholesky factorisations and triangular solves at once, one per SIMD lane (CPU), and
+the interior point's Newton matrices and gradients that feed them.
 
 The linear SVM's interior point (:mod:`gpudecode.kernels.linear_qp`) factors one ``n x n``
 Newton matrix per step and solves with the factor three to five times; at the sizes this
@@ -7,16 +8,21 @@ factorisation's row updates run over rows of ``n - i`` columns and reach about 2
 float64 multiply-adds per cycle an AVX-512 core allows, and the back solve is a chain of
 dot products. Here eight problems' matrices are interleaved, entry ``(i, k)`` of lane
 ``l`` at ``H[i, k, l]`` (right-hand sides at ``B[i, l]``), and every update is one 8-wide
-vector operation: no short rows, no remainders, no reductions across lanes.
+vector operation: no short rows, no remainders, no reductions across lanes. The lanes'
+float32 ``Q`` matrices are interleaved the same way (``Q[i, t, l]``), so their Newton
+matrices (:func:`signed_rows_lanes`) and gradients ``Q a - 1`` (:func:`gradient_lanes`)
+are formed in place, 8 lanes per operation, with no per-lane copy to interleave.
 
 Each lane gets the same operations, in the same order, as
-:func:`gpudecode.kernels.linear_qp.cholesky_bordered`, ``forward_solve`` and ``back_solve``
-give one problem (the same panels of four pivot rows, the same grouping of the products and
-partial sums, no fused multiply-adds), so its results are the same bit for bit.
+:func:`gpudecode.kernels.linear_qp.cholesky_bordered`, ``forward_solve``, ``back_solve``,
+``newton_matrix`` and ``qp_gradient`` give one problem (the same panels of four pivot rows,
+the same grouping of the products and partial sums, no fused multiply-adds), so its
+results are the same bit for bit.
 
 Numba has no vector types and, with LLVM's SLP vectoriser off (Numba's default), leaves an
 8-iteration lane loop scalar. The inner loops are therefore written as LLVM vector IR
-through :func:`numba.extending.intrinsic`, on the arrays' flat data (C order, float64).
+through :func:`numba.extending.intrinsic`, on the arrays' flat data (C order, float64;
+``Q`` float32, widened exactly).
 CPU only: the GPU twin runs one problem per thread.
 """
 
@@ -33,13 +39,14 @@ from ._prep import cpu_jit
 from .linear_qp import PIVOT_TINY
 
 __all__ = ["LANES", "cholesky_lanes", "forward_solve_lanes", "back_solve_lanes",
-           "lanes_scratch_shape", "pack_lanes"]
+           "lanes_scratch_shape", "signed_rows_lanes", "gradient_lanes"]
 
 LANES = 8
 """Problems solved together: the float64 lanes of one AVX-512 register (LLVM splits the
 vectors on narrower CPUs; the results are the same)."""
 
 _VEC = ir.VectorType(ir.DoubleType(), LANES)
+_VEC32 = ir.VectorType(ir.FloatType(), LANES)
 _I64 = ir.IntType(64)
 
 
@@ -48,9 +55,15 @@ def _data(context, builder, array_type, value):
     return cgutils.create_struct_proxy(array_type)(context, builder, value=value).data
 
 
-def _lane_pointer(builder, base, offset):
+def _lane_pointer(builder, base, offset, vec=_VEC):
     """Pointer to the 8 lanes of the entry at flat ``offset`` (a multiple of ``LANES``)."""
-    return builder.bitcast(builder.gep(base, [offset]), _VEC.as_pointer())
+    return builder.bitcast(builder.gep(base, [offset]), vec.as_pointer())
+
+
+def _load32(builder, base, offset):
+    """The 8 float32 lanes at flat ``offset``, widened to float64 (exact)."""
+    return builder.fpext(builder.load(_lane_pointer(builder, base, offset, _VEC32), align=4),
+                         _VEC)
 
 
 def _offset(builder, start, row_stride, row, lane_col):
@@ -278,13 +291,117 @@ def lanes_scratch_shape(max_train):
     return (max_train + 1, max_train + 2, LANES)
 
 
-@cpu_jit()
-def pack_lanes(M, n, w, H):
-    """``H[i, k, lane] = M[lane, i, k]`` on the upper triangle and bordered columns
-    (``i < n``, ``i <= k < w``): eight row-major matrices ``M`` (LANES, >= n, >= w)
-    interleaved for :func:`cholesky_lanes`."""
-    for i in range(n):
-        for k in range(i, w):
-            for lane in range(LANES):
-                H[i, k, lane] = M[lane, i, k]
+# Newton matrix and gradient of the interior point (linear_qp.newton_matrix, qp_gradient)
+# for the eight problems at once, from their float32 Q matrices interleaved as Q[i, t, l].
+@intrinsic
+def _signed_row(typingctx, H, Q, Y, i, n, h_row, q_row, reg):
+    """``H[h_row + 8 t] = Q[q_row + 8 t] + (R Y[8 i]) Y[8 t]`` for ``i <= t < n`` (8 lanes),
+    ``R`` the 8 lanes at flat ``reg`` of ``Y``."""
+    sig = types.void(H, Q, Y, types.int64, types.int64, types.int64, types.int64,
+                     types.int64)
 
+    def codegen(context, builder, signature, args):
+        h_arr, q_arr, y_arr, i, n, h_row, q_row, reg = args
+        hb = _data(context, builder, signature.args[0], h_arr)
+        qb = _data(context, builder, signature.args[1], q_arr)
+        yb = _data(context, builder, signature.args[2], y_arr)
+        eight = ir.Constant(_I64, LANES)
+        ri = builder.fmul(builder.load(_lane_pointer(builder, yb, reg), align=8),
+                          builder.load(_lane_pointer(builder, yb, builder.mul(i, eight)),
+                                       align=8))
+        with cgutils.for_range(builder, builder.sub(n, i)) as loop:
+            col = builder.mul(builder.add(i, loop.index), eight)
+            y = builder.load(_lane_pointer(builder, yb, col), align=8)
+            q = _load32(builder, qb, builder.add(q_row, col))
+            builder.store(builder.fadd(q, builder.fmul(ri, y)),
+                          _lane_pointer(builder, hb, builder.add(h_row, col)), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _make_gradient_rows(n_rows: int):
+    """An intrinsic ``rows(G, Q, A, k0, n, q_stride)``: ``G[8 t] += A[8 k] Q[k q_stride +
+    8 t]`` for ``t < n`` and ``k = k0 .. k0 + n_rows - 1`` in that order (8 lanes; each
+    ``G`` entry loaded and stored once)."""
+
+    @intrinsic
+    def rows(typingctx, G, Q, A, k0, n, q_stride):
+        sig = types.void(G, Q, A, types.int64, types.int64, types.int64)
+
+        def codegen(context, builder, signature, args):
+            g_arr, q_arr, a_arr, k0, n, q_stride = args
+            gb = _data(context, builder, signature.args[0], g_arr)
+            qb = _data(context, builder, signature.args[1], q_arr)
+            ab = _data(context, builder, signature.args[2], a_arr)
+            eight = ir.Constant(_I64, LANES)
+            ks = [builder.add(k0, ir.Constant(_I64, r)) for r in range(n_rows)]
+            coef = [builder.load(_lane_pointer(builder, ab, builder.mul(k, eight)), align=8)
+                    for k in ks]
+            starts = [builder.mul(k, q_stride) for k in ks]
+            with cgutils.for_range(builder, n) as loop:
+                col = builder.mul(loop.index, eight)
+                target = _lane_pointer(builder, gb, col)
+                g = builder.load(target, align=8)
+                for c, start in zip(coef, starts):
+                    g = builder.fadd(g, builder.fmul(c, _load32(builder, qb,
+                                                                builder.add(start, col))))
+                builder.store(g, target, align=8)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return rows
+
+
+_gradient_rows4 = _make_gradient_rows(4)
+_gradient_rows1 = _make_gradient_rows(1)
+
+
+@cpu_jit()
+def signed_rows_lanes(Q, Y, reg, n, H):
+    """Eight ``linear_qp.newton_matrix`` upper triangles before their diagonal terms:
+    ``H[i, t, l] = Q[i, t, l] + (reg[l] Y[i, l]) Y[t, l]`` for ``i <= t < n``.
+
+    Parameters
+    ----------
+    Q : ndarray of float32, shape (>= n, m, LANES), C order
+    Y : ndarray of float64, shape (r, LANES), C order
+        Rows ``0..n-1`` the labels (+-1); row ``reg`` the eight ``reg``.
+    reg : int
+    n : int
+    H : ndarray of float64, shape (>= n, >= n, LANES), C order (:func:`lanes_scratch_shape`)
+    """
+    width = H.shape[1] * LANES
+    q_width = Q.shape[1] * LANES
+    for i in range(n):
+        _signed_row(H, Q, Y, i, n, i * width, i * q_width, reg * LANES)
+
+
+@cpu_jit()
+def gradient_lanes(Q, A, n, G):
+    """Eight ``linear_qp.qp_gradient``: ``G[t, l] = -1 + sum_k A[k, l] Q[k, t, l]``, the
+    terms added in the order of ``k``.
+
+    ``qp_gradient`` skips ``A[k] == 0``; the interior point keeps ``A > 0``, and adding the
+    product ``+0`` could change only a ``G`` of ``-0``, which ``-1`` plus nonzero terms never
+    is: the same bits.
+
+    Parameters
+    ----------
+    Q : ndarray of float32, shape (>= n, m, LANES), C order
+    A : ndarray of float64, shape (>= n, LANES), C order
+    n : int
+    G : ndarray of float64, shape (>= n, LANES), C order
+    """
+    for t in range(n):
+        for lane in range(LANES):
+            G[t, lane] = -1.0
+    q_width = Q.shape[1] * LANES
+    k = 0
+    while k + 4 <= n:
+        _gradient_rows4(G, Q, A, k, n, q_width)
+        k += 4
+    while k < n:
+        _gradient_rows1(G, Q, A, k, n, q_width)
+        k += 1

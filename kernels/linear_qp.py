@@ -91,6 +91,14 @@ def newton_matrix(Qs, n, yv, reg, a, s, z, w, rd, H):
         ri = reg * yv[i]
         for t in range(np.uint64(i), un):
             H[i, t] = float(Qs[i, t]) + ri * yv[t]
+    newton_diagonal(n, yv, a, s, z, w, rd, H)
+
+
+@device
+def newton_diagonal(n, yv, a, s, z, w, rd, H):
+    """The rest of :func:`newton_matrix` after ``Q + reg y y'``: ``diag(z / a + w / s)``
+    added, the right-hand columns written."""
+    for i in range(n):
         H[i, i] += z[i] / a[i] + w[i] / s[i]
         H[i, n] = yv[i]
         H[i, n + 1] = -rd[i] - z[i] + w[i]
@@ -367,7 +375,16 @@ def qp_begin(Qs, n, Cv, V):
 
 @device
 def qp_residuals(Qs, n, yv, b, tol, V):
-    """The gradient ``G`` and dual residual ``rd`` at the iterate in ``V`` (offset ``b``).
+    """The gradient ``G`` (:func:`qp_gradient`) and the residuals
+    (:func:`qp_residuals_at`) at the iterate in ``V`` (offset ``b``)."""
+    qp_gradient(Qs, V[0], n, V[4])
+    return qp_residuals_at(n, yv, b, tol, V)
+
+
+@device
+def qp_residuals_at(n, yv, b, tol, V):
+    """The dual residual ``rd`` at the iterate in ``V`` (offset ``b``), its gradient ``G``
+    in ``V[4]``.
 
     Returns
     -------
@@ -385,7 +402,6 @@ def qp_residuals(Qs, n, yv, b, tol, V):
     w = V[3]
     G = V[4]
     rd = V[5]
-    qp_gradient(Qs, a, n, G)
     rp = 0.0
     rdmax = 0.0
     gap = 0.0
@@ -405,6 +421,12 @@ def qp_residuals(Qs, n, yv, b, tol, V):
 def qp_newton_matrix(Qs, n, yv, reg, V, H):
     """:func:`newton_matrix` at the iterate in ``V``."""
     newton_matrix(Qs, n, yv, reg, V[0], V[1], V[2], V[3], V[5], H)
+
+
+@device
+def qp_newton_diagonal(n, yv, V, H):
+    """:func:`newton_diagonal` at the iterate in ``V``."""
+    newton_diagonal(n, yv, V[0], V[1], V[2], V[3], V[5], H)
 
 
 @device

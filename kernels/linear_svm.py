@@ -38,11 +38,11 @@ from numba import prange
 
 from ._prep import argmax_predict, check_batch, count_classes, cpu_jit, run_pairs
 from .lanes import (LANES, back_solve_lanes, cholesky_lanes, forward_solve_lanes,
-                    lanes_scratch_shape, pack_lanes)
+                    gradient_lanes, lanes_scratch_shape, signed_rows_lanes)
 from .linear_qp import (QP_MAX_ITER, QP_ROWS, QP_TOL, cholesky_bordered, direction_end,
                         direction_offset, qp_begin, qp_corrector_target, qp_fallback_rhs,
-                        qp_finish, qp_move, qp_newton_matrix, qp_predictor, qp_residuals,
-                        qp_step, qp_step_length)
+                        qp_finish, qp_move, qp_newton_diagonal, qp_predictor,
+                        qp_residuals_at, qp_step, qp_step_length)
 from .rbf_svm import (allocate_feature_scratch, allocate_kernel_scratch,
                       allocate_solver_scratch, binary_labels, check_rbf_params, decision,
                       fit_predict_labelset, pair_order, prepare_pair, slot_matrix,
@@ -161,11 +161,11 @@ def fit_predict_linear_svm_fixed(X, Y, train_idx, n_train, test_idx, n_test, n_c
 # ----------------------------------------------------------------------------- CPU batch
 # The label sets of one (cell, slot) pair share its kernel matrices. Their binary problems
 # (two classes in the training rows: every row, the same n) run side by side in LANES
-# lanes: each lane goes through the interior point's phases on its own problem, and the
-# lanes' Newton matrices are factored, and solved with, together (kernels/lanes.py). A lane
-# whose problem converges writes its predictions and takes the next label set; a label set
-# with one class or more than two takes libsvm's full path (fit_predict_labelset) on the
-# spot.
+# lanes: each lane goes through the interior point's phases on its own problem; the lanes'
+# gradients and Newton matrices are formed from their Q matrices, interleaved entry by entry
+# (Ql[i, t, lane]), and factored, and solved with, together (kernels/lanes.py). A lane whose
+# problem converges writes its predictions and takes the next label set; a label set with
+# one class or more than two takes libsvm's full path (fit_predict_labelset) on the spot.
 # Each problem gets the same operations as interior_point gives it alone: the same bits.
 
 
@@ -178,20 +178,23 @@ factorisation costs about as much as three single ones."""
 def allocate_lane_scratch(max_train, n_classes):
     """Per-lane copies of a binary problem's scratch, in this order: ``counts`` (LANES,
     n_classes) int64, ``order`` (LANES, max_train) int64, ``yv``, ``Cv``, ``coef`` (LANES,
-    max_train), ``Qs`` (LANES, max_train, max_train) float32, ``QDs`` (LANES, max_train),
-    ``V`` (LANES, QP_ROWS, max_train); the interleaved Newton matrices ``H``
-    (:func:`gpudecode.kernels.lanes.lanes_scratch_shape`); ``state`` (LANES, 5) int64: label
-    set (-1: idle), class pair ``ki``, ``kj``, Newton steps, direction pass; ``fstate``
-    (LANES, 7): ``reg``, offset ``b``, ``rp``, ``gap``, ``yy``, ``db``, step; each lane's
-    own Newton matrix ``Hl`` (LANES, max_train, max_train + 2); the interleaved right-hand
-    sides ``B`` (max_train, LANES)."""
+    max_train); the lanes' ``Q`` interleaved, ``Ql`` (max_train, max_train, LANES) float32;
+    ``QDs`` (LANES, max_train), ``V`` (LANES, QP_ROWS, max_train); the interleaved Newton
+    matrices ``H`` (:func:`gpudecode.kernels.lanes.lanes_scratch_shape`); ``state`` (LANES,
+    5) int64: label set (-1: idle), class pair ``ki``, ``kj``, Newton steps, direction pass;
+    ``fstate`` (LANES, 7): ``reg``, offset ``b``, ``rp``, ``gap``, ``yy``, ``db``, step; each
+    lane's own Newton matrix ``Hl`` (LANES, max_train, max_train + 2); the interleaved
+    right-hand sides ``B`` (max_train, LANES); ``Yl`` (max_train + 1, LANES): the labels
+    interleaved, last row ``reg``; ``AG`` (2, max_train, LANES): ``a`` and ``G``
+    interleaved. Zeros: a lane never given a problem holds finite values."""
     n = max_train
-    return (np.empty((LANES, n_classes), dtype=np.int64), np.empty((LANES, n), dtype=np.int64),
-            np.empty((LANES, n)), np.empty((LANES, n)), np.empty((LANES, n)),
-            np.empty((LANES, n, n), dtype=np.float32), np.empty((LANES, n)),
-            np.empty((LANES, QP_ROWS, n)), np.zeros(lanes_scratch_shape(n)),
+    return (np.zeros((LANES, n_classes), dtype=np.int64), np.zeros((LANES, n), dtype=np.int64),
+            np.zeros((LANES, n)), np.zeros((LANES, n)), np.zeros((LANES, n)),
+            np.zeros((n, n, LANES), dtype=np.float32), np.zeros((LANES, n)),
+            np.zeros((LANES, QP_ROWS, n)), np.zeros(lanes_scratch_shape(n)),
             np.full((LANES, 5), -1, dtype=np.int64), np.zeros((LANES, 7)),
-            np.zeros((LANES, n, n + 2)), np.zeros((n, LANES)))
+            np.zeros((LANES, n, n + 2)), np.zeros((n, LANES)), np.zeros((n + 1, LANES)),
+            np.zeros((2, n, LANES)))
 
 
 @cpu_jit()
@@ -210,9 +213,12 @@ def solve_alone(y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking, Kq
 def lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking,
               Kq, QD, Kt, scalar, lanes, out):
     """Give ``lane`` the next label set from ``next_lab`` that is a binary problem, solving
-    the others on the spot; returns the next label set not taken. ``lanes[9]`` row ``lane``
-    is left at -1 when none is left."""
-    counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
+    the others on the spot; returns the next label set not taken. ``state[lane, 0]`` is left
+    at -1 when none is left. The problem's ``Q`` is built in the one-problem scratch
+    (``scalar``), which starts the interior point (its gradient in ``V[lane, 4]``), and
+    copied into the lane."""
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
+    Qt = scalar[11]
     n_sets = Y.shape[0]
     state[lane, 0] = -1
     while next_lab < n_sets:
@@ -238,10 +244,14 @@ def lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap, eps,
         if balanced:
             Cp = C * (ntr / (n_present * 1.0 * counts[lane, ki]))
             Cn = C * (ntr / (n_present * 1.0 * counts[lane, kj]))
-        slot_matrix(Kq, QD, order[lane], n, counts[lane, ki], Qs[lane], QDs[lane])
+        slot_matrix(Kq, QD, order[lane], n, counts[lane, ki], Qt, QDs[lane])
         binary_labels(n, counts[lane, ki], Cp, Cn, yv[lane], Cv[lane])
-        fstate[lane, 0] = qp_begin(Qs[lane], n, Cv[lane], V[lane])
+        fstate[lane, 0] = qp_begin(Qt, n, Cv[lane], V[lane])
         fstate[lane, 1] = 0.0
+        for i in range(n):
+            Yl[i, lane] = yv[lane, i]
+            for t in range(n):
+                Ql[i, t, lane] = Qt[i, t]
         state[lane, 0] = lab
         state[lane, 1] = ki
         state[lane, 2] = kj
@@ -253,7 +263,7 @@ def lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap, eps,
 @cpu_jit()
 def lane_finish(lane, ntr, nte, n_classes, Kt, scores, lanes, out):
     """Predictions of ``lane``'s converged problem into its label set's row of ``out``."""
-    counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
     lab = state[lane, 0]
     ki = state[lane, 1]
     kj = state[lane, 2]
@@ -273,11 +283,47 @@ def lane_finish(lane, ntr, nte, n_classes, Kt, scores, lanes, out):
 
 
 @cpu_jit()
+def newton_lanes(n, lanes):
+    """Every lane's ``linear_qp.qp_newton_matrix`` at its iterate, into ``H``: ``Q + reg y
+    y'`` in all lanes at once, then each lane's diagonal and right-hand columns (idle lanes
+    too, from their last iterate, so that their factorisation takes no slow branch)."""
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
+    reg_row = Yl.shape[0] - 1
+    for lane in range(LANES):
+        Yl[reg_row, lane] = fstate[lane, 0]
+    signed_rows_lanes(Ql, Yl, reg_row, n, H)
+    for lane in range(LANES):
+        qp_newton_diagonal(n, yv[lane], V[lane], H[:, :, lane])
+
+
+@cpu_jit()
+def gradients_lanes(n, lanes):
+    """The gradient ``G = Q a - 1`` of every busy lane into ``V[lane, 4]``
+    (``linear_qp.qp_gradient``, all lanes at once)."""
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
+    for lane in range(LANES):
+        if state[lane, 0] >= 0:
+            _to_lanes(V[lane, 0], n, AG[0], lane)
+    gradient_lanes(Ql, AG[0], n, AG[1])
+    for lane in range(LANES):
+        if state[lane, 0] >= 0:
+            _from_lanes(AG[1], n, lane, V[lane, 4])
+
+
+@cpu_jit()
+def _lane_matrix(H, n, w, lane, M):
+    """``M[i, k] = H[i, k, lane]`` on the upper triangle and bordered columns."""
+    for i in range(n):
+        for k in range(i, w):
+            M[i, k] = H[i, k, lane]
+
+
+@cpu_jit()
 def solve_pair_lanes(Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinking, Kq, QD,
                      Kt, scalar, lanes, out):
     """Every label set of one prepared (cell, slot) pair; ``out`` (n_labelsets, max_test).
     Fewer label sets than ``MIN_BUSY_LANES`` are solved one by one."""
-    counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
     scores = scalar[10]
     if Y.shape[0] < MIN_BUSY_LANES:
         for lab in range(Y.shape[0]):
@@ -289,17 +335,16 @@ def solve_pair_lanes(Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinkin
         next_lab = lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap,
                              eps, shrinking, Kq, QD, Kt, scalar, lanes, out)
     while True:
+        # every busy lane's gradient is current: from qp_begin or gradients_lanes
         busy = 0
         for lane in range(LANES):
             while state[lane, 0] >= 0:
-                converged, rp, gap = qp_residuals(Qs[lane], ntr, yv[lane], fstate[lane, 1],
-                                                  QP_TOL, V[lane])
+                converged, rp, gap = qp_residuals_at(ntr, yv[lane], fstate[lane, 1], QP_TOL,
+                                                     V[lane])
                 if not converged and state[lane, 3] < cap:
                     state[lane, 3] += 1
                     fstate[lane, 2] = rp
                     fstate[lane, 3] = gap
-                    qp_newton_matrix(Qs[lane], ntr, yv[lane], fstate[lane, 0], V[lane],
-                                     Hl[lane])
                     busy += 1
                     break
                 lane_finish(lane, ntr, nte, n_classes, Kt, scores, lanes, out)
@@ -307,16 +352,18 @@ def solve_pair_lanes(Y, tr, ntr, nte, n_classes, balanced, C, cap, eps, shrinkin
                                      C, cap, eps, shrinking, Kq, QD, Kt, scalar, lanes, out)
         if busy == 0:
             return
+        newton_lanes(ntr, lanes)
         if busy < MIN_BUSY_LANES:
             for lane in range(LANES):
                 if state[lane, 0] >= 0:
+                    _lane_matrix(H, ntr, ntr + 2, lane, Hl[lane])
                     cholesky_bordered(Hl[lane], ntr, ntr + 2)
                     fstate[lane, 1] += qp_step(Hl[lane], ntr, yv[lane], fstate[lane, 0],
                                                fstate[lane, 2], fstate[lane, 3], V[lane])
         else:
-            pack_lanes(Hl, ntr, ntr + 2, H)
             cholesky_lanes(H, ntr, ntr + 2)
             step_lanes(ntr, lanes)
+        gradients_lanes(ntr, lanes)
 
 
 @cpu_jit()
@@ -336,7 +383,7 @@ def _direction_lanes(n, lanes, which):
     """The forward solve, offset and back solve of a direction in every lane with
     ``state[lane, 4] >= which`` (its right-hand side in ``V[lane, 6]``), the solves in all
     lanes at once."""
-    counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
     for lane in range(LANES):
         if state[lane, 4] >= which:
             _to_lanes(V[lane, 6], n, B, lane)
@@ -362,7 +409,7 @@ def _direction_lanes(n, lanes, which):
 def step_lanes(n, lanes):
     """``qp_step`` in every busy lane (``state[lane, 0] >= 0``), from the factors in
     ``H``: the same phases per lane, each triangular solve done in all lanes at once."""
-    counts, order, yv, Cv, coef, Qs, QDs, V, H, state, fstate, Hl, B = lanes
+    counts, order, yv, Cv, coef, Ql, QDs, V, H, state, fstate, Hl, B, Yl, AG = lanes
     for lane in range(LANES):
         state[lane, 4] = 1 if state[lane, 0] >= 0 else 0
         if state[lane, 4]:
