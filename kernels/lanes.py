@@ -28,8 +28,6 @@ CPU only: the GPU twin runs one problem per thread.
 
 from __future__ import annotations
 
-import math
-
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -136,23 +134,48 @@ def _scale_row(typingctx, H, start, factor, n_cols):
     return sig, codegen
 
 
+@intrinsic
+def _pivots(typingctx, H, diag, inv):
+    """The eight pivots at flat ``diag`` of ``H``, as ``linear_qp.pivot_row`` takes them:
+    ``sqrt`` where above ``PIVOT_TINY`` (relative), else 1e64; their inverses (1 for the
+    latter) at flat ``inv``. Returns the lanes below, one bit each."""
+    sig = types.int64(H, types.int64, types.int64)
+
+    def codegen(context, builder, signature, args):
+        arr, diag, inv = args
+        base = _data(context, builder, signature.args[0], arr)
+        unary = ir.FunctionType(_VEC, [_VEC])
+        fabs = cgutils.get_or_insert_function(builder.module, unary, f"llvm.fabs.v{LANES}f64")
+        sqrt = cgutils.get_or_insert_function(builder.module, unary, f"llvm.sqrt.v{LANES}f64")
+        target = _lane_pointer(builder, base, diag)
+        p = builder.load(target, align=8)
+        one = ir.Constant(_VEC, [1.0] * LANES)
+        limit = builder.fmul(ir.Constant(_VEC, [PIVOT_TINY] * LANES),
+                             builder.fadd(one, builder.call(fabs, [p])))
+        ok = builder.fcmp_ordered(">", p, limit)
+        root = builder.call(sqrt, [p])
+        builder.store(builder.select(ok, root, ir.Constant(_VEC, [1e64] * LANES)), target,
+                      align=8)
+        builder.store(builder.select(ok, builder.fdiv(one, root), one),
+                      _lane_pointer(builder, base, inv), align=8)
+        bits = builder.bitcast(builder.not_(ok), ir.IntType(LANES))
+        return builder.zext(bits, _I64)
+
+    return sig, codegen
+
+
 @cpu_jit()
 def _pivot_lanes(H, j, w, inv):
     """Row ``j`` of every lane's factor, as ``linear_qp.pivot_row``: ``sqrt`` of the pivot
     and the rest of the row scaled by its inverse (``inv``, the row of ``H`` that holds the
     eight inverses), or, below ``PIVOT_TINY``, the pivot 1e64 and the row zero."""
-    for lane in range(LANES):
-        p = H[j, j, lane]
-        if not p > PIVOT_TINY * (1.0 + abs(p)):
-            H[j, j, lane] = 1e64
-            for k in range(j + 1, w):
-                H[j, k, lane] = 0.0
-            H[inv, 0, lane] = 1.0
-        else:
-            p = math.sqrt(p)
-            H[j, j, lane] = p
-            H[inv, 0, lane] = 1.0 / p
     width = H.shape[1] * LANES
+    tiny = _pivots(H, j * width + j * LANES, inv * width)
+    if tiny:
+        for lane in range(LANES):
+            if (tiny >> lane) & 1:
+                for k in range(j + 1, w):
+                    H[j, k, lane] = 0.0
     _scale_row(H, j * width + (j + 1) * LANES, inv * width, w - j - 1)
 
 
