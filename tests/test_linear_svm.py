@@ -67,7 +67,8 @@ def test_non_separable_real_session_shape_converges_and_matches_svc():
     assert plan.n_train_.max() == 90 and X.shape[2] == 53
     # the case liblinear's dual coordinate descent (LinearSVC) does not finish in max_iter.
     # Its coordinate order is random: 199 of seeds 0-199 stop at max_iter, one converges in
-    # 990 epochs, so the seed is fixed (unseeded, the premise failed one CI run in ~200).
+    # 990 epochs. Unseeded, about one run in 200 would not warn (one CI run did not), so the
+    # seed is fixed.
     tr = plan.train_idx_[0, :plan.n_train_[0]]
     A = StandardScaler().fit_transform(X[0, tr].astype(np.float64))
     with pytest.warns(ConvergenceWarning):
