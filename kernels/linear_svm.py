@@ -248,10 +248,9 @@ def lane_take(lane, next_lab, Y, tr, ntr, nte, n_classes, balanced, C, cap, eps,
         binary_labels(n, counts[lane, ki], Cp, Cn, yv[lane], Cv[lane])
         fstate[lane, 0] = qp_begin(Qt, n, Cv[lane], V[lane])
         fstate[lane, 1] = 0.0
+        _to_lanes(yv[lane], n, Yl, lane)
         for i in range(n):
-            Yl[i, lane] = yv[lane, i]
-            for t in range(n):
-                Ql[i, t, lane] = Qt[i, t]
+            _to_lanes(Qt[i], n, Ql[i], lane)
         state[lane, 0] = lab
         state[lane, 1] = ki
         state[lane, 2] = kj
